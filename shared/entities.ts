@@ -1,0 +1,106 @@
+/**
+ * The Datastore schema, shared with the Go service: kind names, property names and how a
+ * stored key record reads. Entities written by either implementation read the same.
+ *
+ *   namespace CLIENT_INTEGRATION_NS:  IntegrationMeta/<integrationId> → IntegrationAPIKey/<keyId>
+ *   namespace PLATFORM_NS:            Organization/<org> → APIKey/<keyId>
+ *                                     LegacyAPIKey/<hex SHA-256 of a flat key>  (root, migrated)
+ */
+import type { Datastore, Key } from '@google-cloud/datastore';
+import type { KeyKind } from './apiKey';
+import type { Config } from './config';
+
+export const KIND = {
+  integration: 'IntegrationMeta',
+  integrationKey: 'IntegrationAPIKey',
+  organization: 'Organization',
+  organizationKey: 'APIKey',
+  legacyKey: 'LegacyAPIKey',
+} as const;
+
+export const KEY_STATUS = { active: 'active', revoked: 'revoked' } as const;
+
+/** The kinds of owner and key record for each kind of API key. */
+export const OWNER_KIND: Readonly<Record<KeyKind, { owner: string; key: string }>> = {
+  integration: { owner: KIND.integration, key: KIND.integrationKey },
+  autojoin: { owner: KIND.organization, key: KIND.organizationKey },
+};
+
+export type Namespaces = Pick<Config, 'integrationNamespace' | 'platformNamespace'>;
+
+export function namespaceFor(kind: KeyKind, namespaces: Namespaces): string {
+  return kind === 'integration' ? namespaces.integrationNamespace : namespaces.platformNamespace;
+}
+
+export function ownerKey(datastore: Datastore, kind: KeyKind, ownerId: string, namespaces: Namespaces): Key {
+  return datastore.key({ namespace: namespaceFor(kind, namespaces), path: [OWNER_KIND[kind].owner, ownerId] });
+}
+
+export function apiKeyKey(datastore: Datastore, kind: KeyKind, ownerId: string, keyId: string, namespaces: Namespaces): Key {
+  return datastore.key({
+    namespace: namespaceFor(kind, namespaces),
+    path: [OWNER_KIND[kind].owner, ownerId, OWNER_KIND[kind].key, keyId],
+  });
+}
+
+export function legacyKeyKey(datastore: Datastore, name: string, namespaces: Namespaces): Key {
+  return datastore.key({ namespace: namespaces.platformNamespace, path: [KIND.legacyKey, name] });
+}
+
+/** A key record as the exchange needs it. */
+export interface StoredKey {
+  /** bcrypt hash (ours) or lowercase hex SHA-256 (the Go service's) of the secret. */
+  readonly keyHash: string;
+  readonly status: string;
+  readonly tier: number;
+  readonly expiresAt: Date | undefined;
+}
+
+/** A migrated flat autojoin key: its owner is a property, as the key has no path. */
+export interface StoredLegacyKey {
+  readonly org: string;
+  readonly status: string;
+}
+
+function property(entity: Record<string, unknown>, name: string): unknown {
+  return entity[name];
+}
+
+function asDate(value: unknown): Date | undefined {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value;
+  if (typeof value === 'string' || typeof value === 'number') {
+    const date = new Date(value);
+    return Number.isNaN(date.getTime()) ? undefined : date;
+  }
+  return undefined;
+}
+
+function asNumber(value: unknown): number {
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  // Integers beyond 2^53 arrive wrapped when wrapNumbers is on; tiers never get there.
+  if (value !== null && typeof value === 'object' && 'value' in value) return Number((value as { value: unknown }).value) || 0;
+  return 0;
+}
+
+/** Reads a stored key record; a missing or odd property reads as "not valid", never throws. */
+export function decodeStoredKey(entity: Record<string, unknown>): StoredKey {
+  const keyHash = property(entity, 'key_hash');
+  const status = property(entity, 'status');
+  return {
+    keyHash: typeof keyHash === 'string' ? keyHash : '',
+    status: typeof status === 'string' ? status : '',
+    tier: asNumber(property(entity, 'tier')),
+    expiresAt: asDate(property(entity, 'expires_at')),
+  };
+}
+
+export function decodeStoredLegacyKey(entity: Record<string, unknown>): StoredLegacyKey {
+  const org = property(entity, 'org');
+  const status = property(entity, 'status');
+  return { org: typeof org === 'string' ? org : '', status: typeof status === 'string' ? status : '' };
+}
+
+/** Whether a key record may be used now: active and not past its expiry. */
+export function isUsable(key: { status: string; expiresAt?: Date | undefined }, now: Date): boolean {
+  return key.status === KEY_STATUS.active && (key.expiresAt === undefined || key.expiresAt.getTime() > now.getTime());
+}
