@@ -1,0 +1,108 @@
+/**
+ * The request contract of both exchange functions: POST only, 8 KiB, a JSON body or a
+ * Bearer header; every refusal is a problem+json 4xx, never a 5xx.
+ */
+import { request } from 'node:http';
+import type { Namespaces } from '../../shared/entities';
+import { uniqueNamespaces } from '../support/datastore';
+import { readJson, serveFunctions, type ServedFunctions } from '../support/functions';
+import { signingKeyFile } from '../support/signingKeys';
+
+let served: ServedFunctions;
+let namespaces: Namespaces;
+
+beforeAll(async () => {
+  namespaces = uniqueNamespaces('requests');
+  const key = await signingKeyFile('EdDSA');
+  served = await serveFunctions({
+    SIGNING_KEY_FILE: key.path,
+    CLIENT_INTEGRATION_NS: namespaces.integrationNamespace,
+    PLATFORM_NS: namespaces.platformNamespace,
+  });
+});
+afterAll(() => served.close());
+
+describe.each(['exchangeIntegration', 'exchangeAutojoin'] as const)('%s', (fn) => {
+  it.each(['GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'])('answers %s with 405 and Allow: POST', async (method) => {
+    const response = await fetch(served.url(fn), { method });
+    expect(response.status).toBe(405);
+    expect(response.headers.get('allow')).toBe('POST');
+    expect(await readJson(response)).toMatchObject({ status: 405, title: 'Method not allowed' });
+  });
+
+  it('answers a body over 8 KiB with 413', async () => {
+    const response = await fetch(served.url(fn), {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ api_key: 'x', padding: 'p'.repeat(9000) }),
+    });
+    expect(response.status).toBe(413);
+    expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  });
+
+  it('answers an over-long body sent without a content type with 413', async () => {
+    const response = await fetch(served.url(fn), { method: 'POST', body: Buffer.alloc(20_000, 0x61) });
+    expect(response.status).toBe(413);
+  });
+
+  it.each([
+    ['no body and no header', undefined, {}],
+    ['an empty JSON object', '{}', {}],
+    ['api_key as a number', '{"api_key": 12}', {}],
+    ['api_key as null', '{"api_key": null}', {}],
+    ['api_key as an array', '{"api_key": ["a"]}', {}],
+    ['api_key empty', '{"api_key": ""}', {}],
+    ['a JSON array', '[1]', {}],
+    ['a JSON string', '"mlabk.cii_x"', { 'Content-Type': 'text/plain' }],
+    ['a form body', 'api_key=mlabk.cii_x', { 'Content-Type': 'application/x-www-form-urlencoded' }],
+    ['an Authorization header that is not Bearer', undefined, { Authorization: 'Basic dXNlcjpwYXNz' }],
+  ])('answers %s with 400', async (_, body, headers: Record<string, string>) => {
+    const response = await fetch(served.url(fn), { method: 'POST', headers, ...(body !== undefined ? { body } : {}) });
+    expect(response.status).toBe(400);
+    const problem = await readJson(response);
+    expect(problem).toMatchObject({ status: 400, title: 'Invalid request', detail: expect.any(String) });
+  });
+
+  it('refuses a key in the URL', async () => {
+    const response = await fetch(`${served.url(fn)}?api_key=mlabk.cii_x.ki_0123456789abcdef.abc`, { method: 'POST' });
+    expect(response.status).toBe(400);
+    expect(JSON.stringify(served.logs)).not.toContain('ki_0123456789abcdef.abc');
+  });
+
+  it('answers malformed JSON sent as application/json with a 400 that holds no stack trace, path or key', async () => {
+    // functions-framework's body parser answers this one before our code runs (see README),
+    // and Express logs the parse error, raw body included, unless our guard catches it.
+    const key = 'mlabk.cii_leak.ki_0123456789abcdef.c2VjcmV0LWluLWEtYnJva2VuLWJvZHk';
+    const written: string[] = [];
+    const capture = (chunk: string | Uint8Array): boolean => {
+      written.push(String(chunk));
+      return true;
+    };
+    const out = jest.spyOn(process.stdout, 'write').mockImplementation(capture);
+    const err = jest.spyOn(process.stderr, 'write').mockImplementation(capture);
+    try {
+      const response = await fetch(served.url(fn), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: `{"api_key": "${key}",` });
+      expect(response.status).toBe(400);
+      const text = await response.text();
+      expect(text).not.toMatch(/node_modules|at .*\(|\/work\/|SyntaxError/);
+      expect(text).not.toContain(key);
+    } finally {
+      out.mockRestore();
+      err.mockRestore();
+    }
+    expect(written.join('')).toContain('request refused by functions-framework before the function ran: entity.parse.failed');
+    expect(written.join('')).not.toContain('c2VjcmV0LWluLWEtYnJva2VuLWJvZHk');
+  });
+
+  it('answers a declared length shorter than the body with a 4xx for what was declared', async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(served.url(fn), { method: 'POST', headers: { 'Content-Type': 'text/plain', 'Content-Length': '5' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end('{"api_key":"mlabk.cii_x.ki_0123456789abcdef.abc"}');
+    });
+    expect(status).toBe(400);
+  });
+});

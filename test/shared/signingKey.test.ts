@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
+import { generateSigningKey, parseSigningKey, SigningKeyError, type SigningAlgorithm } from '../../shared/signingKey';
+import { TokenSigner } from '../../shared/tokenSigner';
+import { claimsFor } from '../../shared/claims';
+
+const GO_FIXTURE = join(__dirname, '../../../shared/fixtures/go-service-ed25519-private.jwk.json');
+const settings = { issuer: 'token-exchange', integrationTokenTtl: 20, autojoinTokenTtl: 3600 };
+const key = { kind: 'integration', ownerId: 'i', keyId: 'ki_0123456789abcdef', tier: 1 } as const;
+
+describe('parseSigningKey', () => {
+  it.each(['EdDSA', 'ES256', 'RS256'] as const)('reads a private %s JWK and signs tokens its public part verifies', async (alg: SigningAlgorithm) => {
+    const jwk = await generateSigningKey(alg);
+    const signingKey = await parseSigningKey(JSON.stringify(jwk));
+    expect(signingKey.alg).toBe(alg);
+    expect(signingKey.kid).toBe(jwk.kid);
+    expect(JSON.stringify(signingKey.publicJwk)).not.toMatch(/"(d|p|q|dp|dq|qi)"/);
+    const token = await new TokenSigner(async () => signingKey).sign(claimsFor(key, settings));
+    expect(decodeProtectedHeader(token)).toEqual({ alg, kid: jwk.kid, typ: 'JWT' });
+    const verified = await jwtVerify(token, await importJWK({ ...signingKey.publicJwk }, alg), { issuer: 'token-exchange', audience: 'integration' });
+    expect(verified.payload).toMatchObject({ int_id: 'i', key_id: 'ki_0123456789abcdef', tier: 1 });
+  });
+
+  it("reads the Go service's own Ed25519 secret, keeping its kid", async () => {
+    const text = readFileSync(GO_FIXTURE, 'utf8');
+    const signingKey = await parseSigningKey(text);
+    expect(signingKey.alg).toBe('EdDSA');
+    expect(signingKey.kid).toBe(JSON.parse(text).kid);
+  });
+
+  it('takes the RFC 7638 thumbprint as kid when the JWK has none', async () => {
+    const { kid: _kid, ...jwk } = await generateSigningKey('ES256');
+    const signingKey = await parseSigningKey(JSON.stringify(jwk));
+    expect(signingKey.kid).toBe(await calculateJwkThumbprint(jwk));
+  });
+
+  it.each([
+    ['text that is not JSON', () => 'not json', /not a JWK/],
+    ['a JSON array', () => '[]', /not a JWK/],
+    ['a public key', async () => JSON.stringify({ ...(await generateSigningKey('EdDSA')), d: undefined }), /public key/],
+    ['a symmetric key', async () => JSON.stringify({ kty: 'oct', k: 'c2VjcmV0' }), /unsupported key type/],
+    ['a P-384 key', async () => JSON.stringify({ kty: 'EC', crv: 'P-384', x: 'a', y: 'b', d: 'c' }), /unsupported key type/],
+    ['an alg that does not fit the key', async () => JSON.stringify({ ...(await generateSigningKey('ES256')), alg: 'RS256' }), /does not fit/],
+    ['an encryption key', async () => JSON.stringify({ ...(await generateSigningKey('ES256')), use: 'enc' }), /use/],
+    ['a key with a broken d', async () => JSON.stringify({ ...(await generateSigningKey('EdDSA')), d: 'AAAA' }), /cannot be used/],
+  ])('refuses %s with a SigningKeyError that says why', async (_, make, message) => {
+    const promise = parseSigningKey(await make());
+    await expect(promise).rejects.toThrow(SigningKeyError);
+    await expect(parseSigningKey(await make())).rejects.toThrow(message);
+  });
+});
+
+describe('TokenSigner', () => {
+  it('loads the key once, and tries again after a failed load', async () => {
+    const signingKey = await parseSigningKey(JSON.stringify(await generateSigningKey('EdDSA')));
+    let calls = 0;
+    const signer = new TokenSigner(async () => {
+      calls += 1;
+      if (calls === 1) throw new Error('Secret Manager unavailable');
+      return signingKey;
+    });
+    await expect(signer.sign(claimsFor(key, settings))).rejects.toThrow('Secret Manager unavailable');
+    await expect(signer.sign(claimsFor(key, settings))).resolves.toEqual(expect.any(String));
+    await signer.sign(claimsFor(key, settings));
+    expect(calls).toBe(2);
+  });
+});
