@@ -4,7 +4,7 @@ import { generateSigningKey } from '../../shared/signingKey';
 import { startFakeSecretManager, type FakeSecretManager } from '../support/fakeSecretManager';
 import { readJson, serveFunctions, type ServedFunctions } from '../support/functions';
 
-const GO_FIXTURE = join(__dirname, '../../../shared/fixtures/go-service-ed25519-private.jwk.json');
+const GO_FIXTURE = join(__dirname, '../fixtures/go-service-ed25519-private.jwk.json');
 const SECRET = 'projects/token-exchange-test/secrets/signing-key';
 
 describe('jwks from a key file', () => {

@@ -5,7 +5,7 @@ import { generateSigningKey, parseSigningKey, SigningKeyError, type SigningAlgor
 import { TokenSigner } from '../../shared/tokenSigner';
 import { claimsFor } from '../../shared/claims';
 
-const GO_FIXTURE = join(__dirname, '../../../shared/fixtures/go-service-ed25519-private.jwk.json');
+const GO_FIXTURE = join(__dirname, '../fixtures/go-service-ed25519-private.jwk.json');
 const settings = { issuer: 'token-exchange', integrationTokenTtl: 20, autojoinTokenTtl: 3600 };
 const key = { kind: 'integration', ownerId: 'i', keyId: 'ki_0123456789abcdef', tier: 1 } as const;
 
