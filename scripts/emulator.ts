@@ -85,23 +85,25 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   });
   spawnError.catch(() => undefined);
 
+  const signalGroup = (signal: NodeJS.Signals): void => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, signal);
+    } catch {
+      // already gone
+    }
+  };
   const stop = async (): Promise<void> => {
     if (child.pid !== undefined && exited === undefined) {
       const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      try {
-        process.kill(-child.pid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-      const timer = setTimeout(() => {
-        try {
-          process.kill(-(child.pid as number), 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }, 5000);
+      signalGroup('SIGTERM');
+      const timer = setTimeout(() => signalGroup('SIGKILL'), 5000);
       await gone;
       clearTimeout(timer);
+      // The wrapper can exit before its java child has let go of the port.
+      for (let i = 0; i < 50 && (await isEmulatorReady(host)); i++) {
+        if (i === 25) signalGroup('SIGKILL');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
     }
     rmSync(dataDir, { recursive: true, force: true });
   };
@@ -126,6 +128,6 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   child.stdout?.resume();
   child.stderr?.resume();
   child.unref();
-  (child.stdout as NodeJS.ReadableStream & { unref?: () => void } | null)?.unref?.();
+  for (const stream of [child.stdout, child.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
   return { host, projectId, pid: child.pid as number, stop };
 }

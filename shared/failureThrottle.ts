@@ -5,8 +5,10 @@
  * busy with bcrypt compares and starve real exchanges.
  *
  * Fixed window per key: the first failure opens a window of `windowSeconds`; after
- * `maxFailures` failures within it, guesses are refused until it closes. Bounded: when full,
- * the oldest windows are dropped (they are also the likeliest to have expired).
+ * `maxFailures` failures within it, guesses are refused until it closes. Guesses still
+ * being checked count against the limit too, so a burst of concurrent guesses cannot all
+ * slip in before the first failure is recorded. Bounded: when full, the oldest windows are
+ * dropped (they are also the likeliest to have expired).
  */
 
 export interface ThrottleOptions {
@@ -20,9 +22,18 @@ export interface ThrottleOptions {
 }
 
 interface Window {
-  readonly opensAt: number;
+  opensAt: number;
   failures: number;
+  /** Guesses admitted and not yet settled. */
+  pending: number;
 }
+
+/** An admitted guess: settle it exactly once with its outcome. */
+export interface Attempt {
+  settle(correct: boolean): void;
+}
+
+export type Admission = { readonly admitted: true; readonly attempt: Attempt } | { readonly admitted: false; readonly retryAfter: number };
 
 export class FailureThrottle {
   private readonly windows = new Map<string, Window>();
@@ -38,29 +49,43 @@ export class FailureThrottle {
     return this.windows.size;
   }
 
-  /** Seconds until guesses for `path` are allowed again, or 0 when they are allowed now. */
-  retryAfter(path: string): number {
-    const window = this.current(path);
-    if (window === undefined || window.failures < this.options.maxFailures) return 0;
-    return Math.max(1, Math.ceil((window.opensAt + this.options.windowSeconds * 1000 - this.now()) / 1000));
+  /** Admits one guess at the secret of the key at `path`, or says how long to wait. */
+  admit(path: string): Admission {
+    let window = this.current(path);
+    if (window !== undefined && window.failures + window.pending >= this.options.maxFailures) {
+      return { admitted: false, retryAfter: this.retryAfter(window) };
+    }
+    if (window === undefined) {
+      window = { opensAt: this.now(), failures: 0, pending: 0 };
+      this.windows.set(path, window);
+      while (this.windows.size > this.capacity) this.windows.delete(this.windows.keys().next().value as string);
+    }
+    window.pending += 1;
+    const admitted = window;
+    let settled = false;
+    return {
+      admitted: true,
+      attempt: {
+        settle: (correct) => {
+          if (settled) return;
+          settled = true;
+          admitted.pending -= 1;
+          if (!correct) admitted.failures += 1;
+          // A window that holds nothing is dropped at once, so correct guesses leave no trace.
+          if (admitted.failures === 0 && admitted.pending === 0 && this.windows.get(path) === admitted) this.windows.delete(path);
+        },
+      },
+    };
   }
 
-  recordFailure(path: string): void {
-    const window = this.current(path);
-    if (window !== undefined) {
-      window.failures += 1;
-      return;
-    }
-    this.windows.set(path, { opensAt: this.now(), failures: 1 });
-    while (this.windows.size > this.capacity) {
-      this.windows.delete(this.windows.keys().next().value as string);
-    }
+  private retryAfter(window: Window): number {
+    return Math.max(1, Math.ceil((window.opensAt + this.options.windowSeconds * 1000 - this.now()) / 1000));
   }
 
   private current(path: string): Window | undefined {
     const window = this.windows.get(path);
     if (window === undefined) return undefined;
-    if (this.now() - window.opensAt >= this.options.windowSeconds * 1000) {
+    if (window.pending === 0 && this.now() - window.opensAt >= this.options.windowSeconds * 1000) {
       this.windows.delete(path);
       return undefined;
     }

@@ -70,16 +70,18 @@ export function createKeyVerifier(deps: KeyVerifierDeps): KeyVerifier {
     const kind = hashKind(storedHash);
     if (kind === 'unknown') return { ok: false, outcome: 'invalid', reason: 'stored hash unreadable', ...who };
     if (kind === 'bcrypt' && deps.cache.has(path, storedHash, secret)) return undefined;
-    const retryAfter = deps.throttle.retryAfter(path);
-    if (retryAfter > 0) return { ok: false, outcome: 'throttled', retryAfter, ...who };
+    const admission = deps.throttle.admit(path);
+    if (!admission.admitted) return { ok: false, outcome: 'throttled', retryAfter: admission.retryAfter, ...who };
     let matches: boolean | undefined;
-    if (kind === 'sha256') matches = matchesSha256(secret, storedHash);
-    else matches = await deps.bcryptLimit.run(() => compareBcrypt(secret, storedHash));
-    if (matches === undefined) return { ok: false, outcome: 'busy', ...who };
-    if (!matches) {
-      deps.throttle.recordFailure(path);
-      return { ok: false, outcome: 'invalid', reason: 'wrong secret', ...who };
+    try {
+      if (kind === 'sha256') matches = matchesSha256(secret, storedHash);
+      else matches = await deps.bcryptLimit.run(() => compareBcrypt(secret, storedHash));
+    } finally {
+      // A guess turned away as busy was never checked: it counts neither way.
+      admission.attempt.settle(matches !== false);
     }
+    if (matches === undefined) return { ok: false, outcome: 'busy', ...who };
+    if (!matches) return { ok: false, outcome: 'invalid', reason: 'wrong secret', ...who };
     if (kind === 'bcrypt') deps.cache.remember(path, storedHash, secret);
     return undefined;
   }

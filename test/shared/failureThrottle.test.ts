@@ -1,36 +1,62 @@
-import { FailureThrottle } from '../../shared/failureThrottle';
+import { FailureThrottle, type Admission } from '../../shared/failureThrottle';
 
 function clock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
   let t = start;
   return { now: () => t, advance: (ms) => (t += ms) };
 }
 
+function guess(throttle: FailureThrottle, path: string, correct: boolean): Admission {
+  const admission = throttle.admit(path);
+  if (admission.admitted) admission.attempt.settle(correct);
+  return admission;
+}
+
 describe('FailureThrottle', () => {
-  it('allows guesses until the limit, then refuses them until the window closes', () => {
+  it('admits wrong guesses up to the limit, then refuses them until the window closes', () => {
     const c = clock();
     const throttle = new FailureThrottle({ maxFailures: 3, windowSeconds: 60, now: c.now });
-    for (let i = 0; i < 3; i++) {
-      expect(throttle.retryAfter('k')).toBe(0);
-      throttle.recordFailure('k');
-    }
-    expect(throttle.retryAfter('k')).toBe(60);
+    for (let i = 0; i < 3; i++) expect(guess(throttle, 'k', false).admitted).toBe(true);
+    expect(throttle.admit('k')).toEqual({ admitted: false, retryAfter: 60 });
     c.advance(45_500);
-    expect(throttle.retryAfter('k')).toBe(15);
+    expect(throttle.admit('k')).toEqual({ admitted: false, retryAfter: 15 });
     c.advance(14_500);
-    expect(throttle.retryAfter('k')).toBe(0);
+    expect(guess(throttle, 'k', true).admitted).toBe(true);
+  });
+
+  it('counts guesses still being checked, so a concurrent burst admits only the limit', () => {
+    const throttle = new FailureThrottle({ maxFailures: 5, windowSeconds: 60 });
+    const admissions = Array.from({ length: 50 }, () => throttle.admit('k'));
+    expect(admissions.filter((a) => a.admitted)).toHaveLength(5);
+    for (const a of admissions) if (a.admitted) a.attempt.settle(false);
+    expect(throttle.admit('k').admitted).toBe(false);
+  });
+
+  it('frees the place of a correct guess, and keeps no window for keys used correctly', () => {
+    const throttle = new FailureThrottle({ maxFailures: 1, windowSeconds: 60 });
+    for (let i = 0; i < 10; i++) expect(guess(throttle, 'k', true).admitted).toBe(true);
+    expect(throttle.size).toBe(0);
   });
 
   it('counts each key on its own', () => {
     const throttle = new FailureThrottle({ maxFailures: 1, windowSeconds: 60 });
-    throttle.recordFailure('a');
-    expect(throttle.retryAfter('a')).toBeGreaterThan(0);
-    expect(throttle.retryAfter('b')).toBe(0);
+    guess(throttle, 'a', false);
+    expect(throttle.admit('a').admitted).toBe(false);
+    expect(throttle.admit('b').admitted).toBe(true);
+  });
+
+  it('settling twice counts once', () => {
+    const throttle = new FailureThrottle({ maxFailures: 2, windowSeconds: 60 });
+    const admission = throttle.admit('k');
+    if (!admission.admitted) throw new Error('not admitted');
+    admission.attempt.settle(false);
+    admission.attempt.settle(false);
+    expect(throttle.admit('k').admitted).toBe(true);
   });
 
   it('tracks at most its capacity of keys', () => {
     const throttle = new FailureThrottle({ maxFailures: 1, windowSeconds: 60, capacity: 50 });
-    for (let i = 0; i < 1000; i++) throttle.recordFailure(`k${i}`);
+    for (let i = 0; i < 1000; i++) guess(throttle, `k${i}`, false);
     expect(throttle.size).toBe(50);
-    expect(throttle.retryAfter('k999')).toBeGreaterThan(0);
+    expect(throttle.admit('k999').admitted).toBe(false);
   });
 });

@@ -26,6 +26,7 @@ export interface ServedFunctions {
 export interface ServeOptions {
   readonly datastore?: Datastore;
   readonly secretManager?: () => SecretManagerServiceClient;
+  readonly compareBcrypt?: (secret: string, hash: string) => Promise<boolean>;
   /** Also print log entries (default: only captured). */
   readonly echoLogs?: boolean;
 }
@@ -41,6 +42,7 @@ export async function serveFunctions(env: Record<string, string>, options: Serve
     },
     ...(options.datastore ? { datastore: options.datastore } : {}),
     ...(options.secretManager ? { secretManager: options.secretManager } : {}),
+    ...(options.compareBcrypt ? { compareBcrypt: options.compareBcrypt } : {}),
   });
   // The same wiring as functions/<name>/index.ts, under names of this instance's own.
   instances += 1;
