@@ -1,0 +1,335 @@
+/**
+ * Starting a deployable function folder the way Cloud Functions (2nd gen) starts it, and
+ * measuring its cold start: process start to the first successful response.
+ *
+ * The Node.js buildpack installs the folder's dependencies and starts the framework from
+ * them: `functions-framework --target=<name> --signature-type=http`, in the folder, with
+ * PORT, NODE_ENV=production, FUNCTION_TARGET, K_SERVICE, … and the function's environment.
+ * `startFunction` does the same with the folder's own installed functions-framework, on
+ * this Node (24), in a process group of its own so that `stop()` ends everything it started.
+ *
+ * `node dist/scripts/coldStart.js [repetitions]` (after `npm run build`) compares the two
+ * layouts the build could ship, side by side on the same emulator and the same keys:
+ * - bundled:   dist/<name>/ as built (one file; only functions-framework installed),
+ * - unbundled: functions/ and shared/ compiled file by file (no bundling) beside the
+ *              project's whole runtime node_modules (`npm ci --omit=dev`).
+ * Installs happen in temporary folders (the npm registry is needed once per layout).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, globSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Datastore } from '@google-cloud/datastore';
+import { build } from 'esbuild';
+import { createApiKey, createIntegration, createOrganization } from '../shared/keyAdmin';
+import { generateSigningKey } from '../shared/signingKey';
+import { freePort, startEmulator } from './emulator';
+
+export interface FunctionRequest {
+  /** Default GET, or POST when there is a body. */
+  readonly method?: string;
+  /** Default `/`. */
+  readonly path?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: string;
+}
+
+export interface StartFunctionOptions {
+  /** A deployable folder with its dependencies installed (node_modules). */
+  readonly dir: string;
+  /** The function's name, as `--target` / `--entry-point`. */
+  readonly target: string;
+  /** The function's environment (Cloud Functions passes only what was deployed, plus its own). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Port on 127.0.0.1 (default: a free one). */
+  readonly port?: number;
+}
+
+export interface FunctionProcess {
+  readonly url: string;
+  readonly pid: number;
+  /** performance.now() just before the process was spawned. */
+  readonly startedAt: number;
+  /** Lines the process wrote on stdout so far. */
+  readonly stdoutLines: string[];
+  /** What the process wrote on stderr so far. */
+  stderr(): string;
+  /** Why the process ended (`exit code 1`, `signal SIGKILL`), or undefined while it runs. */
+  exited(): string | undefined;
+  /** Ends the process group (SIGTERM, then SIGKILL after 3 s) and waits for the process. */
+  stop(): Promise<void>;
+}
+
+/** The folder's own functions-framework entry point (what its node_modules/.bin links to). */
+export function functionsFrameworkBin(dir: string): string {
+  const link = join(dir, 'node_modules', '.bin', 'functions-framework');
+  if (!existsSync(link)) throw new Error(`${dir} has no node_modules/.bin/functions-framework: install its dependencies first (npm install --omit=dev)`);
+  return realpathSync(link);
+}
+
+export async function startFunction(options: StartFunctionOptions): Promise<FunctionProcess> {
+  const bin = functionsFrameworkBin(options.dir);
+  const port = options.port ?? (await freePort());
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? tmpdir(),
+    // What Cloud Functions (2nd gen, on Cloud Run) sets for every function.
+    NODE_ENV: 'production',
+    PORT: String(port),
+    FUNCTION_TARGET: options.target,
+    FUNCTION_SIGNATURE_TYPE: 'http',
+    K_SERVICE: options.target.toLowerCase(),
+    K_REVISION: `${options.target.toLowerCase()}-00001-local`,
+    K_CONFIGURATION: options.target.toLowerCase(),
+    LOG_EXECUTION_ID: 'true',
+    ...options.env,
+  };
+  const startedAt = performance.now();
+  const child: ChildProcess = spawn(process.execPath, [bin, `--target=${options.target}`, '--signature-type=http'], {
+    cwd: options.dir,
+    env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stdoutLines: string[] = [];
+  let partial = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop() ?? '';
+    stdoutLines.push(...lines);
+  });
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    if (stderr.length < 100_000) stderr += chunk;
+  });
+  let exited: string | undefined;
+  const gone = new Promise<void>((done) => {
+    child.once('exit', (code, signal) => {
+      exited = signal ? `signal ${signal}` : `exit code ${code}`;
+      done();
+    });
+    child.once('error', (error) => {
+      exited = `spawn error: ${error.message}`;
+      done();
+    });
+  });
+  const signalGroup = (signal: NodeJS.Signals): void => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, signal);
+    } catch {
+      // already gone
+    }
+  };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid as number,
+    startedAt,
+    stdoutLines,
+    stderr: () => stderr,
+    exited: () => exited,
+    async stop() {
+      if (exited === undefined) {
+        signalGroup('SIGTERM');
+        const timer = setTimeout(() => signalGroup('SIGKILL'), 3000);
+        await gone;
+        clearTimeout(timer);
+      }
+      if (partial) stdoutLines.push(partial);
+      partial = '';
+    },
+  };
+}
+
+/** Sends `request` to a started function. */
+export function send(fn: Pick<FunctionProcess, 'url'>, request: FunctionRequest): Promise<Response> {
+  const method = request.method ?? (request.body === undefined ? 'GET' : 'POST');
+  return fetch(`${fn.url}${request.path ?? '/'}`, {
+    method,
+    headers: { ...(request.body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...request.headers },
+    ...(request.body !== undefined ? { body: request.body } : {}),
+    signal: AbortSignal.timeout(10_000),
+  });
+}
+
+/**
+ * Polls until `request` succeeds (2xx), every `intervalMs` while the port is closed or the
+ * answer is not yet a success; throws if the process dies or `timeoutMs` passes.
+ */
+export async function waitForSuccess(fn: FunctionProcess, request: FunctionRequest, timeoutMs = 30_000, intervalMs = 2): Promise<{ status: number; body: string; at: number }> {
+  const deadline = fn.startedAt + timeoutMs;
+  let last = 'no answer';
+  while (performance.now() < deadline) {
+    const ended = fn.exited();
+    if (ended !== undefined) throw new Error(`${fn.url}: the function process ended (${ended}) before a successful response:\n${fn.stderr()}${fn.stdoutLines.join('\n')}`);
+    try {
+      const response = await send(fn, request);
+      const body = await response.text();
+      const at = performance.now();
+      if (response.ok) return { status: response.status, body, at };
+      last = `${response.status} ${body.slice(0, 300)}`;
+    } catch (error) {
+      last = (error as Error).message;
+    }
+    await new Promise((done) => setTimeout(done, intervalMs));
+  }
+  throw new Error(`${fn.url}: no successful response within ${timeoutMs} ms (last: ${last})\n${fn.stderr()}`);
+}
+
+export interface ColdStartOptions extends StartFunctionOptions {
+  /** The request that must succeed; default GET /. */
+  readonly request?: FunctionRequest;
+  readonly timeoutMs?: number;
+}
+
+export interface ColdStart {
+  /** Wall-clock ms from spawning the process to the end of the first successful response. */
+  readonly msToFirstSuccess: number;
+  /**
+   * CPU ms (user + system) the process had used by then, from /proc (Linux; 10 ms ticks);
+   * undefined elsewhere. Much less sensitive to a busy machine than the wall-clock figure.
+   */
+  readonly cpuMsToFirstSuccess: number | undefined;
+}
+
+/** CPU time a process has used, in ms, or undefined where /proc is not available. */
+function cpuMs(pid: number): number | undefined {
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are 14th, 15th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? ticks * 10 : undefined; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
+  }
+}
+
+/** Starts the function, waits for the first successful response to `request`, stops it. */
+export async function measureColdStart(options: ColdStartOptions): Promise<ColdStart> {
+  const fn = await startFunction(options);
+  try {
+    const success = await waitForSuccess(fn, options.request ?? {}, options.timeoutMs);
+    return { msToFirstSuccess: success.at - fn.startedAt, cpuMsToFirstSuccess: cpuMs(fn.pid) };
+  } finally {
+    await fn.stop();
+  }
+}
+
+// ---- the side-by-side measurement (node dist/scripts/coldStart.js [repetitions]) ----
+
+const FUNCTIONS = ['exchangeIntegration', 'exchangeAutojoin', 'jwks'] as const;
+type FunctionName = (typeof FUNCTIONS)[number];
+
+function run(command: string, args: string[], cwd: string): void {
+  const result = spawnSync(command, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 600_000 });
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed in ${cwd}:\n${result.stderr}`);
+}
+
+/** dist/<name> copied to a temporary folder and installed as the buildpack would. */
+function installBundled(root: string, name: FunctionName, into: string): string {
+  const dir = join(into, `bundled-${name}`);
+  cpSync(join(root, 'dist', name), dir, { recursive: true });
+  run('npm', ['install', '--omit=dev', '--no-audit', '--no-fund'], dir);
+  return dir;
+}
+
+/**
+ * The unbundled layout: the sources compiled one file each (esbuild, no bundling), the
+ * project's package.json and lock, `npm ci --omit=dev`. `main` is set per function.
+ */
+async function installUnbundled(root: string, into: string): Promise<string> {
+  const dir = join(into, 'unbundled');
+  const entryPoints = [...globSync('functions/*/index.ts', { cwd: root }), ...globSync('shared/*.ts', { cwd: root })];
+  await build({ absWorkingDir: root, entryPoints, outdir: dir, outbase: '.', bundle: false, platform: 'node', target: 'node24', format: 'cjs', logLevel: 'warning' });
+  const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Record<string, unknown>;
+  delete manifest.scripts;
+  delete manifest.bin;
+  writeFileSync(join(dir, 'package.json'), JSON.stringify(manifest, null, 2));
+  cpSync(join(root, 'package-lock.json'), join(dir, 'package-lock.json'));
+  run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], dir);
+  return dir;
+}
+
+function setMain(dir: string, name: FunctionName): void {
+  const file = join(dir, 'package.json');
+  const manifest = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  manifest.main = `functions/${name}/index.js`;
+  writeFileSync(file, JSON.stringify(manifest, null, 2));
+}
+
+function stats(values: number[]): string {
+  if (values.length === 0) return 'n/a';
+  const sorted = [...values].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)] as number;
+  return `median ${median.toFixed(0)} ms (min ${sorted[0]?.toFixed(0)}, max ${sorted.at(-1)?.toFixed(0)}; ${values.map((v) => v.toFixed(0)).join(' ')})`;
+}
+
+async function main(): Promise<void> {
+  const repetitions = Number(process.argv[2] ?? 7);
+  const root = resolve(__dirname, '..', '..');
+  for (const name of FUNCTIONS) {
+    if (!existsSync(join(root, 'dist', name, 'index.js'))) throw new Error(`dist/${name} is missing: run npm run build first`);
+  }
+  process.env.METADATA_SERVER_DETECTION = 'none'; // loopback only, also for the seeding client
+  const work = mkdtempSync(join(tmpdir(), 'cold-start-'));
+  const emulator = await startEmulator({ projectId: 'token-exchange-cold' });
+  try {
+    const keyFile = join(work, 'signing-key.jwk.json');
+    writeFileSync(keyFile, JSON.stringify(await generateSigningKey('EdDSA')), { mode: 0o600 });
+    process.env.DATASTORE_EMULATOR_HOST = emulator.host;
+    const datastore = new Datastore({ projectId: emulator.projectId });
+    const namespaces = { integrationNamespace: 'client-integration', platformNamespace: 'platform-credentials' };
+    // bcrypt cost 10, as keys are made in production: the first exchange pays one compare.
+    await createIntegration({ datastore, namespaces }, 'cold-start');
+    await createOrganization({ datastore, namespaces }, { name: 'cold-start' });
+    const integrationKey = (await createApiKey({ datastore, namespaces }, { kind: 'integration', ownerId: 'cold-start' })).apiKey;
+    const autojoinKey = (await createApiKey({ datastore, namespaces }, { kind: 'autojoin', ownerId: 'cold-start' })).apiKey;
+    const requests: Record<FunctionName, FunctionRequest> = {
+      exchangeIntegration: { body: JSON.stringify({ api_key: integrationKey }) },
+      exchangeAutojoin: { body: JSON.stringify({ api_key: autojoinKey }) },
+      jwks: {},
+    };
+    const env = {
+      PROJECT_ID: emulator.projectId,
+      DATASTORE_EMULATOR_HOST: emulator.host,
+      SIGNING_KEY_FILE: keyFile,
+      METADATA_SERVER_DETECTION: 'none',
+    };
+
+    console.error('installing the layouts…');
+    const bundled = Object.fromEntries(FUNCTIONS.map((name) => [name, installBundled(root, name, work)])) as Record<FunctionName, string>;
+    const unbundled = await installUnbundled(root, work);
+    const size = (dir: string): string => spawnSync('du', ['-sh', dir], { encoding: 'utf8' }).stdout.split('\t')[0] ?? '?';
+    console.log(`bundled folder (index.js + node_modules): ${size(bundled.exchangeIntegration)}; unbundled: ${size(unbundled)}`);
+    console.log(`machine: ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; Node ${process.version}; ${repetitions} repetitions, alternating, after one discarded warm-up each`);
+
+    const results: Record<string, number[]> = {};
+    for (const name of FUNCTIONS) {
+      const layouts: Array<[string, () => string]> = [
+        ['bundled', () => bundled[name]],
+        ['unbundled', () => (setMain(unbundled, name), unbundled)],
+      ];
+      for (const [, dir] of layouts) await measureColdStart({ dir: dir(), target: name, env, request: requests[name] });
+      for (let i = 0; i < repetitions; i++) {
+        for (const [layout, dir] of i % 2 === 0 ? layouts : [...layouts].reverse()) {
+          const { msToFirstSuccess, cpuMsToFirstSuccess } = await measureColdStart({ dir: dir(), target: name, env, request: requests[name] });
+          (results[`${name} ${layout}`] ??= []).push(msToFirstSuccess);
+          if (cpuMsToFirstSuccess !== undefined) (results[`${name} ${layout} cpu`] ??= []).push(cpuMsToFirstSuccess);
+        }
+      }
+      for (const [layout] of layouts) {
+        console.log(`${name.padEnd(20)} ${layout.padEnd(10)} wall ${stats(results[`${name} ${layout}`] ?? [])}`);
+        console.log(`${''.padEnd(20)} ${''.padEnd(10)} cpu  ${stats(results[`${name} ${layout} cpu`] ?? [])}`);
+      }
+    }
+  } finally {
+    await emulator.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  main().catch((error: Error) => {
+    console.error(`cold-start measurement failed: ${error.stack ?? error.message}`);
+    process.exit(1);
+  });
+}
