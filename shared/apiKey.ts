@@ -109,3 +109,17 @@ export function isLegacyAutojoinKey(input: unknown): input is string {
 export function legacyKeyName(flatKey: string): string {
   return createHash('sha256').update(flatKey, 'utf8').digest('hex');
 }
+
+export const LEGACY_KEY_ID_PREFIX = 'legacy_';
+
+/**
+ * How a migrated flat key is named to operators and in logs: a prefix of its hash, which
+ * identifies it without revealing anything of the key.
+ */
+export function legacyKeyId(name: string): string {
+  return `${LEGACY_KEY_ID_PREFIX}${name.slice(0, 16)}`;
+}
+
+export function isLegacyKeyId(id: string): boolean {
+  return /^legacy_[0-9a-f]{16}$/.test(id);
+}

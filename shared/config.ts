@@ -73,6 +73,17 @@ function namespace(env: Env, name: string, fallback: string): string {
 const PROJECT = /^(?:[a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
 const SECRET_NAME = /^projects\/[^/\s]+\/secrets\/[A-Za-z0-9_-]{1,255}$/;
 const SECRET_VERSION = /^(latest|[1-9]\d*|[A-Za-z][A-Za-z0-9_-]{0,62})$/;
+const VERSION_ALIAS = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
+
+/** `projects/<project>/secrets/<name>`, as SIGNING_KEY_SECRET holds it. */
+export function isSecretName(value: string): boolean {
+  return SECRET_NAME.test(value);
+}
+
+/** A Secret Manager version alias (not `latest`, which names no alias but the newest version). */
+export function isVersionAlias(value: string): boolean {
+  return VERSION_ALIAS.test(value) && value !== 'latest';
+}
 
 function signingKey(env: Env): SigningKeyLocation {
   const file = env.SIGNING_KEY_FILE || undefined;
@@ -94,25 +105,47 @@ function signingKey(env: Env): SigningKeyLocation {
   return { source: 'secret-manager', secret, version };
 }
 
-export function loadConfig(env: Env = process.env): Config {
+export type DatastoreSettings = Pick<Config, 'projectId' | 'integrationNamespace' | 'platformNamespace'>;
+
+/** Where the keys live: all the admin CLI needs of the configuration for Datastore. */
+export function loadDatastoreSettings(env: Env = process.env): DatastoreSettings {
   const projectId = env.PROJECT_ID || undefined;
   if (projectId !== undefined && !PROJECT.test(projectId)) {
     throw new ConfigError(`PROJECT_ID is not a valid project id: ${JSON.stringify(projectId)}`);
   }
-  const issuer = text(env, 'TOKEN_ISSUER', 'token-exchange');
   return {
     projectId,
     integrationNamespace: namespace(env, 'CLIENT_INTEGRATION_NS', 'client-integration'),
     platformNamespace: namespace(env, 'PLATFORM_NS', 'platform-credentials'),
-    signingKey: signingKey(env),
-    issuer,
+  };
+}
+
+export type TimingSettings = Pick<Config, 'integrationTokenTtl' | 'autojoinTokenTtl' | 'jwksRefreshSeconds'>;
+
+/** The lifetimes a signing-key rotation must wait out. */
+export function loadTimingSettings(env: Env = process.env): TimingSettings {
+  return {
     integrationTokenTtl: integer(env, 'INTEGRATION_TOKEN_TTL', 20, 1, 86_400),
     autojoinTokenTtl: integer(env, 'AUTOJOIN_TOKEN_TTL', 3600, 1, 86_400),
+    jwksRefreshSeconds: integer(env, 'JWKS_REFRESH_SECONDS', 300, 1, 86_400),
+  };
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const datastore = loadDatastoreSettings(env);
+  const issuer = text(env, 'TOKEN_ISSUER', 'token-exchange');
+  const timing = loadTimingSettings(env);
+  return {
+    ...datastore,
+    signingKey: signingKey(env),
+    issuer,
+    integrationTokenTtl: timing.integrationTokenTtl,
+    autojoinTokenTtl: timing.autojoinTokenTtl,
     datastoreTimeoutMs: integer(env, 'DATASTORE_TIMEOUT_MS', 2000, 50, 60_000),
     verifiedSecretCacheSize: integer(env, 'VERIFIED_SECRET_CACHE_SIZE', 10_000, 0, 1_000_000),
     throttleMaxFailures: integer(env, 'THROTTLE_MAX_FAILURES', 5, 1, 1000),
     throttleWindowSeconds: integer(env, 'THROTTLE_WINDOW_SECONDS', 60, 1, 86_400),
     bcryptConcurrency: integer(env, 'BCRYPT_CONCURRENCY', 2, 1, 64),
-    jwksRefreshSeconds: integer(env, 'JWKS_REFRESH_SECONDS', 300, 1, 86_400),
+    jwksRefreshSeconds: timing.jwksRefreshSeconds,
   };
 }

@@ -60,6 +60,8 @@ export interface StoredKey {
 export interface StoredLegacyKey {
   readonly org: string;
   readonly status: string;
+  /** Set when the key was rerolled: it keeps working through a grace period, then stops. */
+  readonly expiresAt: Date | undefined;
 }
 
 function property(entity: Record<string, unknown>, name: string): unknown {
@@ -97,7 +99,11 @@ export function decodeStoredKey(entity: Record<string, unknown>): StoredKey {
 export function decodeStoredLegacyKey(entity: Record<string, unknown>): StoredLegacyKey {
   const org = property(entity, 'org');
   const status = property(entity, 'status');
-  return { org: typeof org === 'string' ? org : '', status: typeof status === 'string' ? status : '' };
+  return {
+    org: typeof org === 'string' ? org : '',
+    status: typeof status === 'string' ? status : '',
+    expiresAt: asDate(property(entity, 'expires_at')),
+  };
 }
 
 /** Whether a key record may be used now: active and not past its expiry. */

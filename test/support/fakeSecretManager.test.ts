@@ -61,6 +61,34 @@ describe('fake Secret Manager via the real client', () => {
     await expect(access(`${SECRET}/versions/current`)).resolves.toMatchObject({ data: 'two' });
   });
 
+  test('annotations set with updateSecret (update mask annotations), alone or with the aliases', async () => {
+    fake.addVersion(SECRET, 'one');
+    fake.addVersion(SECRET, 'two');
+
+    await client.updateSecret({ secret: { name: SECRET, annotations: { note: 'a' } }, updateMask: { paths: ['annotations'] } });
+    expect(fake.annotations(SECRET)).toEqual({ note: 'a' });
+    const [updated] = await client.updateSecret({
+      secret: { name: SECRET, versionAliases: { current: 2 }, annotations: { other: 'b' } },
+      updateMask: { paths: ['version_aliases', 'annotations'] },
+    });
+    expect(updated).toMatchObject({ versionAliases: { current: '2' }, annotations: { other: 'b' } });
+    const [read] = await client.getSecret({ name: SECRET });
+    expect(read.annotations).toEqual({ other: 'b' });
+    await expect(
+      client.updateSecret({ secret: { name: SECRET, annotations: { '-bad': 'x' } }, updateMask: { paths: ['annotations'] } }),
+    ).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    await expect(client.updateSecret({ secret: { name: SECRET }, updateMask: { paths: ['labels'] } })).rejects.toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+    });
+  });
+
+  test('setCreateTime backdates a version', async () => {
+    const version = fake.addVersion(SECRET, 'one');
+    fake.setCreateTime(version, new Date('2020-01-02T03:04:05.678Z'));
+    const [read] = await client.getSecretVersion({ name: version });
+    expect(read.createTime).toMatchObject({ seconds: String(Date.parse('2020-01-02T03:04:05Z') / 1000), nanos: 678e6 });
+  });
+
   test('listSecretVersions with state:ENABLED lists enabled versions newest first, across pages', async () => {
     for (let i = 1; i <= 8; i++) fake.addVersion(SECRET, `v${i}`, { state: i === 2 ? 'DISABLED' : 'ENABLED' });
     fake.setVersionState(`${SECRET}/versions/5`, 'DISABLED');

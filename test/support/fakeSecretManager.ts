@@ -51,6 +51,13 @@ export interface FakeSecretManager {
   /** Returns the full version name; versions are numbered 1, 2, 3... per secret. */
   addVersion(secret: string, payload: string | Buffer, opts?: { state?: 'ENABLED' | 'DISABLED' }): string;
   setAlias(secret: string, alias: string, version: number): void;
+  /** The secret's annotations, as UpdateSecret (update mask `annotations`) last set them. */
+  annotations(secret: string): Record<string, string>;
+  /**
+   * Backdates (or postdates) a version's createTime, so tests of the rotation's time rules
+   * need not wait an hour.
+   */
+  setCreateTime(version: string, createTime: Date): void;
   setVersionState(version: string, state: VersionState): void;
   /** Make the next `count` calls of `method` fail with the gRPC status `code` (default UNAVAILABLE). */
   failNext(method: FakeMethod, count?: number, code?: grpc.status): void;
@@ -118,6 +125,7 @@ interface StoredSecret {
   name: string;
   createTime: Date;
   aliases: Map<string, number>;
+  annotations: Map<string, string>;
   versions: StoredVersion[]; // version n is versions[n - 1]
 }
 
@@ -182,7 +190,7 @@ class Fake implements FakeSecretManager {
   createSecret(secret: string): void {
     if (!SECRET_NAME.test(secret)) throw new Error(`not a secret name: ${secret}`);
     if (this.secrets.has(secret)) throw new Error(`secret exists: ${secret}`);
-    this.secrets.set(secret, { name: secret, createTime: new Date(), aliases: new Map(), versions: [] });
+    this.secrets.set(secret, { name: secret, createTime: new Date(), aliases: new Map(), annotations: new Map(), versions: [] });
   }
 
   addVersion(secret: string, payload: string | Buffer, opts: { state?: 'ENABLED' | 'DISABLED' } = {}): string {
@@ -195,6 +203,14 @@ class Fake implements FakeSecretManager {
     const stored = this.mustGet(secret);
     if (!stored.versions[version - 1]) throw new Error(`no version ${version} in ${secret}`);
     stored.aliases.set(alias, version);
+  }
+
+  annotations(secret: string): Record<string, string> {
+    return Object.fromEntries(this.mustGet(secret).annotations);
+  }
+
+  setCreateTime(version: string, createTime: Date): void {
+    this.resolve(version).version.createTime = createTime;
   }
 
   setVersionState(version: string, state: VersionState): void {
@@ -264,6 +280,7 @@ class Fake implements FakeSecretManager {
       name: secret.name,
       createTime: timestamp(secret.createTime),
       versionAliases: Object.fromEntries(secret.aliases),
+      annotations: Object.fromEntries(secret.annotations),
     };
   }
 
@@ -319,18 +336,37 @@ class Fake implements FakeSecretManager {
         return this.secretMessage(this.mustGet(name));
       }),
 
-      // Only `version_aliases` is supported; refuse other paths rather than pretend to apply them.
+      // Only `version_aliases` and `annotations` are supported; other paths are refused
+      // rather than pretended. Both replace the whole map, as the real API does.
       UpdateSecret: this.unary('UpdateSecret', (req: sm.IUpdateSecretRequest) => {
         const secret = this.secretOrThrow(req.secret?.name);
         const paths = req.updateMask?.paths ?? [];
-        if (paths.length === 0 || paths.some((p) => p !== 'version_aliases')) {
-          throw new RpcError(grpc.status.INVALID_ARGUMENT, `fake supports only update_mask version_aliases, got [${paths}]`);
+        const supported = ['version_aliases', 'annotations'];
+        if (paths.length === 0 || paths.some((p) => !supported.includes(p))) {
+          throw new RpcError(grpc.status.INVALID_ARGUMENT, `fake supports only update_mask version_aliases and annotations, got [${paths}]`);
         }
-        const aliases = new Map(Object.entries(req.secret?.versionAliases ?? {}).map(([k, v]) => [k, Number(v)]));
-        for (const [alias, number] of aliases) {
-          if (!secret.versions[number - 1]) throw new RpcError(grpc.status.INVALID_ARGUMENT, `alias ${alias}: no version ${number}`);
+        let aliases = secret.aliases;
+        if (paths.includes('version_aliases')) {
+          aliases = new Map(Object.entries(req.secret?.versionAliases ?? {}).map(([k, v]) => [k, Number(v)]));
+          for (const [alias, number] of aliases) {
+            if (!secret.versions[number - 1]) throw new RpcError(grpc.status.INVALID_ARGUMENT, `alias ${alias}: no version ${number}`);
+          }
         }
+        let annotations = secret.annotations;
+        if (paths.includes('annotations')) {
+          annotations = new Map(Object.entries(req.secret?.annotations ?? {}));
+          // The real API's limits: keys of at most 63 characters, 16 KiB in all.
+          for (const key of annotations.keys()) {
+            if (!/^[a-zA-Z0-9](?:[a-zA-Z0-9._-]{0,61}[a-zA-Z0-9])?$/.test(key)) {
+              throw new RpcError(grpc.status.INVALID_ARGUMENT, `invalid annotation key ${key}`);
+            }
+          }
+          const size = [...annotations].reduce((sum, [k, v]) => sum + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
+          if (size > 16 * 1024) throw new RpcError(grpc.status.INVALID_ARGUMENT, 'annotations exceed 16 KiB');
+        }
+        // Both or neither, as one request.
         secret.aliases = aliases;
+        secret.annotations = annotations;
         return this.secretMessage(secret);
       }),
 

@@ -1,0 +1,56 @@
+/**
+ * Reading what operators type: durations, times, numbers. A value that cannot be read is a
+ * UsageError, which the CLI reports as one line with exit code 2.
+ */
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+  readonly code = 'usage';
+}
+
+const UNIT_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
+
+/** `90d`, `24h`, `30m`, `45s`, `2w`, or combined as `1h30m`: a duration in seconds. */
+export function parseDuration(text: string, option: string): number {
+  if (!/^(\d+[smhdw])+$/.test(text)) {
+    throw new UsageError(`${option} takes a duration such as 90d, 24h, 30m or 1h30m, got ${JSON.stringify(text)}`);
+  }
+  let seconds = 0;
+  for (const [, amount, unit] of text.matchAll(/(\d+)([smhdw])/g)) seconds += Number(amount) * (UNIT_SECONDS[unit as string] as number);
+  if (!Number.isSafeInteger(seconds)) throw new UsageError(`${option} is too long`);
+  return seconds;
+}
+
+/**
+ * An ISO 8601 date (midnight UTC) or date and time with `Z` or an offset: a time without a
+ * zone would be read in this machine's zone, which is rarely what was meant.
+ */
+export function parseTime(text: string, option: string): Date {
+  const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(text);
+  const withZone = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(text);
+  const date = new Date(dateOnly ? `${text}T00:00:00Z` : text);
+  if ((!dateOnly && !withZone) || Number.isNaN(date.getTime())) {
+    throw new UsageError(`${option} takes an ISO 8601 time such as 2026-12-31 or 2026-12-31T23:59:00Z, got ${JSON.stringify(text)}`);
+  }
+  return date;
+}
+
+export function parseWholeNumber(text: string, option: string): number {
+  if (!/^\d{1,15}$/.test(text)) throw new UsageError(`${option} takes a whole number ≥ 0, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+/** `--expires-in` or `--expires-at` (not both): the expiry of a new key, if any. */
+export function parseExpiry(values: { 'expires-in'?: string | boolean | undefined; 'expires-at'?: string | boolean | undefined }, now: Date): Date | undefined {
+  const expiresIn = values['expires-in'];
+  const expiresAt = values['expires-at'];
+  if (typeof expiresIn === 'string' && typeof expiresAt === 'string') throw new UsageError('give --expires-in or --expires-at, not both');
+  if (typeof expiresIn === 'string') return new Date(now.getTime() + parseDuration(expiresIn, '--expires-in') * 1000);
+  if (typeof expiresAt === 'string') {
+    const date = parseTime(expiresAt, '--expires-at');
+    // A key born expired is always a typo.
+    if (date.getTime() <= now.getTime()) throw new UsageError(`--expires-at ${expiresAt} is in the past`);
+    return date;
+  }
+  return undefined;
+}

@@ -1,0 +1,42 @@
+/** Runs token-admin in-process, as `main(argv, io)`, capturing what it prints. */
+import type { Namespaces } from '../../shared/entities';
+import { main } from '../../scripts/cli';
+
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface CliOptions {
+  readonly env?: Record<string, string | undefined>;
+  readonly now?: () => Date;
+  readonly stdoutIsTTY?: boolean;
+}
+
+export async function runCli(argv: readonly string[], options: CliOptions = {}): Promise<CliResult> {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(argv, {
+    stdout: { write: (chunk: string) => (stdout += chunk), isTTY: options.stdoutIsTTY ?? false },
+    stderr: { write: (chunk: string) => (stderr += chunk) },
+    env: { ...process.env, ...options.env },
+    ...(options.now && { now: options.now }),
+  });
+  return { code, stdout, stderr };
+}
+
+/** The environment that points the CLI at a test's own namespaces. */
+export function namespaceEnv(namespaces: Namespaces): Record<string, string> {
+  return { CLIENT_INTEGRATION_NS: namespaces.integrationNamespace, PLATFORM_NS: namespaces.platformNamespace };
+}
+
+/** A CLI bound to a test's namespaces (and any other environment). */
+export function cliFor(env: Record<string, string | undefined>, now?: () => Date): (...argv: string[]) => Promise<CliResult> {
+  return (...argv) => runCli(argv, { env, ...(now && { now }) });
+}
+
+export function parseJson<T = Record<string, unknown>>(result: CliResult): T {
+  if (result.code !== 0) throw new Error(`token-admin failed (${result.code}): ${result.stderr}`);
+  return JSON.parse(result.stdout) as T;
+}
