@@ -33,7 +33,9 @@ async function serve(target: string, env: Record<string, string>): Promise<{ url
   const source = join(ROOT, 'dist', target);
   if (!existsSync(join(source, 'index.js'))) throw new Error(`${source}/index.js is missing: run npm run build`);
   const port = await freePort();
-  const main = require.resolve('@google-cloud/functions-framework/build/src/main.js');
+  // The framework the bundle registers with: the repository's own copy, which the bundle's
+  // require('@google-cloud/functions-framework') also finds from dist/<name>.
+  const main = join(ROOT, 'node_modules/@google-cloud/functions-framework/build/src/main.js');
   const child = spawn(process.execPath, [main, `--target=${target}`, `--source=${source}`, `--port=${port}`], {
     env: { ...process.env, ...env, NODE_ENV: 'production' },
     stdio: ['ignore', 'ignore', 'inherit'],

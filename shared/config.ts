@@ -40,6 +40,8 @@ export interface Config {
   readonly bcryptConcurrency: number;
   /** JWKS_REFRESH_SECONDS: how often `jwks` re-reads the enabled key versions, default 300. */
   readonly jwksRefreshSeconds: number;
+  /** SIGNING_KEY_REFRESH_SECONDS: how often signers re-read SIGNING_KEY_VERSION, default 300. */
+  readonly signingKeyRefreshSeconds: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -120,7 +122,7 @@ export function loadDatastoreSettings(env: Env = process.env): DatastoreSettings
   };
 }
 
-export type TimingSettings = Pick<Config, 'integrationTokenTtl' | 'autojoinTokenTtl' | 'jwksRefreshSeconds'>;
+export type TimingSettings = Pick<Config, 'integrationTokenTtl' | 'autojoinTokenTtl' | 'jwksRefreshSeconds' | 'signingKeyRefreshSeconds'>;
 
 /** The lifetimes a signing-key rotation must wait out. */
 export function loadTimingSettings(env: Env = process.env): TimingSettings {
@@ -128,6 +130,7 @@ export function loadTimingSettings(env: Env = process.env): TimingSettings {
     integrationTokenTtl: integer(env, 'INTEGRATION_TOKEN_TTL', 20, 1, 86_400),
     autojoinTokenTtl: integer(env, 'AUTOJOIN_TOKEN_TTL', 3600, 1, 86_400),
     jwksRefreshSeconds: integer(env, 'JWKS_REFRESH_SECONDS', 300, 1, 86_400),
+    signingKeyRefreshSeconds: integer(env, 'SIGNING_KEY_REFRESH_SECONDS', 300, 1, 86_400),
   };
 }
 
@@ -137,15 +140,13 @@ export function loadConfig(env: Env = process.env): Config {
   const timing = loadTimingSettings(env);
   return {
     ...datastore,
+    ...timing,
     signingKey: signingKey(env),
     issuer,
-    integrationTokenTtl: timing.integrationTokenTtl,
-    autojoinTokenTtl: timing.autojoinTokenTtl,
     datastoreTimeoutMs: integer(env, 'DATASTORE_TIMEOUT_MS', 2000, 50, 60_000),
     verifiedSecretCacheSize: integer(env, 'VERIFIED_SECRET_CACHE_SIZE', 10_000, 0, 1_000_000),
     throttleMaxFailures: integer(env, 'THROTTLE_MAX_FAILURES', 5, 1, 1000),
     throttleWindowSeconds: integer(env, 'THROTTLE_WINDOW_SECONDS', 60, 1, 86_400),
     bcryptConcurrency: integer(env, 'BCRYPT_CONCURRENCY', 2, 1, 64),
-    jwksRefreshSeconds: timing.jwksRefreshSeconds,
   };
 }

@@ -7,7 +7,7 @@
  * The reasons are for logs only; the HTTP layer answers every bad-key reason identically.
  */
 import type { Datastore, Key } from '@google-cloud/datastore';
-import { isLegacyAutojoinKey, legacyKeyName, parseApiKey, type KeyKind } from './apiKey';
+import { isLegacyAutojoinKey, legacyKeyId, legacyKeyName, parseApiKey, type KeyKind } from './apiKey';
 import type { ConcurrencyLimit } from './concurrencyLimit';
 import { apiKeyKey, decodeStoredKey, decodeStoredLegacyKey, isUsable, legacyKeyKey, type Namespaces } from './entities';
 import type { FailureThrottle } from './failureThrottle';
@@ -88,8 +88,7 @@ export function createKeyVerifier(deps: KeyVerifierDeps): KeyVerifier {
 
   async function verifyLegacy(flatKey: string): Promise<Verification> {
     const name = legacyKeyName(flatKey);
-    // The hash of a 256-bit random key reveals nothing of it; a prefix identifies it in logs.
-    const keyId = `legacy_${name.slice(0, 16)}`;
+    const keyId = legacyKeyId(name);
     const lookup = await deps.reader.get(legacyKeyKey(deps.datastore, name, deps.namespaces));
     if (lookup.status === 'unavailable') return { ok: false, outcome: 'unavailable', cause: lookup.cause, keyId };
     if (lookup.status === 'missing') return { ok: false, outcome: 'invalid', reason: 'unknown key', keyId };

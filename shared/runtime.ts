@@ -83,7 +83,11 @@ export class Runtime {
 
   get signer(): TokenSigner {
     if (this.tokenSigner === undefined) {
-      this.tokenSigner = TokenSigner.fromSource(this.source);
+      this.tokenSigner = TokenSigner.fromSource(this.source, {
+        refreshMs: this.config.signingKeyRefreshSeconds * 1000,
+        onRefreshError: (error) =>
+          this.log({ severity: 'ERROR', message: `cannot re-read the signing key; still signing with the one in hand: ${error.message}` }),
+      });
       // Cold start: begin reading the key now; a failure is retried by the first request.
       this.tokenSigner.key().catch((error: Error) => {
         this.log({ severity: 'ERROR', message: `cannot load the signing key: ${error.message}` });

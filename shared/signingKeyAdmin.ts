@@ -70,9 +70,12 @@ export function publicationDelaySeconds(timing: Pick<TimingSettings, 'jwksRefres
   return JWKS_MAX_AGE_SECONDS + timing.jwksRefreshSeconds;
 }
 
-/** How long a version must stay published after it stopped signing, in seconds. */
-export function longestTokenLifetimeSeconds(timing: Pick<TimingSettings, 'integrationTokenTtl' | 'autojoinTokenTtl'>): number {
-  return Math.max(timing.integrationTokenTtl, timing.autojoinTokenTtl);
+/**
+ * How long a version must stay published after the alias left it, in seconds: instances keep
+ * signing with it until their next re-read of the alias, and its last tokens then live on.
+ */
+export function retirementDelaySeconds(timing: Pick<TimingSettings, 'integrationTokenTtl' | 'autojoinTokenTtl' | 'signingKeyRefreshSeconds'>): number {
+  return timing.signingKeyRefreshSeconds + Math.max(timing.integrationTokenTtl, timing.autojoinTokenTtl);
 }
 
 function nowOf(ctx: SigningKeyAdminContext): Date {
@@ -175,7 +178,7 @@ export async function listSigningKeys(ctx: SigningKeyAdminContext): Promise<Sign
         createdAt,
         stoppedSigningAt,
         promotableAt: role === 'staged' && createdAt ? later(createdAt, publicationDelaySeconds(ctx.timing)) : undefined,
-        retirableAt: role === 'stopped-signing' && stoppedSigningAt ? later(stoppedSigningAt, longestTokenLifetimeSeconds(ctx.timing)) : undefined,
+        retirableAt: role === 'stopped-signing' && stoppedSigningAt ? later(stoppedSigningAt, retirementDelaySeconds(ctx.timing)) : undefined,
       };
     }),
   );
@@ -326,9 +329,9 @@ export async function retireSigningKey(ctx: SigningKeyAdminContext, options: { v
   const neverSigned = stoppedAt === undefined && signing !== undefined && version > signing;
   let refusal: string | undefined;
   if (stoppedAt !== undefined) {
-    const retirableAt = later(stoppedAt, longestTokenLifetimeSeconds(ctx.timing));
+    const retirableAt = later(stoppedAt, retirementDelaySeconds(ctx.timing));
     if (retirableAt.getTime() > now.getTime()) {
-      refusal = `version ${version} stopped signing at ${iso(stoppedAt)} and tokens live up to ${longestTokenLifetimeSeconds(ctx.timing)} s: retire it after ${iso(retirableAt)}`;
+      refusal = `version ${version} stopped signing at ${iso(stoppedAt)}; instances may sign with it for ${ctx.timing.signingKeyRefreshSeconds} s more and tokens live up to ${retirementDelaySeconds(ctx.timing) - ctx.timing.signingKeyRefreshSeconds} s: retire it after ${iso(retirableAt)}`;
     }
   } else if (!neverSigned) {
     refusal = `there is no record of when version ${version} stopped signing (it was not moved off ${ctx.alias} by promote): retire it once no token it signed can be unexpired`;

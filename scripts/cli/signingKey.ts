@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { generateSigningKey, type SigningAlgorithm } from '../../shared/signingKey';
 import {
   listSigningKeys,
-  longestTokenLifetimeSeconds,
+  retirementDelaySeconds,
   promoteSigningKey,
   retireSigningKey,
   stageSigningKey,
@@ -109,7 +109,7 @@ export const signingKeyCommands: readonly Command[] = [
   {
     noun: 'signing-key',
     verb: 'promote',
-    summary: 'Move the alias to the staged version: it signs from the next cold start.',
+    summary: 'Move the alias to the staged version: instances sign with it from their next re-read.',
     positionals: [0, 0],
     options: {
       version: { type: 'string', value: 'n', description: 'the version to promote (default: the newest staged one)' },
@@ -117,8 +117,8 @@ export const signingKeyCommands: readonly Command[] = [
     },
     details: [
       'Refused until the version has been published longer than verifiers may cache the JWKS, unless',
-      '--force. Records when the previous version stopped signing, for retire. Instances read the',
-      'signing key once, at cold start: redeploy the exchange functions so all of them switch.',
+      '--force. Records when the previous version stopped signing, for retire. Instances re-read the',
+      'alias every SIGNING_KEY_REFRESH_SECONDS (default 300): no redeploy is needed.',
     ],
     secretManager: true,
     examples: ['npx token-admin signing-key promote', 'npx token-admin signing-key promote --version 1 --force   # first key of a new secret'],
@@ -132,7 +132,7 @@ export const signingKeyCommands: readonly Command[] = [
       }
       call.out(
         `${ctx.alias} is now version ${promoted.version} (kid ${printable(promoted.kid)})` +
-          `${promoted.previous !== undefined ? `; version ${promoted.previous} stopped signing: retire it after ${longestTokenLifetimeSeconds(ctx.timing)} s` : ''}\n`,
+          `${promoted.previous !== undefined ? `; version ${promoted.previous} stopped signing: retire it after ${retirementDelaySeconds(ctx.timing)} s` : ''}\n`,
       );
     },
   },

@@ -2,8 +2,8 @@
  * A full signing-key rotation with token-admin, while the functions serve tokens from
  * Secret Manager (the in-memory server, through the real client). A verifier that fetched
  * the JWKS once, after `stage`, verifies every token issued before and after `promote`.
- * Each instance reads the signing key at cold start, so "after promote" is a new instance
- * (a redeploy), while an instance started before keeps signing with the old key.
+ * Instances re-read the alias every SIGNING_KEY_REFRESH_SECONDS (1 s here), so an instance
+ * started before `promote` switches to the new key by itself, without a redeploy.
  */
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -33,10 +33,16 @@ afterAll(async () => {
 });
 
 function env(): Record<string, string> {
-  return { ...namespaceEnv(namespaces), SECRET_MANAGER_EMULATOR_HOST: `127.0.0.1:${fake.port}`, SIGNING_KEY_SECRET: SECRET, SIGNING_KEY_VERSION: 'current' };
+  return {
+    ...namespaceEnv(namespaces),
+    SECRET_MANAGER_EMULATOR_HOST: `127.0.0.1:${fake.port}`,
+    SIGNING_KEY_SECRET: SECRET,
+    SIGNING_KEY_VERSION: 'current',
+    SIGNING_KEY_REFRESH_SECONDS: '1',
+  };
 }
 
-/** A new instance of the functions, as after a deploy: it reads the alias at its cold start. */
+/** A new instance of the functions: it reads the alias at its cold start, then every second. */
 async function coldStart(): Promise<ServedFunctions> {
   const served = await serveFunctions({ ...env(), JWKS_REFRESH_SECONDS: '1' }, { secretManager: () => fake.client() });
   instances.push(served);
@@ -97,13 +103,20 @@ describe('token-admin signing-key: a full rotation', () => {
     // An hour and then some later (the fake's createTime stands in for waiting).
     fake.setCreateTime(`${SECRET}/versions/2`, new Date(clock.getTime() - 2 * HOUR));
     const promoted = await cli('signing-key', 'promote');
-    expect(promoted).toMatchObject({ code: 0, stdout: `current is now version 2 (kid ${staged.kid}); version 1 stopped signing: retire it after 3600 s\n` });
+    expect(promoted).toMatchObject({ code: 0, stdout: `current is now version 2 (kid ${staged.kid}); version 1 stopped signing: retire it after 3601 s\n` });
 
     const after = await coldStart();
     const tokensAfter = [await integrationToken(after, integrationKey), await autojoinToken(after, autojoinKey)];
     for (const token of tokensAfter) expect(decodeProtectedHeader(token)).toMatchObject({ kid: staged.kid, alg: 'ES256' });
-    // An instance from before the promote still signs with version 1 until it is replaced.
+    // An instance from before the promote signs with version 1 until its next re-read of the
+    // alias, then with version 2: no redeploy.
     const tokensFromOldInstance = [await autojoinToken(before, autojoinKey)];
+    const switchDeadline = Date.now() + 15_000;
+    while (decodeProtectedHeader(tokensFromOldInstance.at(-1) as string).kid !== staged.kid && Date.now() < switchDeadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      tokensFromOldInstance.push(await integrationToken(before, integrationKey));
+    }
+    expect(decodeProtectedHeader(tokensFromOldInstance.at(-1) as string).kid).toBe(staged.kid);
 
     for (const token of [...tokensBefore, ...tokensWhileStaged, ...tokensAfter, ...tokensFromOldInstance]) {
       const { payload } = await verify(token, decodeJwt(token).aud as string);
@@ -115,8 +128,8 @@ describe('token-admin signing-key: a full rotation', () => {
     expect((await cli('signing-key', 'retire', '2', '--force')).stderr).toMatch(/version 2 is the current version and may be signing/);
     const tooSoon = await cli('signing-key', 'retire', '1');
     expect(tooSoon.code).toBe(1);
-    expect(tooSoon.stderr).toMatch(/version 1 stopped signing at .* tokens live up to 3600 s: retire it after .*, or pass --force\n$/);
-    clock = new Date(clock.getTime() + HOUR + 1000);
+    expect(tooSoon.stderr).toMatch(/version 1 stopped signing at .*; instances may sign with it for 1 s more and tokens live up to 3600 s: retire it after .*, or pass --force\n$/);
+    clock = new Date(clock.getTime() + HOUR + 5000);
     expect(await cli('signing-key', 'retire', '1')).toMatchObject({ code: 0, stdout: 'disabled version 1: jwks stops publishing it at its next refresh\n' });
 
     const listed = await cli('signing-key', 'list');

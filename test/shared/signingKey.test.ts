@@ -66,3 +66,57 @@ describe('TokenSigner', () => {
     expect(calls).toBe(2);
   });
 });
+
+describe('TokenSigner re-reading the key', () => {
+  async function keys(): Promise<[Awaited<ReturnType<typeof parseSigningKey>>, Awaited<ReturnType<typeof parseSigningKey>>]> {
+    return [await parseSigningKey(JSON.stringify(await generateSigningKey('EdDSA'))), await parseSigningKey(JSON.stringify(await generateSigningKey('ES256')))];
+  }
+  const kidOf = async (signer: TokenSigner): Promise<string> => decodeProtectedHeader(await signer.sign(claimsFor(key, settings))).kid as string;
+  const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+  it('keeps signing with the key in hand, switching once a background re-read brings a new one', async () => {
+    const [first, second] = await keys();
+    let now = 0;
+    let current = first;
+    let reads = 0;
+    const signer = new TokenSigner(async () => {
+      reads += 1;
+      return current;
+    }, { refreshMs: 1000, now: () => now });
+    expect(await kidOf(signer)).toBe(first.kid);
+    current = second;
+    now = 999;
+    expect(await kidOf(signer)).toBe(first.kid);
+    expect(reads).toBe(1);
+    now = 1000;
+    expect(await kidOf(signer)).toBe(first.kid); // the re-read runs behind this request
+    await settle();
+    expect(await kidOf(signer)).toBe(second.kid);
+    expect(reads).toBe(2);
+  });
+
+  it('keeps the key in hand when a re-read fails, says so, and tries again shortly', async () => {
+    const [first, second] = await keys();
+    let now = 0;
+    let fail = true;
+    const errors: string[] = [];
+    let reads = 0;
+    const signer = new TokenSigner(async () => {
+      reads += 1;
+      if (reads > 1 && fail) throw new Error('Secret Manager unavailable');
+      return reads === 1 ? first : second;
+    }, { refreshMs: 300_000, now: () => now, onRefreshError: (e) => errors.push(e.message) });
+    await kidOf(signer);
+    now = 300_000;
+    expect(await kidOf(signer)).toBe(first.kid);
+    await settle();
+    expect(errors).toEqual(['Secret Manager unavailable']);
+    expect(await kidOf(signer)).toBe(first.kid);
+    expect(reads).toBe(2); // not again at once
+    fail = false;
+    now += 30_000;
+    await kidOf(signer);
+    await settle();
+    expect(await kidOf(signer)).toBe(second.kid);
+  });
+});

@@ -19,7 +19,7 @@ import { startFakeSecretManager, type FakeSecretManager } from '../support/fakeS
 
 const SECRET = 'projects/token-exchange-test/secrets/rotation';
 const HOUR = 3600_000;
-const timing = { integrationTokenTtl: 20, autojoinTokenTtl: 3600, jwksRefreshSeconds: 300 };
+const timing = { integrationTokenTtl: 20, autojoinTokenTtl: 3600, jwksRefreshSeconds: 300, signingKeyRefreshSeconds: 300 };
 
 let fake: FakeSecretManager;
 let client: SecretManagerServiceClient;
@@ -131,12 +131,12 @@ describe('retire', () => {
     await expect(retireSigningKey(ctx, { version: 2, force: true })).rejects.toEqual(refusal('failed-precondition', /is the current version/));
   });
 
-  it('refuses until the longest token lifetime has passed since the version stopped signing', async () => {
+  it('refuses until instances have re-read the alias and the longest token lifetime has passed', async () => {
     await rotated();
     const promotedAt = clock;
-    clock = new Date(promotedAt.getTime() + 3599_000);
+    clock = new Date(promotedAt.getTime() + 3899_000);
     await expect(retireSigningKey(ctx, { version: 1 })).rejects.toEqual(refusal('failed-precondition', /stopped signing at .* retire it after .*, or pass --force/));
-    clock = new Date(promotedAt.getTime() + 3600_000);
+    clock = new Date(promotedAt.getTime() + 3900_000);
     await expect(retireSigningKey(ctx, { version: 1 })).resolves.toEqual({ version: 1, alreadyDisabled: false, forced: false });
     const listed = await listSigningKeys(ctx);
     expect(listed.map((v) => [v.version, v.state, v.role, v.aliases])).toEqual([
