@@ -3,8 +3,8 @@
  * functions-framework exactly as Cloud Functions starts them, on the Datastore emulator.
  * Loopback only, bounded in time (SOAK_SECONDS, default 300).
  *
- * Mixed traffic: mostly valid exchanges of both kinds, plus wrong secrets for a few key ids
- * (throttled), unknown key ids, malformed keys and bad bodies. Passes when no response was
+ * Mixed traffic: valid exchanges of both kinds (85%, split about evenly), plus wrong secrets
+ * for a few key ids (throttled), unknown key ids, malformed keys and bad bodies. Passes when no response was
  * a 5xx, no connection failed, and each server's resident memory at the end is at most 1.2×
  * what it was after the first minute (every per-instance table is bounded).
  */
@@ -36,7 +36,8 @@ async function serve(target: string, env: Record<string, string>): Promise<{ url
   // The framework the bundle registers with: the repository's own copy, which the bundle's
   // require('@google-cloud/functions-framework') also finds from dist/<name>.
   const main = join(ROOT, 'node_modules/@google-cloud/functions-framework/build/src/main.js');
-  const child = spawn(process.execPath, [main, `--target=${target}`, `--source=${source}`, `--port=${port}`], {
+  // SOAK_NODE_ARGS (e.g. "--expose-gc -r ./probe.js") passes options to the servers' node.
+  const child = spawn(process.execPath, [...(process.env.SOAK_NODE_ARGS ? process.env.SOAK_NODE_ARGS.split(' ') : []), main, `--target=${target}`, `--source=${source}`, `--port=${port}`], {
     env: { ...process.env, ...env, NODE_ENV: 'production' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -102,7 +103,8 @@ async function main(): Promise<void> {
     type Shot = { url: string; body: string; expect: readonly number[] };
     const shot = (): Shot => {
       const r = Math.random();
-      if (r < 0.8) return { url: servers.integration.url, body: JSON.stringify({ api_key: pick(integrationKeys) }), expect: [200] };
+      // Both servers get a similar share, so both reach their steady state in the first minute.
+      if (r < 0.45) return { url: servers.integration.url, body: JSON.stringify({ api_key: pick(integrationKeys) }), expect: [200] };
       if (r < 0.85) return { url: servers.autojoin.url, body: JSON.stringify({ api_key: pick(autojoinKeys) }), expect: [200] };
       if (r < 0.9) return { url: servers.integration.url, body: JSON.stringify({ api_key: wrongSecret(pick(targets)) }), expect: [401, 429] };
       if (r < 0.95) {
@@ -124,7 +126,13 @@ async function main(): Promise<void> {
       rssAfterWarmup = { integration: rssKiB(servers.integration.child.pid as number), autojoin: rssKiB(servers.autojoin.child.pid as number) };
       console.log(`after ${WARMUP_SECONDS} s: ${requests} requests; RSS integration ${rssAfterWarmup.integration} KiB, autojoin ${rssAfterWarmup.autojoin} KiB`);
     }, WARMUP_SECONDS * 1000);
-    const progress = setInterval(() => console.log(`${Math.round((Date.now() - started) / 1000)} s: ${requests} requests`), 30_000);
+    const progress = setInterval(
+      () =>
+        console.log(
+          `${Math.round((Date.now() - started) / 1000)} s: ${requests} requests; RSS integration ${rssKiB(servers.integration.child.pid as number)} KiB, autojoin ${rssKiB(servers.autojoin.child.pid as number)} KiB`,
+        ),
+      Number(process.env.SOAK_PROGRESS_SECONDS || 30) * 1000,
+    );
     console.log(`soaking for ${SECONDS} s with ${CONNECTIONS} connections…`);
     await Promise.all(
       Array.from({ length: CONNECTIONS }, async () => {
