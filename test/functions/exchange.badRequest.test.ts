@@ -4,7 +4,7 @@
  */
 import { request } from 'node:http';
 import type { Namespaces } from '../../shared/entities';
-import { uniqueNamespaces } from '../support/datastore';
+import { namespaceEnv, uniqueNamespaces } from '../support/datastore';
 import { readJson, serveFunctions, type ServedFunctions } from '../support/functions';
 import { signingKeyFile } from '../support/signingKeys';
 
@@ -13,12 +13,7 @@ let namespaces: Namespaces;
 
 beforeAll(async () => {
   namespaces = uniqueNamespaces('requests');
-  const key = await signingKeyFile('EdDSA');
-  served = await serveFunctions({
-    SIGNING_KEY_FILE: key.path,
-    CLIENT_INTEGRATION_NS: namespaces.integrationNamespace,
-    PLATFORM_NS: namespaces.platformNamespace,
-  });
+  served = await serveFunctions({ SIGNING_KEY_FILE: (await signingKeyFile('EdDSA')).path, ...namespaceEnv(namespaces) });
 });
 afterAll(() => served.close());
 

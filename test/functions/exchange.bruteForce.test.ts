@@ -7,7 +7,7 @@ import { formatApiKey, generateSecret, parseApiKey } from '../../shared/apiKey';
 import type { Namespaces } from '../../shared/entities';
 import { createApiKey, createIntegration } from '../../shared/keyAdmin';
 import { matchesBcrypt } from '../../shared/secretHash';
-import { testDatastore, uniqueNamespaces } from '../support/datastore';
+import { testDatastore, namespaceEnv, uniqueNamespaces } from '../support/datastore';
 import { postJson, readJson, serveFunctions, type ServedFunctions } from '../support/functions';
 import { newIntegrationKey } from '../support/seed';
 import { signingKeyFile } from '../support/signingKeys';
@@ -34,8 +34,7 @@ beforeAll(async () => {
   served = await serveFunctions(
     {
       SIGNING_KEY_FILE: key.path,
-      CLIENT_INTEGRATION_NS: namespaces.integrationNamespace,
-      PLATFORM_NS: namespaces.platformNamespace,
+      ...namespaceEnv(namespaces),
       THROTTLE_MAX_FAILURES: '3',
       THROTTLE_WINDOW_SECONDS: '2',
     },
@@ -95,8 +94,7 @@ it('keeps answering valid requests during a flood of wrong secrets (real bcrypt,
   const instance = await serveFunctions(
     {
       SIGNING_KEY_FILE: (await signingKeyFile('EdDSA')).path,
-      CLIENT_INTEGRATION_NS: namespaces.integrationNamespace,
-      PLATFORM_NS: namespaces.platformNamespace,
+      ...namespaceEnv(namespaces),
       THROTTLE_MAX_FAILURES: '3',
       THROTTLE_WINDOW_SECONDS: '600',
     },

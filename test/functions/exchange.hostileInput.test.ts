@@ -6,7 +6,7 @@ import type { Datastore } from '@google-cloud/datastore';
 import { request } from 'node:http';
 import { generateSecret } from '../../shared/apiKey';
 import type { Namespaces } from '../../shared/entities';
-import { testDatastore, uniqueNamespaces } from '../support/datastore';
+import { testDatastore, namespaceEnv, uniqueNamespaces } from '../support/datastore';
 import { postJson, serveFunctions, type FunctionName, type ServedFunctions } from '../support/functions';
 import { newAutojoinKey, newIntegrationKey } from '../support/seed';
 import { signingKeyFile } from '../support/signingKeys';
@@ -138,11 +138,7 @@ let restore: () => void = () => undefined;
 beforeAll(async () => {
   datastore = testDatastore();
   namespaces = uniqueNamespaces('hostile');
-  served = await serveFunctions({
-    SIGNING_KEY_FILE: (await signingKeyFile('ES256')).path,
-    CLIENT_INTEGRATION_NS: namespaces.integrationNamespace,
-    PLATFORM_NS: namespaces.platformNamespace,
-  });
+  served = await serveFunctions({ SIGNING_KEY_FILE: (await signingKeyFile('ES256')).path, ...namespaceEnv(namespaces) });
   seeded.integration = await newIntegrationKey(datastore, namespaces);
   seeded.autojoin = await newAutojoinKey(datastore, namespaces);
   // Everything the process writes, framework included, is a log line on Cloud Functions.

@@ -2,7 +2,7 @@
 import type { Datastore } from '@google-cloud/datastore';
 import { parseApiKey } from '../../shared/apiKey';
 import { apiKeyKey, type Namespaces } from '../../shared/entities';
-import { testDatastore, uniqueNamespaces } from '../support/datastore';
+import { testDatastore, namespaceEnv, uniqueNamespaces } from '../support/datastore';
 import { postJson, serveFunctions, type ServedFunctions } from '../support/functions';
 import { newIntegrationKey } from '../support/seed';
 import { signingKeyFile } from '../support/signingKeys';
@@ -14,11 +14,7 @@ let served: ServedFunctions;
 beforeAll(async () => {
   datastore = testDatastore();
   namespaces = uniqueNamespaces('revocation');
-  served = await serveFunctions({
-    SIGNING_KEY_FILE: (await signingKeyFile('EdDSA')).path,
-    CLIENT_INTEGRATION_NS: namespaces.integrationNamespace,
-    PLATFORM_NS: namespaces.platformNamespace,
-  });
+  served = await serveFunctions({ SIGNING_KEY_FILE: (await signingKeyFile('EdDSA')).path, ...namespaceEnv(namespaces) });
 });
 afterAll(() => served.close());
 

@@ -6,7 +6,7 @@ import type { Datastore } from '@google-cloud/datastore';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { parseApiKey } from '../../shared/apiKey';
 import type { Namespaces } from '../../shared/entities';
-import { testDatastore, uniqueNamespaces } from '../support/datastore';
+import { testDatastore, namespaceEnv, uniqueNamespaces } from '../support/datastore';
 import { postJson, readJson, serveFunctions, type ServedFunctions, type TokenBody } from '../support/functions';
 import { goServiceIntegrationKey, newAutojoinKey, newIntegrationKey } from '../support/seed';
 import { signingKeyFile } from '../support/signingKeys';
@@ -29,8 +29,7 @@ describe.each(['EdDSA', 'ES256', 'RS256'] as const)('with an %s signing key', (a
     served = await serveFunctions(
 {
       SIGNING_KEY_FILE: key.path,
-      CLIENT_INTEGRATION_NS: namespaces.integrationNamespace,
-      PLATFORM_NS: namespaces.platformNamespace,
+      ...namespaceEnv(namespaces),
     });
     const jwks = createRemoteJWKSet(new URL(served.url('jwks')));
     verifyWithJwks = (token, audience) =>
@@ -94,8 +93,7 @@ describe('exchange requests', () => {
     served = await serveFunctions(
 {
       SIGNING_KEY_FILE: key.path,
-      CLIENT_INTEGRATION_NS: namespaces.integrationNamespace,
-      PLATFORM_NS: namespaces.platformNamespace,
+      ...namespaceEnv(namespaces),
     });
   });
   afterAll(() => served.close());

@@ -5,7 +5,7 @@
 import type { Datastore } from '@google-cloud/datastore';
 import { formatApiKey, generateKeyId, generateSecret, parseApiKey, type ScopedKey } from '../../shared/apiKey';
 import { apiKeyKey, type Namespaces } from '../../shared/entities';
-import { testDatastore, uniqueNamespaces } from '../support/datastore';
+import { testDatastore, namespaceEnv, uniqueNamespaces } from '../support/datastore';
 import { postJson, readJson, serveFunctions, type ServedFunctions } from '../support/functions';
 import { newAutojoinKey, newIntegrationKey } from '../support/seed';
 import { signingKeyFile } from '../support/signingKeys';
@@ -17,12 +17,7 @@ let served: ServedFunctions;
 beforeAll(async () => {
   datastore = testDatastore();
   namespaces = uniqueNamespaces('unauthorized');
-  const key = await signingKeyFile('ES256');
-  served = await serveFunctions({
-    SIGNING_KEY_FILE: key.path,
-    CLIENT_INTEGRATION_NS: namespaces.integrationNamespace,
-    PLATFORM_NS: namespaces.platformNamespace,
-  });
+  served = await serveFunctions({ SIGNING_KEY_FILE: (await signingKeyFile('ES256')).path, ...namespaceEnv(namespaces) });
 });
 afterAll(() => served.close());
 

@@ -8,7 +8,7 @@ import { apiKeyKey, ownerKey } from '../../shared/entities';
 import { parseApiKey } from '../../shared/apiKey';
 import type { Namespaces } from '../../shared/entities';
 import { generateSigningKey } from '../../shared/signingKey';
-import { testDatastore, uniqueNamespaces } from '../support/datastore';
+import { testDatastore, namespaceEnv, uniqueNamespaces } from '../support/datastore';
 import { startFakeSecretManager, type FakeSecretManager } from '../support/fakeSecretManager';
 import { postJson, readJson, serveFunctions, type ServedFunctions } from '../support/functions';
 import { newAutojoinKey, newIntegrationKey } from '../support/seed';
@@ -31,8 +31,7 @@ describe('Datastore cannot be reached', () => {
     served = await serveFunctions(
       {
         SIGNING_KEY_FILE: key.path,
-        CLIENT_INTEGRATION_NS: namespaces.integrationNamespace,
-        PLATFORM_NS: namespaces.platformNamespace,
+        ...namespaceEnv(namespaces),
         DATASTORE_TIMEOUT_MS: '1500',
       },
       { datastore: unreachable },
@@ -76,8 +75,7 @@ describe('Secret Manager fails at cold start', () => {
     const served = await serveFunctions(
       {
         SIGNING_KEY_SECRET: SECRET,
-        CLIENT_INTEGRATION_NS: namespaces.integrationNamespace,
-        PLATFORM_NS: namespaces.platformNamespace,
+        ...namespaceEnv(namespaces),
       },
       { secretManager: () => fake.client() },
     );
@@ -109,8 +107,7 @@ describe('the Datastore emulator stops mid-run and comes back', () => {
     served = await serveFunctions(
       {
         SIGNING_KEY_FILE: (await signingKeyFile('EdDSA')).path,
-        CLIENT_INTEGRATION_NS: namespaces.integrationNamespace,
-        PLATFORM_NS: namespaces.platformNamespace,
+        ...namespaceEnv(namespaces),
         DATASTORE_TIMEOUT_MS: '1500',
       },
       { datastore },
@@ -189,7 +186,7 @@ describe('Secret Manager holds an unusable signing key', () => {
     fake.addVersion(secret, text);
     const apiKey = await newIntegrationKey(testDatastore(), namespaces);
     const served = await serveFunctions(
-      { SIGNING_KEY_SECRET: secret, CLIENT_INTEGRATION_NS: namespaces.integrationNamespace, PLATFORM_NS: namespaces.platformNamespace },
+      { SIGNING_KEY_SECRET: secret, ...namespaceEnv(namespaces) },
       { secretManager: () => fake.client() },
     );
     try {

@@ -1,5 +1,4 @@
 /** Runs token-admin in-process, as `main(argv, io)`, capturing what it prints. */
-import type { Namespaces } from '../../shared/entities';
 import { main } from '../../scripts/cli';
 
 export interface CliResult {
@@ -27,9 +26,7 @@ export async function runCli(argv: readonly string[], options: CliOptions = {}):
 }
 
 /** The environment that points the CLI at a test's own namespaces. */
-export function namespaceEnv(namespaces: Namespaces): Record<string, string> {
-  return { CLIENT_INTEGRATION_NS: namespaces.integrationNamespace, PLATFORM_NS: namespaces.platformNamespace };
-}
+export { namespaceEnv } from './datastore';
 
 /** A CLI bound to a test's namespaces (and any other environment). */
 export function cliFor(env: Record<string, string | undefined>, now?: () => Date): (...argv: string[]) => Promise<CliResult> {

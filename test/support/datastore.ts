@@ -16,3 +16,8 @@ export function uniqueNamespaces(label: string): Namespaces {
   const suffix = randomBytes(4).toString('hex');
   return { integrationNamespace: `ci-${label}-${suffix}`, platformNamespace: `pc-${label}-${suffix}` };
 }
+
+/** The configuration naming a test's namespaces, for the functions or the CLI. */
+export function namespaceEnv(namespaces: Namespaces): Record<string, string> {
+  return { CLIENT_INTEGRATION_NS: namespaces.integrationNamespace, PLATFORM_NS: namespaces.platformNamespace };
+}
