@@ -12,7 +12,7 @@ import type { ConcurrencyLimit } from './concurrencyLimit';
 import { apiKeyKey, decodeStoredKey, decodeStoredLegacyKey, isUsable, legacyKeyKey, type Namespaces } from './entities';
 import type { FailureThrottle } from './failureThrottle';
 import type { EntityReader } from './keyStore';
-import { hashKind, matchesBcrypt, matchesSha256 } from './secretHash';
+import { hashKind, matchesBcrypt, matchesSha256, secretDigest } from './secretHash';
 import type { VerifiedSecretCache } from './verifiedSecretCache';
 
 export interface VerifiedKey {
@@ -61,6 +61,12 @@ export function createKeyVerifier(deps: KeyVerifierDeps): KeyVerifier {
   const compareBcrypt = deps.compareBcrypt ?? matchesBcrypt;
   const now = deps.now ?? (() => new Date());
 
+  // Compares under way, by record, stored hash and secret digest: concurrent requests with
+  // the same key share one bcrypt compare. Without this a burst of valid requests for a key
+  // not yet verified would each pay bcrypt and, counted as guesses in flight, trip the
+  // throttle. Off with the cache, which it extends to the moment before an answer is known.
+  const inFlight = new Map<string, Promise<boolean | undefined>>();
+
   async function checkSecret(
     path: string,
     secret: string,
@@ -69,20 +75,31 @@ export function createKeyVerifier(deps: KeyVerifierDeps): KeyVerifier {
   ): Promise<Exclude<Verification, { ok: true }> | undefined> {
     const kind = hashKind(storedHash);
     if (kind === 'unknown') return { ok: false, outcome: 'invalid', reason: 'stored hash unreadable', ...who };
-    if (kind === 'bcrypt' && deps.cache.has(path, storedHash, secret)) return undefined;
-    const admission = deps.throttle.admit(path);
-    if (!admission.admitted) return { ok: false, outcome: 'throttled', retryAfter: admission.retryAfter, ...who };
+    const digest = kind === 'bcrypt' ? secretDigest(secret) : undefined;
+    if (digest !== undefined && deps.cache.has(path, storedHash, digest)) return undefined;
+    const flightKey = digest !== undefined && deps.cache.capacity > 0 ? `${path}\n${storedHash}\n${digest.toString('base64')}` : undefined;
+    const shared = flightKey === undefined ? undefined : inFlight.get(flightKey);
+
     let matches: boolean | undefined;
-    try {
-      if (kind === 'sha256') matches = matchesSha256(secret, storedHash);
-      else matches = await deps.bcryptLimit.run(() => compareBcrypt(secret, storedHash));
-    } finally {
-      // A guess turned away as busy was never checked: it counts neither way.
-      admission.attempt.settle(matches !== false);
+    if (shared !== undefined) {
+      matches = await shared;
+    } else {
+      const admission = deps.throttle.admit(path);
+      if (!admission.admitted) return { ok: false, outcome: 'throttled', retryAfter: admission.retryAfter, ...who };
+      const compare =
+        kind === 'sha256' ? Promise.resolve(matchesSha256(secret, storedHash)) : deps.bcryptLimit.run(() => compareBcrypt(secret, storedHash));
+      if (flightKey !== undefined) inFlight.set(flightKey, compare);
+      try {
+        matches = await compare;
+      } finally {
+        if (flightKey !== undefined) inFlight.delete(flightKey);
+        // A guess turned away as busy was never checked: it counts neither way.
+        admission.attempt.settle(matches !== false);
+      }
+      if (matches === true && digest !== undefined) deps.cache.remember(path, storedHash, digest);
     }
     if (matches === undefined) return { ok: false, outcome: 'busy', ...who };
     if (!matches) return { ok: false, outcome: 'invalid', reason: 'wrong secret', ...who };
-    if (kind === 'bcrypt') deps.cache.remember(path, storedHash, secret);
     return undefined;
   }
 

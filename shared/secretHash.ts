@@ -11,7 +11,7 @@
  * working, checked with a constant-time compare. The stored form tells which is which.
  */
 import bcrypt from 'bcryptjs';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 
 export const DEFAULT_BCRYPT_COST = 10;
 
@@ -31,7 +31,15 @@ export async function hashSecret(secret: string, cost: number = DEFAULT_BCRYPT_C
 }
 
 export function sha256Hex(secret: string): string {
-  return createHash('sha256').update(secret, 'utf8').digest('hex');
+  return hash('sha256', secret, 'hex');
+}
+
+/**
+ * The SHA-256 of a secret, under which the exchange remembers it was verified: the
+ * 256-bit random secret itself is never kept in memory longer than the request.
+ */
+export function secretDigest(secret: string): Buffer {
+  return hash('sha256', secret, 'buffer');
 }
 
 /** Constant-time check of a secret against a Go-service SHA-256 hash. */

@@ -3,20 +3,16 @@
  * use pays bcrypt once per instance rather than once per request.
  *
  * An entry is keyed by the key record's Datastore path and holds the stored hash it was
- * verified against plus the SHA-256 of the secret (never the secret). It counts only while
- * the stored hash is unchanged: rerolling a secret invalidates it. The record itself is
+ * verified against plus the SHA-256 of the secret (never the secret; see secretDigest). It
+ * counts only while the stored hash is unchanged: rerolling a secret invalidates it. The record itself is
  * still read on every request, so revocation and expiry bite on the next request whatever
  * this cache holds. Bounded: least recently used entries go first.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 
 interface Entry {
   readonly keyHash: string;
   readonly secretDigest: Buffer;
-}
-
-function digest(secret: string): Buffer {
-  return createHash('sha256').update(secret, 'utf8').digest();
 }
 
 export class VerifiedSecretCache {
@@ -29,25 +25,25 @@ export class VerifiedSecretCache {
     return this.entries.size;
   }
 
-  /** Whether `secret` was verified against exactly `keyHash` for the record at `path`. */
-  has(path: string, keyHash: string, secret: string): boolean {
+  /** Whether the secret with this digest was verified against exactly `keyHash` at `path`. */
+  has(path: string, keyHash: string, secretDigest: Buffer): boolean {
     const entry = this.entries.get(path);
     if (entry === undefined) return false;
     if (entry.keyHash !== keyHash) {
       this.entries.delete(path);
       return false;
     }
-    if (!timingSafeEqual(entry.secretDigest, digest(secret))) return false;
+    if (!timingSafeEqual(entry.secretDigest, secretDigest)) return false;
     // Map iteration order is insertion order: re-inserting marks it most recently used.
     this.entries.delete(path);
     this.entries.set(path, entry);
     return true;
   }
 
-  remember(path: string, keyHash: string, secret: string): void {
+  remember(path: string, keyHash: string, secretDigest: Buffer): void {
     if (this.capacity === 0) return;
     this.entries.delete(path);
-    this.entries.set(path, { keyHash, secretDigest: digest(secret) });
+    this.entries.set(path, { keyHash, secretDigest });
     while (this.entries.size > this.capacity) {
       const oldest = this.entries.keys().next().value as string;
       this.entries.delete(oldest);

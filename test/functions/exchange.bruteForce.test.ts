@@ -81,6 +81,13 @@ it('admits only the allowed number of guesses from a concurrent burst', async ()
   expect(statuses.filter((s) => s === 429)).toHaveLength(27);
 });
 
+it('a burst of valid requests for a key not yet verified shares one bcrypt compare, none throttled', async () => {
+  const apiKey = await newIntegrationKey(datastore, namespaces);
+  const statuses = await Promise.all(Array.from({ length: 30 }, async () => (await exchange(apiKey)).status));
+  expect(statuses).toEqual(Array(30).fill(200));
+  expect(compares).toBe(1);
+});
+
 it('a secret this instance already verified keeps working while its key id is throttled', async () => {
   const apiKey = await newIntegrationKey(datastore, namespaces);
   expect((await exchange(apiKey)).status).toBe(200);
