@@ -18,7 +18,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, globSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { Datastore } from '@google-cloud/datastore';
 import { build } from 'esbuild';
 import { createApiKey, createIntegration, createOrganization } from '../shared/keyAdmin';
@@ -43,6 +43,8 @@ export interface StartFunctionOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Port on 127.0.0.1 (default: a free one). */
   readonly port?: number;
+  /** Options for node itself, before the script (e.g. `--cpu-prof`); default none. */
+  readonly nodeArgs?: readonly string[];
 }
 
 export interface FunctionProcess {
@@ -67,25 +69,33 @@ export function functionsFrameworkBin(dir: string): string {
   return realpathSync(link);
 }
 
+/**
+ * The environment Cloud Functions (2nd gen, on Cloud Run) gives every function, plus PATH
+ * and HOME; the function's own variables come on top (`extra`).
+ */
+export function cloudFunctionsEnv(target: string, port: number, extra: Readonly<Record<string, string>> = {}): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? tmpdir(),
+    NODE_ENV: 'production',
+    PORT: String(port),
+    FUNCTION_TARGET: target,
+    FUNCTION_SIGNATURE_TYPE: 'http',
+    K_SERVICE: target.toLowerCase(),
+    K_REVISION: `${target.toLowerCase()}-00001-local`,
+    K_CONFIGURATION: target.toLowerCase(),
+    // Functions deployed with `gcloud functions deploy` get execution ids in their logs.
+    LOG_EXECUTION_ID: 'true',
+    ...extra,
+  };
+}
+
 export async function startFunction(options: StartFunctionOptions): Promise<FunctionProcess> {
   const bin = functionsFrameworkBin(options.dir);
   const port = options.port ?? (await freePort());
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: process.env.HOME ?? tmpdir(),
-    // What Cloud Functions (2nd gen, on Cloud Run) sets for every function.
-    NODE_ENV: 'production',
-    PORT: String(port),
-    FUNCTION_TARGET: options.target,
-    FUNCTION_SIGNATURE_TYPE: 'http',
-    K_SERVICE: options.target.toLowerCase(),
-    K_REVISION: `${options.target.toLowerCase()}-00001-local`,
-    K_CONFIGURATION: options.target.toLowerCase(),
-    LOG_EXECUTION_ID: 'true',
-    ...options.env,
-  };
+  const env = cloudFunctionsEnv(options.target, port, options.env);
   const startedAt = performance.now();
-  const child: ChildProcess = spawn(process.execPath, [bin, `--target=${options.target}`, '--signature-type=http'], {
+  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), bin, `--target=${options.target}`, '--signature-type=http'], {
     cwd: options.dir,
     env,
     detached: true,
@@ -192,7 +202,7 @@ export interface ColdStart {
 }
 
 /** CPU time a process has used, in ms, or undefined where /proc is not available. */
-function cpuMs(pid: number): number | undefined {
+export function cpuMs(pid: number): number | undefined {
   try {
     // Fields after the command name (which may hold spaces): utime and stime are 14th, 15th.
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
@@ -217,18 +227,40 @@ export async function measureColdStart(options: ColdStartOptions): Promise<ColdS
 // ---- the side-by-side measurement (node dist/scripts/coldStart.js [repetitions]) ----
 
 const FUNCTIONS = ['exchangeIntegration', 'exchangeAutojoin', 'jwks'] as const;
-type FunctionName = (typeof FUNCTIONS)[number];
+export type FunctionName = (typeof FUNCTIONS)[number];
 
-function run(command: string, args: string[], cwd: string): void {
-  const result = spawnSync(command, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 600_000 });
-  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed in ${cwd}:\n${result.stderr}`);
+/** Runs a command in its own process group; the whole group is killed after `timeoutMs`. */
+function run(command: string, args: string[], cwd: string, timeoutMs = 600_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      if (stderr.length < 100_000) stderr += chunk;
+    });
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-(child.pid as number), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, timeoutMs);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`${command} ${args.join(' ')} failed in ${cwd} (${signal ?? `exit code ${code}`}):\n${stderr}`));
+    });
+  });
 }
 
 /** dist/<name> copied to a temporary folder and installed as the buildpack would. */
-function installBundled(root: string, name: FunctionName, into: string): string {
+export async function installBundled(root: string, name: FunctionName, into: string, timeoutMs?: number): Promise<string> {
   const dir = join(into, `bundled-${name}`);
   cpSync(join(root, 'dist', name), dir, { recursive: true });
-  run('npm', ['install', '--omit=dev', '--no-audit', '--no-fund'], dir);
+  await run('npm', ['install', '--omit=dev', '--no-audit', '--no-fund'], dir, timeoutMs);
   return dir;
 }
 
@@ -236,7 +268,7 @@ function installBundled(root: string, name: FunctionName, into: string): string 
  * The unbundled layout: the sources compiled one file each (esbuild, no bundling), the
  * project's package.json and lock, `npm ci --omit=dev`. `main` is set per function.
  */
-async function installUnbundled(root: string, into: string): Promise<string> {
+export async function installUnbundled(root: string, into: string, timeoutMs?: number): Promise<string> {
   const dir = join(into, 'unbundled');
   const entryPoints = [...globSync('functions/*/index.ts', { cwd: root }), ...globSync('shared/*.ts', { cwd: root })];
   await build({ absWorkingDir: root, entryPoints, outdir: dir, outbase: '.', bundle: false, platform: 'node', target: 'node24', format: 'cjs', logLevel: 'warning' });
@@ -245,11 +277,12 @@ async function installUnbundled(root: string, into: string): Promise<string> {
   delete manifest.bin;
   writeFileSync(join(dir, 'package.json'), JSON.stringify(manifest, null, 2));
   cpSync(join(root, 'package-lock.json'), join(dir, 'package-lock.json'));
-  run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], dir);
+  await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], dir, timeoutMs);
   return dir;
 }
 
-function setMain(dir: string, name: FunctionName): void {
+/** Points the unbundled layout's package.json `main` at one function. */
+export function setMain(dir: string, name: FunctionName): void {
   const file = join(dir, 'package.json');
   const manifest = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   manifest.main = `functions/${name}/index.js`;
@@ -296,8 +329,8 @@ async function main(): Promise<void> {
     };
 
     console.error('installing the layouts…');
-    const bundled = Object.fromEntries(FUNCTIONS.map((name) => [name, installBundled(root, name, work)])) as Record<FunctionName, string>;
-    const unbundled = await installUnbundled(root, work);
+    const [unbundled, ...bundledDirs] = await Promise.all([installUnbundled(root, work), ...FUNCTIONS.map((name) => installBundled(root, name, work))]);
+    const bundled = Object.fromEntries(FUNCTIONS.map((name, i) => [name, bundledDirs[i] as string])) as Record<FunctionName, string>;
     const size = (dir: string): string => spawnSync('du', ['-sh', dir], { encoding: 'utf8' }).stdout.split('\t')[0] ?? '?';
     console.log(`bundled folder (index.js + node_modules): ${size(bundled.exchangeIntegration)}; unbundled: ${size(unbundled)}`);
     console.log(`machine: ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; Node ${process.version}; ${repetitions} repetitions, alternating, after one discarded warm-up each`);
@@ -327,7 +360,8 @@ async function main(): Promise<void> {
   }
 }
 
-if (require.main === module) {
+// Only when run as dist/scripts/coldStart.js: bench.js bundles this module and is main too.
+if (require.main === module && /^coldStart\.[cm]?[jt]s$/.test(basename(__filename))) {
   main().catch((error: Error) => {
     console.error(`cold-start measurement failed: ${error.stack ?? error.message}`);
     process.exit(1);
