@@ -15,7 +15,7 @@ import { FailureThrottle } from './failureThrottle';
 import { installFrameworkGuards } from './frameworkGuards';
 import { createJwksHandler } from './jwksHandler';
 import { JwksPublisher } from './jwksPublisher';
-import { datastoreReader } from './keyStore';
+import { createLookupClient, lookupReader } from './keyStore';
 import { createKeyVerifier, type KeyVerifier } from './keyVerifier';
 import { stdoutLogger, type Logger } from './log';
 import { signingKeySource, type SigningKeySource } from './signingKeySource';
@@ -24,8 +24,12 @@ import { VerifiedSecretCache } from './verifiedSecretCache';
 
 installFrameworkGuards();
 
-export function createDatastore(config: Pick<Config, 'projectId'>): Datastore {
-  return new Datastore(config.projectId ? { projectId: config.projectId } : {});
+/** The Datastore client (for keys and writes), on `emulatorHost` when given. */
+export function createDatastore(config: Pick<Config, 'projectId'>, emulatorHost?: string): Datastore {
+  return new Datastore({
+    ...(config.projectId ? { projectId: config.projectId } : {}),
+    ...(emulatorHost ? { apiEndpoint: emulatorHost } : {}),
+  });
 }
 
 /** bcrypt compares that may wait for a slot; past this, 503 rather than an ever longer wait. */
@@ -34,8 +38,8 @@ const BCRYPT_QUEUE = 64;
 export interface RuntimeOptions {
   /** Where log entries go (default: JSON lines on stdout). */
   readonly log?: Logger;
-  /** A Datastore client to use instead of one made from the configuration. */
-  readonly datastore?: Datastore;
+  /** host:port of a Datastore emulator, instead of DATASTORE_EMULATOR_HOST. */
+  readonly datastoreEmulatorHost?: string;
   /** Makes the Secret Manager client (default: from the environment). */
   readonly secretManager?: () => SecretManagerServiceClient;
   /** The bcrypt compare (default: bcryptjs); a seam for tests that count compares. */
@@ -59,13 +63,16 @@ export class Runtime {
   }
 
   get datastore(): Datastore {
-    return (this.datastoreClient ??= this.options.datastore ?? createDatastore(this.config));
+    return (this.datastoreClient ??= createDatastore(this.config, this.options.datastoreEmulatorHost));
   }
 
   get verifier(): KeyVerifier {
     return (this.keyVerifier ??= createKeyVerifier({
       datastore: this.datastore,
-      reader: datastoreReader(this.datastore, this.config.datastoreTimeoutMs),
+      reader: lookupReader(
+        createLookupClient(this.config, this.options.datastoreEmulatorHost ?? process.env.DATASTORE_EMULATOR_HOST),
+        this.config.datastoreTimeoutMs,
+      ),
       namespaces: this.config,
       cache: new VerifiedSecretCache(this.config.verifiedSecretCacheSize),
       throttle: new FailureThrottle({

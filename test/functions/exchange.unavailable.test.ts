@@ -23,24 +23,19 @@ beforeAll(() => {
 
 describe('Datastore cannot be reached', () => {
   let served: ServedFunctions;
-  let unreachable: Datastore;
 
   beforeAll(async () => {
     const key = await signingKeyFile('EdDSA');
-    unreachable = new Datastore({ projectId: process.env.PROJECT_ID, apiEndpoint: `127.0.0.1:${await freePort()}` });
     served = await serveFunctions(
       {
         SIGNING_KEY_FILE: key.path,
         ...namespaceEnv(namespaces),
         DATASTORE_TIMEOUT_MS: '1500',
       },
-      { datastore: unreachable },
+      { datastoreEmulatorHost: `127.0.0.1:${await freePort()}` },
     );
   });
-  afterAll(async () => {
-    await served.close();
-    await unreachable.close?.();
-  });
+  afterAll(() => served.close());
 
   it.each([
     ['exchangeIntegration', 'mlabk.cii_some-integration.ki_0123456789abcdef.c2VjcmV0c2VjcmV0c2VjcmV0'],
@@ -110,7 +105,7 @@ describe('the Datastore emulator stops mid-run and comes back', () => {
         ...namespaceEnv(namespaces),
         DATASTORE_TIMEOUT_MS: '1500',
       },
-      { datastore },
+      { datastoreEmulatorHost: `127.0.0.1:${port}` },
     );
   }, 90_000);
   afterAll(async () => {

@@ -3,7 +3,6 @@
  * functions-framework, which serves each over a real socket on loopback. Every call builds
  * a new instance (its own caches and signer) from the given environment.
  */
-import type { Datastore } from '@google-cloud/datastore';
 import { http } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
@@ -24,7 +23,8 @@ export interface ServedFunctions {
 }
 
 export interface ServeOptions {
-  readonly datastore?: Datastore;
+  /** host:port of a Datastore emulator other than the run's. */
+  readonly datastoreEmulatorHost?: string;
   readonly secretManager?: () => SecretManagerServiceClient;
   readonly compareBcrypt?: (secret: string, hash: string) => Promise<boolean>;
   /** Also print log entries (default: only captured). */
@@ -40,7 +40,7 @@ export async function serveFunctions(env: Record<string, string>, options: Serve
       logs.push(entry);
       if (options.echoLogs) process.stdout.write(`${JSON.stringify(entry)}\n`);
     },
-    ...(options.datastore ? { datastore: options.datastore } : {}),
+    ...(options.datastoreEmulatorHost ? { datastoreEmulatorHost: options.datastoreEmulatorHost } : {}),
     ...(options.secretManager ? { secretManager: options.secretManager } : {}),
     ...(options.compareBcrypt ? { compareBcrypt: options.compareBcrypt } : {}),
   });
