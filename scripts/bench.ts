@@ -28,8 +28,8 @@
  * BENCH_OURS_DIR (a built function folder to measure as "ours" instead of
  * dist/exchangeIntegration, e.g. a candidate change built with `build.mts --outdir=`).
  */
-import { build, type Plugin } from 'esbuild';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { build } from 'esbuild';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Datastore } from '@google-cloud/datastore';
@@ -41,6 +41,7 @@ import { sha256Hex } from '../shared/secretHash';
 import { generateSigningKey, parseSigningKey, type SigningAlgorithm } from '../shared/signingKey';
 import { cloudFunctionsEnv, functionsFrameworkBin, installBundled, installUnbundled, measureColdStart, setMain } from './coldStart';
 import { freePort, isEmulatorReady, startEmulator } from './emulator';
+import { datastoreProtoPath, EXTERNAL, RUNTIME_FILES } from './functionBundle.mts';
 import { Load, type LoadFigures } from './bench/loadGenerator';
 import { startServer, waitForPort, type ServerProcess } from './bench/servers';
 import { measureSignCost, type SignCost } from './bench/signCost';
@@ -119,19 +120,6 @@ function progress(message: string): void {
 
 // ---- the floor's bundles ----
 
-/** As scripts/build.mts: datastore reads its proto from `__dirname/protos` once bundled. */
-const datastoreProtoPath: Plugin = {
-  name: 'datastore-proto-path',
-  setup(context) {
-    context.onLoad({ filter: /[\\/]@google-cloud[\\/]datastore[\\/]build[\\/]src[\\/]entity\.js$/ }, (args) => {
-      const source = readFileSync(args.path, 'utf8');
-      const from = "path.join(__dirname, '..', 'protos', 'app_engine_key.proto')";
-      if (!source.includes(from)) throw new Error(`${args.path}: ${from} not found; check scripts/build.mts`);
-      return { contents: source.replace(from, "path.join(__dirname, 'protos', 'app_engine_key.proto')"), loader: 'js' };
-    });
-  },
-};
-
 /**
  * The floor bundled exactly as build.mts bundles the functions (everything but
  * functions-framework in one CommonJS file, the datastore proto beside it), so that the
@@ -154,12 +142,12 @@ async function buildFloor(into: string): Promise<string> {
       platform: 'node',
       target: 'node24',
       format: 'cjs',
-      external: ['@google-cloud/functions-framework'],
+      external: [...EXTERNAL],
       plugins: [datastoreProtoPath],
       logLevel: 'warning',
     });
   }
-  cpSync(join(ROOT, 'node_modules/@google-cloud/datastore/build/protos/app_engine_key.proto'), join(dir, 'protos/app_engine_key.proto'));
+  for (const [from, to] of RUNTIME_FILES) cpSync(join(ROOT, 'node_modules', from), join(dir, to));
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'bench-floor', private: true, main: 'index.js' }));
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
   return dir;

@@ -37,10 +37,11 @@
  * - google-gax and @google-cloud/secret-manager load their protos from JSON modules
  *   (`require('…/protos.json')`), which esbuild bundles; nothing else is read from disk.
  */
-import { build, type Plugin } from 'esbuild';
+import { build } from 'esbuild';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
+import { datastoreProtoPath, EXTERNAL, RUNTIME_FILES } from './functionBundle.mts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -50,14 +51,6 @@ const out = outArg ? resolve(outArg.slice('--outdir='.length)) : join(root, 'dis
 
 /** The Cloud Functions, one folder each under functions/. */
 const FUNCTIONS = ['exchangeIntegration', 'exchangeAutojoin', 'jwks'] as const;
-
-/** Packages left out of the function bundles; each must be a dependency in package.json. */
-const EXTERNAL = ['@google-cloud/functions-framework'] as const;
-
-/** Files the bundle reads at run time: [path in node_modules, path beside index.js]. */
-const RUNTIME_FILES: ReadonlyArray<readonly [string, string]> = [
-  ['@google-cloud/datastore/build/protos/app_engine_key.proto', 'protos/app_engine_key.proto'],
-];
 
 const GCLOUDIGNORE = `# Written by scripts/build.mts. gcloud reads .gcloudignore from the --source folder only:
 # upload the bundle and its package files, nothing installed or generated here by hand.
@@ -118,25 +111,6 @@ function lockSubset(lock: Lock, packageName: string, roots: Record<string, strin
   for (const path of [...keep.keys()].sort()) packages[path] = keep.get(path) as LockEntry;
   return { name: packageName, lockfileVersion: 3, requires: true, packages };
 }
-
-/**
- * Rewrites datastore's `path.join(__dirname, '..', 'protos', …)` to `__dirname/protos/…`,
- * so the proto it loads at start-up is read from the function's own folder.
- */
-const datastoreProtoPath: Plugin = {
-  name: 'datastore-proto-path',
-  setup(context) {
-    context.onLoad({ filter: /[\\/]@google-cloud[\\/]datastore[\\/]build[\\/]src[\\/]entity\.js$/ }, (args) => {
-      const source = readFileSync(args.path, 'utf8');
-      const from = "path.join(__dirname, '..', 'protos', 'app_engine_key.proto')";
-      const count = source.split(from).length - 1;
-      if (count !== 1) {
-        throw new Error(`${args.path}: expected ${from} once, found it ${count} times; check which files @google-cloud/datastore reads at run time`);
-      }
-      return { contents: source.replace(from, "path.join(__dirname, 'protos', 'app_engine_key.proto')"), loader: 'js' };
-    });
-  },
-};
 
 async function buildScripts(): Promise<void> {
   const scripts = ['local', 'cli', 'bench', 'soak', 'coldStart']

@@ -15,7 +15,8 @@
  *              project's whole runtime node_modules (`npm ci --omit=dev`).
  * Installs happen in temporary folders (the npm registry is needed once per layout).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { StringDecoder } from 'node:string_decoder';
 import { cpSync, existsSync, globSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -24,6 +25,7 @@ import { build } from 'esbuild';
 import { createApiKey, createIntegration, createOrganization } from '../shared/keyAdmin';
 import { generateSigningKey } from '../shared/signingKey';
 import { freePort, startEmulator } from './emulator';
+import { spawnGroup } from './processGroup';
 
 export interface FunctionRequest {
   /** Default GET, or POST when there is a body. */
@@ -95,55 +97,27 @@ export async function startFunction(options: StartFunctionOptions): Promise<Func
   const port = options.port ?? (await freePort());
   const env = cloudFunctionsEnv(options.target, port, options.env);
   const startedAt = performance.now();
-  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), bin, `--target=${options.target}`, '--signature-type=http'], {
+  const stdoutLines: string[] = [];
+  const decoder = new StringDecoder('utf8');
+  let partial = '';
+  const group = spawnGroup(process.execPath, [...(options.nodeArgs ?? []), bin, `--target=${options.target}`, '--signature-type=http'], {
     cwd: options.dir,
     env,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    onStdout: (chunk) => {
+      const lines = (partial + decoder.write(chunk)).split('\n');
+      partial = lines.pop() ?? '';
+      stdoutLines.push(...lines);
+    },
   });
-  const stdoutLines: string[] = [];
-  let partial = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    const lines = (partial + chunk).split('\n');
-    partial = lines.pop() ?? '';
-    stdoutLines.push(...lines);
-  });
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    if (stderr.length < 100_000) stderr += chunk;
-  });
-  let exited: string | undefined;
-  const gone = new Promise<void>((done) => {
-    child.once('exit', (code, signal) => {
-      exited = signal ? `signal ${signal}` : `exit code ${code}`;
-      done();
-    });
-    child.once('error', (error) => {
-      exited = `spawn error: ${error.message}`;
-      done();
-    });
-  });
-  const signalGroup = (signal: NodeJS.Signals): void => {
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, signal);
-    } catch {
-      // already gone
-    }
-  };
   return {
     url: `http://127.0.0.1:${port}`,
-    pid: child.pid as number,
+    pid: group.pid,
     startedAt,
     stdoutLines,
-    stderr: () => stderr,
-    exited: () => exited,
+    stderr: group.stderr,
+    exited: group.exited,
     async stop() {
-      if (exited === undefined) {
-        signalGroup('SIGTERM');
-        const timer = setTimeout(() => signalGroup('SIGKILL'), 3000);
-        await gone;
-        clearTimeout(timer);
-      }
+      await group.stop();
       if (partial) stdoutLines.push(partial);
       partial = '';
     },

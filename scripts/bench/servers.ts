@@ -4,9 +4,9 @@
  * (as Cloud Run's log agent reads the container's stdout; only its size is counted),
  * stderr kept for error messages.
  */
-import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { cpuMs } from '../coldStart';
+import { spawnGroup } from '../processGroup';
 
 export interface ServerOptions {
   readonly name: string;
@@ -34,54 +34,24 @@ export interface ServerProcess {
 }
 
 export function startServer(options: ServerOptions): ServerProcess {
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...options.args], {
+  let bytes = 0;
+  const group = spawnGroup(process.execPath, [...(options.nodeArgs ?? []), ...options.args], {
     cwd: options.cwd,
     env: options.env,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    onStdout: (chunk) => (bytes += chunk.length),
+    stderrLimit: 50_000,
   });
-  let bytes = 0;
-  let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => (bytes += chunk.length));
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    if (stderr.length < 50_000) stderr += chunk;
-  });
-  let exited: string | undefined;
-  const gone = new Promise<void>((done) => {
-    child.once('exit', (code, signal) => {
-      exited = signal ? `signal ${signal}` : `exit code ${code}`;
-      done();
-    });
-    child.once('error', (error) => {
-      exited = `spawn error: ${error.message}`;
-      done();
-    });
-  });
-  const signalGroup = (signal: NodeJS.Signals): void => {
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, signal);
-    } catch {
-      // already gone
-    }
-  };
   return {
     name: options.name,
-    pid: child.pid as number,
+    pid: group.pid,
     port: options.port,
     url: `http://127.0.0.1:${options.port}/`,
     stdoutBytes: () => bytes,
-    stderr: () => stderr,
-    exited: () => exited,
-    cpuMs: () => cpuMs(child.pid as number) ?? Number.NaN,
-    async stop() {
-      if (exited !== undefined) return;
-      signalGroup('SIGTERM');
-      // --cpu-prof writes its profile on the way out: give it a moment before SIGKILL.
-      const timer = setTimeout(() => signalGroup('SIGKILL'), 5000);
-      await gone;
-      clearTimeout(timer);
-      signalGroup('SIGKILL'); // anything the server left behind in its group
-    },
+    stderr: group.stderr,
+    exited: group.exited,
+    cpuMs: () => cpuMs(group.pid) ?? Number.NaN,
+    // --cpu-prof writes its profile on the way out: give it a moment before SIGKILL.
+    stop: () => group.stop(5000),
   };
 }
 
