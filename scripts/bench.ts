@@ -29,7 +29,6 @@
  * BENCH_OURS_DIR (a built function folder to measure as "ours" instead of
  * dist/exchangeIntegration, e.g. a candidate change built with `build.mts --outdir=`).
  */
-import { build } from 'esbuild';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -42,7 +41,7 @@ import { sha256Hex } from '../shared/secretHash';
 import { generateSigningKey, parseSigningKey, type SigningAlgorithm } from '../shared/signingKey';
 import { cloudFunctionsEnv, functionsFrameworkBin, installBundled, installUnbundled, measureColdStart, setMain } from './coldStart';
 import { freePort, isEmulatorReady, startEmulator } from './emulator';
-import { datastoreProtoPath, EXTERNAL, RUNTIME_FILES } from './functionBundle.mts';
+import { bundleFunction, RUNTIME_FILES } from './functionBundle.mts';
 import { Load, type LoadFigures } from './bench/loadGenerator';
 import { startServer, waitForPort, type ServerProcess } from './bench/servers';
 import { measureSignCost, type SignCost } from './bench/signCost';
@@ -136,18 +135,7 @@ async function buildFloor(into: string): Promise<string> {
     ['scripts/bench/floorFramework.ts', 'index.js'],
     ['scripts/bench/floorNodeHttp.ts', 'http.js'],
   ] as const) {
-    await build({
-      absWorkingDir: ROOT,
-      entryPoints: [entry],
-      outfile: join(dir, out),
-      bundle: true,
-      platform: 'node',
-      target: 'node24',
-      format: 'cjs',
-      external: [...EXTERNAL],
-      plugins: [datastoreProtoPath],
-      logLevel: 'warning',
-    });
+    await bundleFunction(ROOT, entry, join(dir, out));
   }
   for (const [from, to] of RUNTIME_FILES) cpSync(join(ROOT, 'node_modules', from), join(dir, to));
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'bench-floor', private: true, main: 'index.js' }));

@@ -41,7 +41,7 @@ import { build } from 'esbuild';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
-import { datastoreProtoPath, EXTERNAL, RUNTIME_FILES } from './functionBundle.mts';
+import { bundleFunction, EXTERNAL, RUNTIME_FILES } from './functionBundle.mts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -134,18 +134,7 @@ async function buildFunction(name: string, lock: Lock, rootPackage: { dependenci
   const outdir = join(out, name);
   rmSync(outdir, { recursive: true, force: true });
   mkdirSync(outdir, { recursive: true });
-  await build({
-    absWorkingDir: root,
-    entryPoints: [`functions/${name}/index.ts`],
-    outfile: join(outdir, 'index.js'),
-    bundle: true,
-    platform: 'node',
-    target: 'node24',
-    format: 'cjs',
-    external: [...EXTERNAL],
-    plugins: [datastoreProtoPath],
-    logLevel: 'warning',
-  });
+  await bundleFunction(root, `functions/${name}/index.ts`, join(outdir, 'index.js'));
 
   const dependencies: Record<string, string> = {};
   for (const dependency of EXTERNAL) {

@@ -2,7 +2,7 @@
  * How a Cloud Function is bundled, shared by the build (scripts/build.mts) and the
  * benchmark's floor (scripts/bench.ts), so that both bundle the same way.
  */
-import type { Plugin } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 import { readFileSync } from 'node:fs';
 
 /** Packages left out of the function bundles; each must be a dependency in package.json. */
@@ -31,3 +31,19 @@ export const datastoreProtoPath: Plugin = {
     });
   },
 };
+
+/** Bundles one function entry point into a single CommonJS file, as Cloud Functions runs it. */
+export async function bundleFunction(root: string, entry: string, outfile: string): Promise<void> {
+  await build({
+    absWorkingDir: root,
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node24',
+    format: 'cjs',
+    external: [...EXTERNAL],
+    plugins: [datastoreProtoPath],
+    logLevel: 'warning',
+  });
+}
