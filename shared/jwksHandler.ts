@@ -11,6 +11,8 @@ import type { Logger } from './log';
 export const JWKS_MAX_AGE_SECONDS = 3600;
 
 const GET_OR_HEAD = methodNotAllowed(['GET', 'HEAD']);
+const HEALTH_PATH = '/health';
+const HEALTH_BODY = JSON.stringify({ status: 'ok' });
 
 function matchesEtag(ifNoneMatch: string | undefined, etag: string): boolean {
   if (ifNoneMatch === undefined) return false;
@@ -36,6 +38,13 @@ export function createJwksHandler(publisher: JwksPublisher, log: Logger, functio
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       sendProblem(res, GET_OR_HEAD);
       record(405, 'bad-request');
+      return;
+    }
+    // The load balancer routes the Go service's `GET /health` here (a URL map cannot answer
+    // by itself): a liveness answer that needs no signing key.
+    if (req.path === HEALTH_PATH) {
+      res.status(200).set({ 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }).send(HEALTH_BODY);
+      record(200, 'health');
       return;
     }
     let jwks;

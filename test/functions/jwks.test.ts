@@ -56,6 +56,28 @@ describe('jwks from a key file', () => {
     expect(await head.text()).toBe('');
   });
 
+  it('answers GET /health with 200 {"status":"ok"}, not cached; the Go service\'s path still gets the keys', async () => {
+    const health = await fetch(new URL('/health', served.url('jwks')));
+    expect(health.status).toBe(200);
+    expect(health.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(health.headers.get('cache-control')).toBe('no-store');
+    expect(health.headers.get('etag')).toBeNull();
+    expect(await readJson(health)).toEqual({ status: 'ok' });
+    expect(served.logs.at(-1)).toMatchObject({ function: 'jwks', outcome: 'health', status: 200 });
+    const head = await fetch(new URL('/health', served.url('jwks')), { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
+    const keys = await fetch(new URL('/.well-known/jwks.json', served.url('jwks')));
+    expect(keys.status).toBe(200);
+    expect(((await readJson(keys)) as { keys: unknown[] }).keys).toHaveLength(1);
+  });
+
+  it('answers POST /health with 405 and Allow: GET, HEAD', async () => {
+    const response = await fetch(new URL('/health', served.url('jwks')), { method: 'POST' });
+    expect(response.status).toBe(405);
+    expect(response.headers.get('allow')).toBe('GET, HEAD');
+  });
+
   it.each(['POST', 'PUT', 'DELETE'])('answers %s with 405 and Allow: GET, HEAD', async (method) => {
     const response = await fetch(served.url('jwks'), { method });
     expect(response.status).toBe(405);
@@ -89,6 +111,22 @@ describe('jwks from Secret Manager', () => {
       const body = await readJson<{ keys: Array<Record<string, string>> }>(second);
       expect(body.keys.map((k) => k.kid)).toEqual([newer.kid, older.kid]);
       expect(JSON.stringify(body)).not.toMatch(/"(d|p|q|dp|dq|qi)":/);
+    } finally {
+      await served.close();
+    }
+  });
+
+  it('answers /health with 200 while the signing keys cannot be read', async () => {
+    const secret = `${SECRET}-health`;
+    fake.createSecret(secret);
+    fake.addVersion(secret, JSON.stringify(await generateSigningKey('RS256')));
+    fake.failNext('ListSecretVersions', 2);
+    const served = await serveFunctions({ SIGNING_KEY_SECRET: secret }, { secretManager: () => fake.client() });
+    try {
+      const health = await fetch(new URL('/health', served.url('jwks')));
+      expect(health.status).toBe(200);
+      expect(await readJson(health)).toEqual({ status: 'ok' });
+      expect((await fetch(served.url('jwks'))).status).toBe(503);
     } finally {
       await served.close();
     }
