@@ -3,78 +3,43 @@
  * really runs, through a stand-in `gcloud` on the PATH that records its arguments.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-
-const ROOT = join(__dirname, '..', '..');
-const FUNCTIONS = ['exchangeIntegration', 'exchangeAutojoin', 'jwks'] as const;
-
-const SETTINGS = {
-  PROJECT_ID: 'mlab-sandbox',
-  SERVICE_ACCOUNT: 'token-exchange',
-  SIGNING_KEY_SECRET: 'token-exchange-signing-key',
-};
-
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-  lines: string[];
-}
-
-function deploy(args: string[], env: Record<string, string | undefined> = SETTINGS, script = join(ROOT, 'scripts', 'deploy.sh'), path = process.env.PATH): Run {
-  // Only what is given: nothing leaks in from the test's own environment.
-  const result = spawnSync('bash', [script, ...args], {
-    env: { PATH: path, HOME: process.env.HOME, ...env } as NodeJS.ProcessEnv,
-    encoding: 'utf8',
-    timeout: 20_000,
-  });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr, lines: result.stdout.split('\n').filter((line) => line !== '') };
-}
-
-/** `--name=value` flags of one printed command (none of them needs quoting). */
-function flags(line: string): Map<string, string | true> {
-  const found = new Map<string, string | true>();
-  for (const word of line.split(' ')) {
-    if (!word.startsWith('--')) continue;
-    const eq = word.indexOf('=');
-    found.set(eq === -1 ? word : word.slice(0, eq), eq === -1 ? true : word.slice(eq + 1));
-  }
-  return found;
-}
+import { CHECK, FUNCTIONS, ROOT, SETTINGS, StandIn, WHEN_FOUND, commandLine, deploy, flags, linesRunWhen, shellLines, type Run } from './deployScript';
 
 function envVars(line: string): Record<string, string> {
   return Object.fromEntries(String(flags(line).get('--set-env-vars')).split(',').map((pair) => pair.split(/=(.*)/s).slice(0, 2)));
 }
 
-function deployLine(run: Run, name: string): string {
-  const line = run.lines.find((l) => l.startsWith(`gcloud functions deploy ${name} `));
-  if (!line) throw new Error(`no deploy command for ${name} in:\n${run.stdout}`);
-  return line;
-}
+const deployLine = (run: Run, name: string): string => commandLine(run, `gcloud functions deploy ${name} `);
 
 describe('deploy.sh --dry-run', () => {
   const run = deploy(['--dry-run']);
 
-  test('prints the build, three deploys, the metrics and the URLs, and runs nothing', () => {
+  test('prints the build, three deploys, the metrics, the dashboard and the URLs, and runs nothing', () => {
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
-    expect(run.lines[0]).toBe('npm run build');
-    expect(run.lines.map((line) => line.split(' ').slice(0, 4).join(' '))).toEqual([
+    const expected = [
       'npm run build',
-      ...FUNCTIONS.map((name) => `gcloud functions deploy ${name}`),
-      'if gcloud logging metrics',
-      'if gcloud logging metrics',
-      ...FUNCTIONS.map((name) => `gcloud functions describe ${name}`),
-    ]);
+      ...FUNCTIONS.map((name) => `gcloud functions deploy ${name} `),
+      ...['token_exchange_requests', 'token_exchange_latency'].flatMap((name) => [
+        `${CHECK}gcloud logging metrics describe ${name} `,
+        `gcloud logging metrics create ${name} `,
+        `${WHEN_FOUND}gcloud logging metrics update ${name} `,
+      ]),
+      `${CHECK}gcloud monitoring dashboards describe token-exchange `,
+      "sed -e '1s|^{|{\"name\": \"projects/mlab-sandbox/dashboards/token-exchange\", |' scripts/metrics/dashboard.json | gcloud monitoring dashboards create ",
+      `${WHEN_FOUND}sed -e "1s|^{|{\\"name\\": \\"projects/mlab-sandbox/dashboards/token-exchange\\", \\"etag\\": \\"$(gcloud monitoring dashboards describe token-exchange `,
+      ...FUNCTIONS.map((name) => `gcloud functions describe ${name} `),
+    ];
+    expect(run.lines.map((line, i) => (line.startsWith(expected[i] ?? '\0') ? expected[i] : line))).toEqual(expected);
   });
 
-  test('every printed line is valid shell', () => {
-    for (const line of run.lines) expect(spawnSync('bash', ['-n', '-c', line]).status).toBe(0);
+  test('every printed line, and every marked look-up and update, is valid shell', () => {
+    for (const line of shellLines(run)) expect([line, spawnSync('bash', ['-n', '-c', line]).status]).toEqual([line, 0]);
   });
 
-  test.each(FUNCTIONS)('%s: 2nd gen, nodejs24, HTTP, public, from its own bundle folder', (name) => {
+  test.each(FUNCTIONS)('%s: 2nd gen, nodejs24, HTTP, public at its own URL, from its own bundle folder', (name) => {
     const line = deployLine(run, name);
     const f = flags(line);
     expect(f.get('--gen2')).toBe(true);
@@ -83,6 +48,7 @@ describe('deploy.sh --dry-run', () => {
     expect(f.get('--entry-point')).toBe(name);
     expect(f.get('--source')).toBe(`dist/${name}`);
     expect(f.get('--allow-unauthenticated')).toBe(true);
+    expect(f.get('--ingress-settings')).toBe('all');
     expect(f.get('--project')).toBe('mlab-sandbox');
     expect(f.get('--region')).toBe('us-east1');
     expect(f.get('--service-account')).toBe('token-exchange@mlab-sandbox.iam.gserviceaccount.com');
@@ -114,15 +80,14 @@ describe('deploy.sh --dry-run', () => {
     expect(flags(deployLine(run, 'jwks')).get('--memory')).toBe('256Mi');
   });
 
-  test('log-based metrics: exchanges by function and outcome, and a latency distribution, created or updated', () => {
+  test('log-based metrics: looked up, created when absent, updated when found', () => {
     const metrics = run.lines.filter((line) => line.includes('gcloud logging metrics'));
     expect(metrics).toEqual(
-      ['token_exchange_requests', 'token_exchange_latency'].map(
-        (name) =>
-          `if gcloud logging metrics describe ${name} --project=mlab-sandbox >/dev/null 2>&1; ` +
-          `then gcloud logging metrics update ${name} --project=mlab-sandbox --config-from-file=scripts/metrics/${name}.json; ` +
-          `else gcloud logging metrics create ${name} --project=mlab-sandbox --config-from-file=scripts/metrics/${name}.json; fi`,
-      ),
+      ['token_exchange_requests', 'token_exchange_latency'].flatMap((name) => [
+        `${CHECK}gcloud logging metrics describe ${name} --project=mlab-sandbox`,
+        `gcloud logging metrics create ${name} --project=mlab-sandbox --config-from-file=scripts/metrics/${name}.json`,
+        `${WHEN_FOUND}gcloud logging metrics update ${name} --project=mlab-sandbox --config-from-file=scripts/metrics/${name}.json`,
+      ]),
     );
     const requests = JSON.parse(readFileSync(join(ROOT, 'scripts/metrics/token_exchange_requests.json'), 'utf8'));
     expect(requests.metricDescriptor).toMatchObject({ metricKind: 'DELTA', valueType: 'INT64' });
@@ -135,6 +100,10 @@ describe('deploy.sh --dry-run', () => {
       expect(metric.metricDescriptor.labels.map((label: { key: string }) => label.key).sort()).toEqual(Object.keys(metric.labelExtractors).sort());
       for (const name of FUNCTIONS) expect(metric.filter).toContain(`"${name}"`);
     }
+  });
+
+  test('no front door without AUTH_DOMAIN', () => {
+    expect(run.stdout).not.toMatch(/gcloud (compute|certificate-manager) /);
   });
 });
 
@@ -184,6 +153,12 @@ describe('deploy.sh settings', () => {
     [{ JWKS_MEMORY: 'lots' }, 'JWKS_MEMORY must look like'],
     [{ SIGNING_KEY_SECRET: 'projects/p/secrets/' }, 'SIGNING_KEY_SECRET must look like'],
     [{ TOKEN_ISSUER: 'a,b' }, 'TOKEN_ISSUER'],
+    [{ AUTH_DOMAIN: 'Auth.Example.org' }, 'AUTH_DOMAIN must be a lowercase DNS name'],
+    [{ AUTH_DOMAIN: 'https://auth.example.org/' }, 'AUTH_DOMAIN must be a lowercase DNS name'],
+    [{ AUTH_DOMAIN: 'auth.example.org', EDGE_RATE_LIMIT_COUNT: '0' }, 'EDGE_RATE_LIMIT_COUNT must be a whole number above 0'],
+    [{ AUTH_DOMAIN: 'auth.example.org', EDGE_RATE_LIMIT_INTERVAL_SECONDS: '45' }, "EDGE_RATE_LIMIT_INTERVAL_SECONDS must be one of Cloud Armor's windows"],
+    [{ AUTH_DOMAIN: 'auth.example.org', EDGE_BAN_SECONDS: '5m' }, 'EDGE_BAN_SECONDS must be a whole number above 0'],
+    [{ AUTH_DOMAIN: `${'a'.repeat(40)}.example.org` }, 'AUTH_DOMAIN is too long for a resource name'],
   ])('a bad value (%j) stops it before anything runs', (bad, message) => {
     const run = deploy(['--dry-run'], { ...SETTINGS, ...bad });
     expect(run.status).toBe(2);
@@ -198,51 +173,50 @@ describe('deploy.sh settings', () => {
   });
 });
 
-describe('deploy.sh, for real, against a stand-in gcloud', () => {
-  let work: string;
+describe.each([
+  ['without AUTH_DOMAIN', {}],
+  ['with AUTH_DOMAIN', { AUTH_DOMAIN: 'auth.mlab-sandbox.measurementlab.net' }],
+])('deploy.sh, for real, against a stand-in gcloud, %s', (_, env: Record<string, string>) => {
+  let standIn: StandIn;
   beforeAll(() => {
-    work = mkdtempSync(join(tmpdir(), 'deploy-'));
-    mkdirSync(join(work, 'scripts'));
-    cpSync(join(ROOT, 'scripts', 'deploy.sh'), join(work, 'scripts', 'deploy.sh'));
-    cpSync(join(ROOT, 'scripts', 'metrics'), join(work, 'scripts', 'metrics'), { recursive: true });
-    for (const name of FUNCTIONS) {
-      mkdirSync(join(work, 'dist', name), { recursive: true });
-      writeFileSync(join(work, 'dist', name, 'index.js'), '');
-    }
-    mkdirSync(join(work, 'bin'));
-    // Records each call's arguments (separated by \x1f); "metrics describe" finds nothing.
-    writeFileSync(
-      join(work, 'bin', 'gcloud'),
-      '#!/usr/bin/env bash\n{ for a in "$@"; do printf \'%s\\x1f\' "$a"; done; printf \'\\n\'; } >> "$GCLOUD_LOG"\n' +
-        '[ "$1 $2 $3" = "logging metrics describe" ] && exit 1\nexit 0\n',
-    );
-    chmodSync(join(work, 'bin', 'gcloud'), 0o755);
+    standIn = new StandIn();
   });
-  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  afterAll(() => standIn.remove());
 
-  test('runs exactly the commands the dry run prints', () => {
-    const log = join(work, 'gcloud.log');
-    const script = join(work, 'scripts', 'deploy.sh');
-    const path = `${join(work, 'bin')}:${process.env.PATH}`;
-    const run = deploy(['--skip-build'], { ...SETTINGS, GCLOUD_LOG: log }, script, path);
+  // Each call's command up to its verb: "compute backend-services add-backend", "logging metrics update"…
+  const VERBS = ['create', 'update', 'import', 'add-backend', 'deploy', 'describe'];
+  const verbs = (calls: Array<{ args: string[] }>): string[] =>
+    calls.map((call) => call.args.slice(0, call.args.findIndex((arg) => VERBS.includes(arg)) + 1).join(' ')).filter((verb) => !verb.endsWith(' describe'));
+
+  test('a first run (nothing exists) runs exactly what the dry run prints, its look-ups included', () => {
+    const dry = standIn.dryRun(env);
+    const { run, calls } = standIn.run(env, false);
+    expect(run.stderr).not.toMatch(/deploy\.sh:/);
     expect(run.status).toBe(0);
-    const calls = readFileSync(log, 'utf8').trimEnd().split('\n').map((line) => line.split('\x1f').slice(0, -1));
+    expect(calls).toEqual(standIn.replay(linesRunWhen(dry, 'absent'), false));
+    expect(verbs(calls)).toEqual(expect.arrayContaining(['logging metrics create', 'monitoring dashboards create']));
+    if (env.AUTH_DOMAIN) expect(verbs(calls)).toEqual(expect.arrayContaining(['compute backend-services add-backend', 'compute forwarding-rules create']));
+  });
 
-    const dry = deploy(['--dry-run', '--skip-build'], SETTINGS, script, path);
-    const expected = dry.lines.flatMap((line) => {
-      const metric = /^if gcloud logging metrics describe (\S+) (\S+) .*; else gcloud logging metrics create (.*); fi$/.exec(line);
-      if (metric) return [['logging', 'metrics', 'describe', metric[1], metric[2]], ['logging', 'metrics', 'create', ...(metric[3] as string).split(' ')]];
-      const words = line.split(' ');
-      return [(words[0] === 'gcloud' ? words.slice(1) : words).map((word) => word.replace(/^'(.*)'$/, '$1'))];
-    });
-    expect(calls).toEqual(expected);
+  test('a second run (everything exists) creates nothing: it updates what can change and runs what the dry run marks', () => {
+    const dry = standIn.dryRun(env);
+    const { run, calls } = standIn.run(env, true);
+    expect(run.status).toBe(0);
+    expect(calls).toEqual(standIn.replay(linesRunWhen(dry, 'present'), true));
+    const ran = verbs(calls);
+    expect(ran.filter((verb) => / create$| add-backend$/.test(verb))).toEqual([]);
+    expect(ran).toEqual(expect.arrayContaining(['logging metrics update', 'monitoring dashboards update']));
+    if (env.AUTH_DOMAIN) expect(ran).toContain('compute security-policies rules update');
+    // A dashboard update carries the etag it has just read, as the API requires.
+    const update = calls.find((call) => call.args.slice(0, 3).join(' ') === 'monitoring dashboards update');
+    expect(JSON.parse(update?.stdin ?? 'null')).toMatchObject({ name: 'projects/mlab-sandbox/dashboards/token-exchange', etag: 'etag-from-describe' });
   });
 
   test('refuses to deploy a function that was not built', () => {
-    rmSync(join(work, 'dist', 'jwks'), { recursive: true });
-    const run = deploy(['--skip-build'], { ...SETTINGS, GCLOUD_LOG: join(work, 'second.log') }, join(work, 'scripts', 'deploy.sh'), `${join(work, 'bin')}:${process.env.PATH}`);
+    rmSync(join(standIn.work, 'dist', 'jwks'), { recursive: true });
+    const { run, calls } = standIn.run(env, false);
     expect(run.status).toBe(2);
     expect(run.stderr).toContain('dist/jwks/index.js is missing');
-    expect(() => readFileSync(join(work, 'second.log'))).toThrow(); // nothing was deployed
+    expect(calls).toEqual([]); // nothing was deployed
   });
 });
