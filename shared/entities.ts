@@ -13,7 +13,7 @@
  * exists and governs the key (deleting it, as the old tools revoke, refuses the key).
  */
 import type { Datastore, Key } from '@google-cloud/datastore';
-import type { KeyKind } from './apiKey';
+import { isAcceptedKeyId, isLegacyAutojoinKey, type KeyKind } from './apiKey';
 import type { Config } from './config';
 
 export const KIND = {
@@ -127,4 +127,18 @@ export function decodeStoredLegacyKey(entity: Record<string, unknown>): StoredLe
 /** Whether a key record may be used now: active and not past its expiry. */
 export function isUsable(key: { status: string; expiresAt?: Date | undefined }, now: Date): boolean {
   return key.status === KEY_STATUS.active && (key.expiresAt === undefined || key.expiresAt.getTime() > now.getTime());
+}
+
+/**
+ * Under an organisation, `APIKey` entities are of two shapes: the Go service's plaintext flat
+ * keys (named by the key, which `key` repeats) and scoped key records (named by a key id,
+ * with a `key_hash`). Told apart by their properties as well as their names, since a flat key
+ * may happen to start with `ki_`.
+ */
+export function isPlaintextFlatKey(name: string, entity: Record<string | symbol, unknown>): boolean {
+  return entity.key === name && entity.key_hash === undefined && isLegacyAutojoinKey(name);
+}
+
+export function isScopedKeyRecord(name: string, entity: Record<string | symbol, unknown>): boolean {
+  return isAcceptedKeyId(name) && !isPlaintextFlatKey(name, entity);
 }

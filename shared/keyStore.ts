@@ -182,9 +182,10 @@ export function lookupReader(client: LookupClient, timeoutMs: number): EntityRea
         for (const result of response.found ?? []) {
           if (result.entity) found.set(pathKey(result.entity.key?.path), decodeProperties(result.entity.properties as Record<string, ValueProto>));
         }
-        const answered = found.size + (response.missing?.length ?? 0);
+        const entities = protos.map((proto) => found.get(pathKey(proto.path)));
+        const answered = entities.filter((entity) => entity !== undefined).length + (response.missing?.length ?? 0);
         if (answered < keys.length) return { status: 'unavailable', cause: 'lookup answered only part of the keys' };
-        return { status: 'read', entities: protos.map((proto) => found.get(pathKey(proto.path))) };
+        return { status: 'read', entities };
       },
       timedOut,
     );
