@@ -85,7 +85,6 @@ describe('lookupReader', () => {
     ['a deferred key', async () => ({ deferred: [{}] }), { status: 'unavailable', cause: 'lookup deferred' }],
     ['an error', async () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 14 })), { status: 'unavailable', cause: '14: connect ECONNREFUSED' }],
     ['INVALID_ARGUMENT', async () => Promise.reject(Object.assign(new Error('name too long'), { code: 3 })), { status: 'refused', cause: '3: name too long' }],
-    ['an answer for another key', async () => ({ found: [{ entity: { key: { path: [{ kind: 'X', name: 'y' }] }, properties: {} } }] }), { status: 'unavailable', cause: 'lookup answered only part of the keys' }],
   ] as Array<[string, Answer, unknown]>)('reads %s as %j', async (_, answer, expected) => {
     expect(await reader(answer).reader.get(key)).toEqual(expected);
   });
@@ -97,6 +96,13 @@ describe('lookupReader', () => {
     }));
     expect(await r.getMany([other, key])).toEqual({ status: 'read', entities: [undefined, { status: 'active' }] });
     expect(requests).toHaveLength(1);
+  });
+
+  it('reads an answer that leaves a key unanswered as unavailable', async () => {
+    const { reader: r } = reader(async () => ({ found: [{ entity: { key: { path: [{ kind: 'X', name: 'y' }] }, properties: {} } }], missing: [{}] }));
+    expect(await r.getMany([other, key])).toEqual({ status: 'unavailable', cause: 'lookup answered only part of the keys' });
+    const { reader: refusing } = reader(async () => Promise.reject(Object.assign(new Error('empty name'), { code: 3 })));
+    expect(await refusing.getMany([other, key])).toEqual({ status: 'refused', cause: '3: empty name' });
   });
 
   it("runs the Go service's query for a flat key and reads the organisation from the parent", async () => {
