@@ -42,6 +42,14 @@ export interface Config {
   readonly jwksRefreshSeconds: number;
   /** SIGNING_KEY_REFRESH_SECONDS: how often signers re-read SIGNING_KEY_VERSION, default 300. */
   readonly signingKeyRefreshSeconds: number;
+  /**
+   * LEGACY_AUTOJOIN_FALLBACK: `on` (default) or `off`. On, a flat autojoin key with no
+   * LegacyAPIKey record is looked up as the Go service did (one query) and recorded; off, it
+   * is a 401 (for when autojoin mints scoped keys and every flat key is migrated).
+   */
+  readonly legacyAutojoinFallback: boolean;
+  /** LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE: fallback queries per instance per minute, default 60; past it 503. */
+  readonly legacyAutojoinFallbackPerMinute: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -134,6 +142,12 @@ export function loadTimingSettings(env: Env = process.env): TimingSettings {
   };
 }
 
+function onOff(env: Env, name: string, fallback: boolean): boolean {
+  const value = text(env, name, fallback ? 'on' : 'off');
+  if (value !== 'on' && value !== 'off') throw new ConfigError(`${name} must be on or off, got ${JSON.stringify(value)}`);
+  return value === 'on';
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const datastore = loadDatastoreSettings(env);
   const issuer = text(env, 'TOKEN_ISSUER', 'token-exchange');
@@ -148,5 +162,7 @@ export function loadConfig(env: Env = process.env): Config {
     throttleMaxFailures: integer(env, 'THROTTLE_MAX_FAILURES', 5, 1, 1000),
     throttleWindowSeconds: integer(env, 'THROTTLE_WINDOW_SECONDS', 60, 1, 86_400),
     bcryptConcurrency: integer(env, 'BCRYPT_CONCURRENCY', 2, 1, 64),
+    legacyAutojoinFallback: onOff(env, 'LEGACY_AUTOJOIN_FALLBACK', true),
+    legacyAutojoinFallbackPerMinute: integer(env, 'LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE', 60, 1, 100_000),
   };
 }

@@ -4,10 +4,16 @@
  *
  *   namespace CLIENT_INTEGRATION_NS:  IntegrationMeta/<integrationId> → IntegrationAPIKey/<keyId>
  *   namespace PLATFORM_NS:            Organization/<org> → APIKey/<keyId>
- *                                     LegacyAPIKey/<hex SHA-256 of a flat key>  (root, migrated)
+ *                                     LegacyAPIKey/<hex SHA-256 of a flat key>  (root)
+ *
+ * A Go-made flat autojoin key is `APIKey/<the key itself>` under its organisation, with
+ * properties `key` (the same string) and `created_at`. Its `LegacyAPIKey` record (written by
+ * `migrate-legacy` or by the exchange's first use of the key) holds `org`, `status`,
+ * `created_at`, `migrated_at` and `plaintext_twin`: true while the plaintext entity still
+ * exists and governs the key (deleting it, as the old tools revoke, refuses the key).
  */
 import type { Datastore, Key } from '@google-cloud/datastore';
-import type { KeyKind } from './apiKey';
+import { isAcceptedKeyId, isLegacyAutojoinKey, type KeyKind } from './apiKey';
 import type { Config } from './config';
 
 export const KIND = {
@@ -47,6 +53,14 @@ export function legacyKeyKey(datastore: Datastore, name: string, namespaces: Nam
   return datastore.key({ namespace: namespaces.platformNamespace, path: [KIND.legacyKey, name] });
 }
 
+/** The Go service's plaintext entity of a flat key: `Organization/<org>/APIKey/<flat key>`. */
+export function plaintextKeyKey(datastore: Datastore, org: string, flatKey: string, namespaces: Namespaces): Key {
+  return apiKeyKey(datastore, 'autojoin', org, flatKey, namespaces);
+}
+
+/** The property of a LegacyAPIKey record that says its plaintext twin still governs it. */
+export const PLAINTEXT_TWIN = 'plaintext_twin';
+
 /** A key record as the exchange needs it. */
 export interface StoredKey {
   /** bcrypt hash (ours) or lowercase hex SHA-256 (the Go service's) of the secret. */
@@ -62,6 +76,8 @@ export interface StoredLegacyKey {
   readonly status: string;
   /** Set when the key was rerolled: it keeps working through a grace period, then stops. */
   readonly expiresAt: Date | undefined;
+  /** The plaintext `APIKey/<flat key>` still governs the key: without it the key is refused. */
+  readonly plaintextTwin: boolean;
 }
 
 function property(entity: Record<string, unknown>, name: string): unknown {
@@ -103,10 +119,26 @@ export function decodeStoredLegacyKey(entity: Record<string, unknown>): StoredLe
     org: typeof org === 'string' ? org : '',
     status: typeof status === 'string' ? status : '',
     expiresAt: asDate(property(entity, 'expires_at')),
+    // Absent in records written before the property existed: the record alone governs them.
+    plaintextTwin: property(entity, PLAINTEXT_TWIN) === true,
   };
 }
 
 /** Whether a key record may be used now: active and not past its expiry. */
 export function isUsable(key: { status: string; expiresAt?: Date | undefined }, now: Date): boolean {
   return key.status === KEY_STATUS.active && (key.expiresAt === undefined || key.expiresAt.getTime() > now.getTime());
+}
+
+/**
+ * Under an organisation, `APIKey` entities are of two shapes: the Go service's plaintext flat
+ * keys (named by the key, which `key` repeats) and scoped key records (named by a key id,
+ * with a `key_hash`). Told apart by their properties as well as their names, since a flat key
+ * may happen to start with `ki_`.
+ */
+export function isPlaintextFlatKey(name: string, entity: Record<string | symbol, unknown>): boolean {
+  return entity.key === name && entity.key_hash === undefined && isLegacyAutojoinKey(name);
+}
+
+export function isScopedKeyRecord(name: string, entity: Record<string | symbol, unknown>): boolean {
+  return isAcceptedKeyId(name) && !isPlaintextFlatKey(name, entity);
 }

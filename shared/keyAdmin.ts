@@ -12,13 +12,31 @@ import {
   formatApiKey,
   generateKeyId,
   generateSecret,
+  isAcceptedKeyId,
+  isAcceptedOwnerId,
   isLegacyKeyId,
   isValidKeyId,
   isValidOwnerId,
   legacyKeyId,
+  legacyKeyName,
   type KeyKind,
 } from './apiKey';
-import { apiKeyKey, decodeStoredKey, decodeStoredLegacyKey, isUsable, KEY_STATUS, KIND, namespaceFor, OWNER_KIND, ownerKey, type Namespaces } from './entities';
+import {
+  apiKeyKey,
+  decodeStoredKey,
+  decodeStoredLegacyKey,
+  isPlaintextFlatKey,
+  isScopedKeyRecord,
+  isUsable,
+  KEY_STATUS,
+  KIND,
+  legacyKeyKey,
+  namespaceFor,
+  OWNER_KIND,
+  ownerKey,
+  PLAINTEXT_TWIN,
+  type Namespaces,
+} from './entities';
 import { DEFAULT_BCRYPT_COST, hashSecret } from './secretHash';
 
 export class AdminError extends Error {
@@ -39,9 +57,17 @@ export interface AdminContext {
   readonly now?: () => Date;
 }
 
-function checkOwnerId(id: string, what: string): void {
+/** A new integration or organisation gets an id of the strict shape. */
+function checkNewOwnerId(id: string, what: string): void {
   if (!isValidOwnerId(id)) {
     throw new AdminError(`${what} ${JSON.stringify(id)} is not valid: use 1 to 64 of A-Z a-z 0-9 _ - (not __…__)`, 'invalid-argument');
+  }
+}
+
+/** An existing one may have any id the Go service (and its tool) accepted. */
+function checkOwnerId(id: string, what: string): void {
+  if (!isAcceptedOwnerId(id)) {
+    throw new AdminError(`${what} ${JSON.stringify(id)} is not valid: 1 to 64 bytes without a dot (not __…__)`, 'invalid-argument');
   }
 }
 
@@ -51,7 +77,7 @@ function isAlreadyExists(error: unknown): boolean {
 }
 
 export async function createIntegration(ctx: AdminContext, integrationId: string, description = ''): Promise<void> {
-  checkOwnerId(integrationId, 'integration id');
+  checkNewOwnerId(integrationId, 'integration id');
   const now = (ctx.now ?? (() => new Date()))();
   try {
     await ctx.datastore.insert({
@@ -72,7 +98,7 @@ export interface OrganizationInput {
 
 /** An autojoin organisation, with the properties the Go service and autojoin read. */
 export async function createOrganization(ctx: AdminContext, input: OrganizationInput): Promise<void> {
-  checkOwnerId(input.name, 'organisation name');
+  checkNewOwnerId(input.name, 'organisation name');
   const now = (ctx.now ?? (() => new Date()))();
   try {
     await ctx.datastore.insert({
@@ -200,6 +226,8 @@ export interface KeyRecord {
   readonly expiresAt: Date | undefined;
   readonly revokedAt: Date | undefined;
   readonly legacy: boolean;
+  /** A flat key whose Go-service plaintext entity still exists (and governs it). */
+  readonly inPlaintext: boolean;
 }
 
 function statusOf(stored: { status: string; expiresAt?: Date | undefined }, now: Date): string {
@@ -220,44 +248,98 @@ function scopedRecord(ctx: AdminContext, kind: KeyKind, ownerId: string, keyId: 
     expiresAt: stored.expiresAt,
     revokedAt: dateOf(entity.revoked_at),
     legacy: false,
+    inPlaintext: false,
   };
 }
 
-function legacyRecord(ctx: AdminContext, name: string, entity: Entity): KeyRecord {
+/**
+ * A flat key's record. `plaintextPresent`: whether its Go-service plaintext entity exists, when
+ * known; a record that the plaintext governs is refused once the plaintext is gone (as the
+ * old tools revoke), so it lists as revoked.
+ */
+function legacyRecord(ctx: AdminContext, name: string, entity: Entity, plaintextPresent?: boolean): KeyRecord {
   const stored = decodeStoredLegacyKey(entity);
+  const revokedByDeletion = stored.plaintextTwin && plaintextPresent === false;
   return {
     kind: 'autojoin',
     ownerId: stored.org,
     keyId: legacyKeyId(name),
-    status: statusOf(stored, nowOf(ctx)),
+    status: revokedByDeletion && stored.status === KEY_STATUS.active ? KEY_STATUS.revoked : statusOf(stored, nowOf(ctx)),
     tier: undefined,
-    description: 'migrated flat key',
+    description: revokedByDeletion ? 'migrated flat key; its plaintext was deleted' : plaintextPresent ? 'migrated flat key, still in plaintext' : 'migrated flat key',
     createdAt: dateOf(entity.created_at),
     expiresAt: stored.expiresAt,
     revokedAt: dateOf(entity.revoked_at),
     legacy: true,
+    inPlaintext: plaintextPresent === true,
+  };
+}
+
+/** A Go-made flat key nobody migrated yet: only its plaintext entity exists. */
+function plaintextRecord(org: string, flatKey: string, entity: Entity): KeyRecord {
+  return {
+    kind: 'autojoin',
+    ownerId: org,
+    keyId: legacyKeyId(legacyKeyName(flatKey)),
+    status: KEY_STATUS.active,
+    tier: undefined,
+    description: 'flat key, still in plaintext (not migrated)',
+    createdAt: dateOf(entity.created_at),
+    expiresAt: undefined,
+    revokedAt: undefined,
+    legacy: true,
+    inPlaintext: true,
   };
 }
 
 /**
  * The Go service's plaintext autojoin keys are `APIKey` children too: their name is the
- * key itself. Only names of our key-id shape are scoped keys; the rest are never listed.
+ * key itself. They are listed by the hash prefix of the key, never by name.
  */
 function isScopedKeyEntity(ctx: AdminContext, entity: Entity): boolean {
-  return isValidKeyId(keyOf(ctx, entity).name ?? '');
+  return isScopedKeyRecord(keyOf(ctx, entity).name ?? '', entity);
+}
+
+function isPlaintextEntity(ctx: AdminContext, entity: Entity): boolean {
+  return isPlaintextFlatKey(keyOf(ctx, entity).name ?? '', entity);
+}
+
+/**
+ * The flat keys of organisations: their records, merged with the plaintext entities (each
+ * record marked by whether its plaintext still exists; a plaintext without a record listed as
+ * not migrated).
+ */
+function flatKeyRecords(ctx: AdminContext, records: readonly Entity[], plaintexts: readonly Entity[]): KeyRecord[] {
+  const plaintextByName = new Map<string, Entity>();
+  for (const entity of plaintexts) {
+    const key = keyOf(ctx, entity);
+    if (key.parent?.name !== undefined) plaintextByName.set(legacyKeyName(key.name as string), entity);
+  }
+  const result: KeyRecord[] = [];
+  for (const entity of records) {
+    const name = keyOf(ctx, entity).name as string;
+    const plaintext = plaintextByName.get(name);
+    const owner = decodeStoredLegacyKey(entity).org;
+    const present = plaintext !== undefined && keyOf(ctx, plaintext).parent?.name === owner;
+    if (present) plaintextByName.delete(name);
+    result.push(legacyRecord(ctx, name, entity, present));
+  }
+  for (const entity of plaintextByName.values()) {
+    const key = keyOf(ctx, entity);
+    result.push(plaintextRecord(key.parent?.name as string, key.name as string, entity));
+  }
+  return result;
 }
 
 function byCreation(a: KeyRecord, b: KeyRecord): number {
   return (a.createdAt?.getTime() ?? 0) - (b.createdAt?.getTime() ?? 0) || a.keyId.localeCompare(b.keyId);
 }
 
-async function scopedKeysOf(ctx: AdminContext, kind: KeyKind, ownerId: string): Promise<KeyRecord[]> {
+async function keyEntitiesOf(ctx: AdminContext, kind: KeyKind, ownerId: string): Promise<Entity[]> {
   const query = ctx.datastore
     .createQuery(namespaceFor(kind, ctx.namespaces), OWNER_KIND[kind].key)
     .hasAncestor(ownerKey(ctx.datastore, kind, ownerId, ctx.namespaces));
-  return (await runQuery(ctx, query))
-    .filter((entity) => isScopedKeyEntity(ctx, entity))
-    .map((entity) => scopedRecord(ctx, kind, ownerId, keyOf(ctx, entity).name as string, entity));
+  return runQuery(ctx, query);
 }
 
 async function legacyEntitiesOf(ctx: AdminContext, org: string): Promise<Entity[]> {
@@ -267,14 +349,31 @@ async function legacyEntitiesOf(ctx: AdminContext, org: string): Promise<Entity[
   return runQuery(ctx, query);
 }
 
-/** Every key of an integration or organisation (migrated flat keys included), oldest first. */
+/** Every key of an integration or organisation (flat keys included, migrated or not), oldest first. */
 export async function listApiKeys(ctx: AdminContext, kind: KeyKind, ownerId: string): Promise<KeyRecord[]> {
   await getOwner(ctx, kind, ownerId);
-  const keys = await scopedKeysOf(ctx, kind, ownerId);
+  const entities = await keyEntitiesOf(ctx, kind, ownerId);
+  const keys = entities
+    .filter((entity) => isScopedKeyEntity(ctx, entity))
+    .map((entity) => scopedRecord(ctx, kind, ownerId, keyOf(ctx, entity).name as string, entity));
   if (kind === 'autojoin') {
-    for (const entity of await legacyEntitiesOf(ctx, ownerId)) keys.push(legacyRecord(ctx, keyOf(ctx, entity).name as string, entity));
+    const plaintexts = entities.filter((entity) => isPlaintextEntity(ctx, entity));
+    keys.push(...flatKeyRecords(ctx, await legacyEntitiesOf(ctx, ownerId), plaintexts));
   }
   return keys.sort(byCreation);
+}
+
+/** One key of an integration or organisation. */
+export async function showApiKey(ctx: AdminContext, ref: KeyRef): Promise<KeyRecord> {
+  const { key, legacy } = await locateKey(ctx, ref);
+  if (!legacy) {
+    const [entity] = await ctx.datastore.get(key);
+    if (!entity) throw new AdminError(`key ${ref.keyId} of ${ownerWord(ref.kind)} ${ref.ownerId} does not exist`, 'not-found');
+    return scopedRecord(ctx, ref.kind, ref.ownerId, ref.keyId, entity as Entity);
+  }
+  const found = (await listApiKeys(ctx, ref.kind, ref.ownerId)).find((record) => record.keyId === ref.keyId);
+  if (!found) throw new AdminError(`key ${ref.keyId} of ${ownerWord(ref.kind)} ${ref.ownerId} does not exist`, 'not-found');
+  return found;
 }
 
 async function getOwner(ctx: AdminContext, kind: KeyKind, ownerId: string): Promise<Entity> {
@@ -332,15 +431,16 @@ async function allKeysByOwner(ctx: AdminContext, kind: KeyKind): Promise<Map<str
     list.push(record);
     byOwner.set(record.ownerId, list);
   };
+  const plaintexts: Entity[] = [];
   for (const entity of await runQuery(ctx, ctx.datastore.createQuery(namespaceFor(kind, ctx.namespaces), OWNER_KIND[kind].key))) {
     const key = keyOf(ctx, entity);
     const owner = key.parent?.name;
     if (owner !== undefined && isScopedKeyEntity(ctx, entity)) add(scopedRecord(ctx, kind, owner, key.name as string, entity));
+    else if (kind === 'autojoin' && owner !== undefined && isPlaintextEntity(ctx, entity)) plaintexts.push(entity);
   }
   if (kind === 'autojoin') {
-    for (const entity of await runQuery(ctx, ctx.datastore.createQuery(ctx.namespaces.platformNamespace, KIND.legacyKey))) {
-      add(legacyRecord(ctx, keyOf(ctx, entity).name as string, entity));
-    }
+    const records = await runQuery(ctx, ctx.datastore.createQuery(ctx.namespaces.platformNamespace, KIND.legacyKey));
+    for (const record of flatKeyRecords(ctx, records, plaintexts)) add(record);
   }
   return byOwner;
 }
@@ -424,17 +524,20 @@ async function updateKey(
   ref: KeyRef,
   change: (entity: Entity, record: KeyRecord, tx: Transaction) => Promise<Entity | undefined> | Entity | undefined,
 ): Promise<KeyRecord> {
-  const { key, legacy } = await locateKey(ctx, ref);
+  const { key, legacy, absentAs } = await locateKey(ctx, ref);
   const tx = ctx.datastore.transaction();
   await tx.run();
   try {
     const [found] = await tx.get(key);
-    if (!found) throw new AdminError(`key ${ref.keyId} of ${ownerWord(ref.kind)} ${ref.ownerId} does not exist`, 'not-found');
-    const entity = found as Entity;
+    if (!found && !absentAs) throw new AdminError(`key ${ref.keyId} of ${ownerWord(ref.kind)} ${ref.ownerId} does not exist`, 'not-found');
+    const entity = (found ?? absentAs) as Entity;
     const record = legacy ? legacyRecord(ctx, key.name as string, entity) : scopedRecord(ctx, ref.kind, ref.ownerId, ref.keyId, entity);
     const updated = await change(entity, record, tx);
     if (updated !== undefined) {
-      tx.update({ key, data: stripKey(updated), excludeFromIndexes: legacy ? [] : UNINDEXED_KEY_PROPERTIES });
+      const write = { key, data: stripKey(updated), excludeFromIndexes: legacy ? [] : UNINDEXED_KEY_PROPERTIES };
+      // A flat key nobody migrated gets its record now, in the same commit as the change.
+      if (found) tx.update(write);
+      else tx.insert(write);
     }
     await tx.commit();
     const result = updated ?? entity;
@@ -452,20 +555,34 @@ function stripKey(entity: Entity): Record<string, unknown> {
 }
 
 /**
- * A migrated flat key has no path of its own: operators name it by the hash prefix that
- * `key list` shows, which must match exactly one of the organisation's migrated keys.
+ * A flat key has no path of its own: operators name it by the hash prefix that `key list`
+ * shows, which must match exactly one of the organisation's flat keys. One nobody migrated
+ * yet has no record: `absentAs` is the record to write with the change (governed by its
+ * plaintext, as the exchange would write it).
  */
-async function locateKey(ctx: AdminContext, ref: KeyRef): Promise<{ key: Key; legacy: boolean }> {
+async function locateKey(ctx: AdminContext, ref: KeyRef): Promise<{ key: Key; legacy: boolean; absentAs?: Entity }> {
   checkOwnerId(ref.ownerId, ref.kind === 'integration' ? 'integration id' : 'organisation name');
-  if (isValidKeyId(ref.keyId)) return { key: apiKeyKey(ctx.datastore, ref.kind, ref.ownerId, ref.keyId, ctx.namespaces), legacy: false };
+  // Any key id the Go service accepted (its tool documents -key-id=ki_custom).
+  if (isAcceptedKeyId(ref.keyId)) return { key: apiKeyKey(ctx.datastore, ref.kind, ref.ownerId, ref.keyId, ctx.namespaces), legacy: false };
   if (ref.kind === 'autojoin' && isLegacyKeyId(ref.keyId)) {
     const matches = (await legacyEntitiesOf(ctx, ref.ownerId)).filter((entity) => legacyKeyId(keyOf(ctx, entity).name as string) === ref.keyId);
-    if (matches.length === 0) throw new AdminError(`key ${ref.keyId} of organisation ${ref.ownerId} does not exist`, 'not-found');
     if (matches.length > 1) throw new AdminError(`key id ${ref.keyId} is ambiguous`, 'failed-precondition');
-    return { key: keyOf(ctx, matches[0] as Entity), legacy: true };
+    if (matches.length === 1) return { key: keyOf(ctx, matches[0] as Entity), legacy: true };
+    const plaintexts = (await keyEntitiesOf(ctx, 'autojoin', ref.ownerId)).filter(
+      (entity) => isPlaintextEntity(ctx, entity) && legacyKeyId(legacyKeyName(keyOf(ctx, entity).name as string)) === ref.keyId,
+    );
+    if (plaintexts.length === 0) throw new AdminError(`key ${ref.keyId} of organisation ${ref.ownerId} does not exist`, 'not-found');
+    if (plaintexts.length > 1) throw new AdminError(`key id ${ref.keyId} is ambiguous`, 'failed-precondition');
+    const plaintext = plaintexts[0] as Entity;
+    const now = nowOf(ctx);
+    return {
+      key: legacyKeyKey(ctx.datastore, legacyKeyName(keyOf(ctx, plaintext).name as string), ctx.namespaces),
+      legacy: true,
+      absentAs: { org: ref.ownerId, status: KEY_STATUS.active, created_at: dateOf(plaintext.created_at) ?? now, migrated_at: now, [PLAINTEXT_TWIN]: true },
+    };
   }
   throw new AdminError(
-    `key id ${JSON.stringify(ref.keyId)} is not valid: use ki_ and 16 lowercase hex digits${ref.kind === 'autojoin' ? ' (or legacy_ and 16, for a migrated flat key)' : ''}`,
+    `key id ${JSON.stringify(ref.keyId)} is not valid: use ki_ and up to 61 more bytes without a dot${ref.kind === 'autojoin' ? ' (or legacy_ and 16 hex, for a flat key)' : ''}`,
     'invalid-argument',
   );
 }

@@ -3,15 +3,18 @@
  *
  *   parse (no I/O) → one Datastore get → status and expiry → secret check → result
  *
+ * A flat (Go-made) autojoin key goes to the legacy-key lookup instead (legacyKeyLookup.ts).
+ *
  * Expected failures are values, not exceptions: a bad key, an outage, a throttled key id.
  * The reasons are for logs only; the HTTP layer answers every bad-key reason identically.
  */
 import type { Datastore, Key } from '@google-cloud/datastore';
-import { isLegacyAutojoinKey, legacyKeyId, legacyKeyName, parseApiKey, type KeyKind } from './apiKey';
+import { isLegacyAutojoinKey, parseApiKey, type KeyKind } from './apiKey';
 import type { ConcurrencyLimit } from './concurrencyLimit';
-import { apiKeyKey, decodeStoredKey, decodeStoredLegacyKey, isUsable, legacyKeyKey, type Namespaces } from './entities';
+import { apiKeyKey, decodeStoredKey, isUsable, type Namespaces } from './entities';
 import type { FailureThrottle } from './failureThrottle';
-import type { EntityReader } from './keyStore';
+import type { EntityReader, FlatKeyStore } from './keyStore';
+import { createLegacyKeyLookup } from './legacyKeyLookup';
 import { hashKind, matchesBcrypt, matchesSha256, secretDigest } from './secretHash';
 import type { VerifiedSecretCache } from './verifiedSecretCache';
 
@@ -51,10 +54,17 @@ export interface KeyVerifierDeps {
   /** Seam for tests that count compares; defaults to bcryptjs. */
   readonly compareBcrypt?: (secret: string, hash: string) => Promise<boolean>;
   readonly now?: () => Date;
+  /**
+   * The flat-key fallback (the Go service's query for a key with no LegacyAPIKey record) and
+   * its per-instance budget; absent: off, such a key is a 401.
+   */
+  readonly legacyFallback?: { readonly store: FlatKeyStore; readonly queriesPerMinute: number } | undefined;
 }
 
+// Unambiguous although names may now hold `/` (the Go service's grammar allows it): two
+// different records must never share a cache or throttle entry.
 function pathOf(key: Key): string {
-  return `${key.namespace ?? ''}/${key.path.join('/')}`;
+  return JSON.stringify([key.namespace ?? '', ...key.path]);
 }
 
 export function createKeyVerifier(deps: KeyVerifierDeps): KeyVerifier {
@@ -103,17 +113,13 @@ export function createKeyVerifier(deps: KeyVerifierDeps): KeyVerifier {
     return undefined;
   }
 
-  async function verifyLegacy(flatKey: string): Promise<Verification> {
-    const name = legacyKeyName(flatKey);
-    const keyId = legacyKeyId(name);
-    const lookup = await deps.reader.get(legacyKeyKey(deps.datastore, name, deps.namespaces));
-    if (lookup.status === 'unavailable') return { ok: false, outcome: 'unavailable', cause: lookup.cause, keyId };
-    if (lookup.status === 'missing') return { ok: false, outcome: 'invalid', reason: 'unknown key', keyId };
-    const stored = decodeStoredLegacyKey(lookup.entity);
-    const who = { ownerId: stored.org, keyId };
-    if (!isUsable(stored, now()) || stored.org === '') return { ok: false, outcome: 'invalid', reason: 'key not active', ...who };
-    return { ok: true, key: { kind: 'autojoin', ownerId: stored.org, keyId, tier: 0 } };
-  }
+  const verifyLegacy = createLegacyKeyLookup({
+    datastore: deps.datastore,
+    reader: deps.reader,
+    namespaces: deps.namespaces,
+    fallback: deps.legacyFallback,
+    now,
+  });
 
   return {
     async verify(apiKey: string, kind: KeyKind): Promise<Verification> {
@@ -129,6 +135,7 @@ export function createKeyVerifier(deps: KeyVerifierDeps): KeyVerifier {
       const datastoreKey = apiKeyKey(deps.datastore, kind, ownerId, keyId, deps.namespaces);
       const lookup = await deps.reader.get(datastoreKey);
       if (lookup.status === 'unavailable') return { ok: false, outcome: 'unavailable', cause: lookup.cause, ...who };
+      if (lookup.status === 'refused') return { ok: false, outcome: 'invalid', reason: 'name refused by Datastore', ...who };
       if (lookup.status === 'missing') return { ok: false, outcome: 'invalid', reason: 'unknown key', ...who };
       const stored = decodeStoredKey(lookup.entity);
       if (!isUsable(stored, now())) {

@@ -9,13 +9,19 @@
  * hashes what it is given and does one get by key, O(1), and the same flat keys keep
  * working. A plain hash suffices because the keys are 256-bit random strings.
  *
+ * The exchange also writes such a record itself on a key's first use (legacyKeyLookup.ts), so
+ * this is no longer a precondition; it does every key in one pass, and it is how the plaintext
+ * goes: while the plaintext entity exists it governs the key (`plaintext_twin` on the record:
+ * autojoin's tools revoke by deleting it), and `deletePlaintext` first hands that authority to
+ * the record (`plaintext_twin` false), then deletes the plaintext.
+ *
  * The run is idempotent: a key already migrated is counted, not rewritten. The plaintext
  * entities are deleted only when asked, and only once their hashed form is in place. Nothing
  * here reports a plaintext key: only counts, organisation names and hash prefixes.
  */
 import type { Key } from '@google-cloud/datastore';
-import { isLegacyAutojoinKey, isValidKeyId, isValidOwnerId, legacyKeyId, legacyKeyName } from './apiKey';
-import { decodeStoredLegacyKey, KEY_STATUS, KIND, legacyKeyKey } from './entities';
+import { isAcceptedOwnerId, legacyKeyId, legacyKeyName } from './apiKey';
+import { decodeStoredLegacyKey, isPlaintextFlatKey, isScopedKeyRecord, KEY_STATUS, KIND, legacyKeyKey, PLAINTEXT_TWIN } from './entities';
 import type { AdminContext } from './keyAdmin';
 
 export interface MigrationOptions {
@@ -56,10 +62,7 @@ type Entity = Record<string | symbol, unknown>;
 
 /** A Go-service plaintext key: its `key` property repeats its name, which is a flat key. */
 function plaintextKeyOf(key: Key, entity: Entity): string | undefined {
-  const name = key.name;
-  if (name === undefined || isValidKeyId(name)) return undefined;
-  if (entity.key !== name || !isLegacyAutojoinKey(name)) return undefined;
-  return name;
+  return key.name !== undefined && isPlaintextFlatKey(key.name, entity) ? key.name : undefined;
 }
 
 function isAlreadyExists(error: unknown): boolean {
@@ -81,12 +84,12 @@ export async function migrateLegacyKeys(ctx: AdminContext, options: MigrationOpt
     const key = entity[datastore.KEY] as Key;
     const parent = key.parent;
     const org = parent?.kind === KIND.organization ? parent.name : undefined;
-    if (isValidKeyId(key.name ?? '') && org !== undefined) {
+    if (isScopedKeyRecord(key.name ?? '', entity) && org !== undefined) {
       scoped += 1;
       continue;
     }
     const flatKey = plaintextKeyOf(key, entity);
-    if (flatKey === undefined || org === undefined || !isValidOwnerId(org)) {
+    if (flatKey === undefined || org === undefined || !isAcceptedOwnerId(org)) {
       unrecognised += 1;
       continue;
     }
@@ -97,8 +100,11 @@ export async function migrateLegacyKeys(ctx: AdminContext, options: MigrationOpt
 
     const [existing] = await datastore.get(target);
     let inPlace: boolean;
+    let governedByPlaintext = true;
     if (existing) {
-      inPlace = decodeStoredLegacyKey(existing as Entity).org === org;
+      const stored = decodeStoredLegacyKey(existing as Entity);
+      inPlace = stored.org === org;
+      governedByPlaintext = stored.plaintextTwin;
       if (inPlace) counts.alreadyMigrated += 1;
     } else if (dryRun) {
       inPlace = true;
@@ -108,7 +114,7 @@ export async function migrateLegacyKeys(ctx: AdminContext, options: MigrationOpt
       try {
         await datastore.insert({
           key: target,
-          data: { org, status: KEY_STATUS.active, created_at: createdAt, migrated_at: now },
+          data: { org, status: KEY_STATUS.active, created_at: createdAt, migrated_at: now, [PLAINTEXT_TWIN]: true },
         });
         inPlace = true;
         counts.migrated += 1;
@@ -117,6 +123,7 @@ export async function migrateLegacyKeys(ctx: AdminContext, options: MigrationOpt
         if (!isAlreadyExists(error)) throw error;
         const [raced] = await datastore.get(target);
         inPlace = raced !== undefined && decodeStoredLegacyKey(raced as Entity).org === org;
+        governedByPlaintext = raced !== undefined && decodeStoredLegacyKey(raced as Entity).plaintextTwin;
         if (inPlace) counts.alreadyMigrated += 1;
       }
     }
@@ -125,7 +132,12 @@ export async function migrateLegacyKeys(ctx: AdminContext, options: MigrationOpt
       continue;
     }
     if (options.deletePlaintext) {
-      if (!dryRun) await datastore.delete(key);
+      if (!dryRun) {
+        // The record takes over first: an interrupted run leaves a key governed by its record
+        // with the plaintext still there, never a record waiting for a deleted plaintext.
+        if (governedByPlaintext) await datastore.merge({ key: target, data: { [PLAINTEXT_TWIN]: false } });
+        await datastore.delete(key);
+      }
       counts.plaintextDeleted += 1;
     }
   }

@@ -15,7 +15,7 @@ import { FailureThrottle } from './failureThrottle';
 import { installFrameworkGuards } from './frameworkGuards';
 import { createJwksHandler } from './jwksHandler';
 import { JwksPublisher } from './jwksPublisher';
-import { createLookupClient, lookupReader } from './keyStore';
+import { createLookupClient, lookupReader, type EntityReader, type FlatKeyStore } from './keyStore';
 import { createKeyVerifier, type KeyVerifier } from './keyVerifier';
 import { stdoutLogger, type Logger } from './log';
 import { signingKeySource, type SigningKeySource } from './signingKeySource';
@@ -44,6 +44,10 @@ export interface RuntimeOptions {
   readonly secretManager?: () => SecretManagerServiceClient;
   /** The bcrypt compare (default: bcryptjs); a seam for tests that count compares. */
   readonly compareBcrypt?: (secret: string, hash: string) => Promise<boolean>;
+  /** Wraps the hot path's Datastore access; a seam for tests that count lookups and queries. */
+  readonly keyStore?: (store: EntityReader & FlatKeyStore) => EntityReader & FlatKeyStore;
+  /** The clock of the key checks (expiry, the fallback's budget); default: the system's. */
+  readonly now?: () => Date;
 }
 
 export class Runtime {
@@ -67,13 +71,18 @@ export class Runtime {
   }
 
   get verifier(): KeyVerifier {
-    return (this.keyVerifier ??= createKeyVerifier({
+    if (this.keyVerifier !== undefined) return this.keyVerifier;
+    const direct = lookupReader(
+      createLookupClient(this.config, this.options.datastoreEmulatorHost ?? process.env.DATASTORE_EMULATOR_HOST),
+      this.config.datastoreTimeoutMs,
+    );
+    const store = this.options.keyStore ? this.options.keyStore(direct) : direct;
+    return (this.keyVerifier = createKeyVerifier({
       datastore: this.datastore,
-      reader: lookupReader(
-        createLookupClient(this.config, this.options.datastoreEmulatorHost ?? process.env.DATASTORE_EMULATOR_HOST),
-        this.config.datastoreTimeoutMs,
-      ),
+      reader: store,
       namespaces: this.config,
+      legacyFallback: this.config.legacyAutojoinFallback ? { store, queriesPerMinute: this.config.legacyAutojoinFallbackPerMinute } : undefined,
+      ...(this.options.now ? { now: this.options.now } : {}),
       cache: new VerifiedSecretCache(this.config.verifiedSecretCacheSize),
       throttle: new FailureThrottle({
         maxFailures: this.config.throttleMaxFailures,

@@ -2,10 +2,26 @@
  * The signing key: a private JWK as the Go service's secret holds it (written by jose-util),
  * EdDSA (Ed25519), ES256 (P-256) or RS256. Its `kid` is the JWK's own, or its RFC 7638
  * thumbprint when it has none, so a verifier can always pick the key by `kid`.
+ *
+ * RS256 is the default everywhere a key is made: Locate's Cloud Endpoints proxy (ESPv2),
+ * which checks autojoin and integration tokens before Locate sees them, verifies RSA (and
+ * HMAC) only. EdDSA and ES256 keys still load and sign, for verifiers that take them.
  */
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 
 export type SigningAlgorithm = 'EdDSA' | 'ES256' | 'RS256';
+
+/** What `generateSigningKey`, `token-admin signing-key` and the local stack make by default. */
+export const DEFAULT_SIGNING_ALGORITHM: SigningAlgorithm = 'RS256';
+
+/**
+ * The one-line warning for a key ESPv2 cannot verify (undefined for RS256), printed by every
+ * tool that makes or stages such a key.
+ */
+export function espv2Warning(alg: SigningAlgorithm): string | undefined {
+  if (alg === 'RS256') return undefined;
+  return `warning: Locate's Cloud Endpoints (ESPv2) cannot verify ${alg} tokens (it verifies RSA only): use RS256 for tokens that reach Locate`;
+}
 
 export interface PublicJwk {
   readonly kty: string;
@@ -84,9 +100,9 @@ export async function parseSigningKey(jwkText: string): Promise<SigningKey> {
 
 /**
  * A new private JWK with `kid` (its RFC 7638 thumbprint), `alg` and `use`, as the local stack
- * and the admin CLI make them. RSA keys are 2048-bit.
+ * and the admin CLI make them: RS256 (RSA 2048) unless asked otherwise.
  */
-export async function generateSigningKey(alg: SigningAlgorithm): Promise<JWK> {
+export async function generateSigningKey(alg: SigningAlgorithm = DEFAULT_SIGNING_ALGORITHM): Promise<JWK> {
   const { privateKey } = await generateKeyPair(alg === 'EdDSA' ? 'Ed25519' : alg, { extractable: true });
   const jwk = await exportJWK(privateKey);
   const kid = await calculateJwkThumbprint(jwk);

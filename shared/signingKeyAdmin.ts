@@ -23,7 +23,7 @@ import type { SecretManagerServiceClient, protos } from '@google-cloud/secret-ma
 import type { TimingSettings } from './config';
 import { JWKS_MAX_AGE_SECONDS } from './jwksHandler';
 import { AdminError } from './keyAdmin';
-import { parseSigningKey, SigningKeyError, type SigningAlgorithm } from './signingKey';
+import { espv2Warning, parseSigningKey, SigningKeyError, type SigningAlgorithm } from './signingKey';
 import { MAX_PUBLISHED_VERSIONS } from './signingKeySource';
 
 type SecretVersion = protos.google.cloud.secretmanager.v1.ISecretVersion;
@@ -197,15 +197,20 @@ export interface StagedKey {
  * secret already has (verifiers pick keys by kid), when the alias signers read is not set
  * on a secret that already has keys (they would be reading `latest`, so the new key would
  * sign at once), and when every publishable slot is taken (the signing key would drop out
- * of the published set).
+ * of the published set). A key that is not RS256 is refused unless `allowNonRsa`: ESPv2, in
+ * front of Locate, could not verify its tokens.
  */
-export async function stageSigningKey(ctx: SigningKeyAdminContext, jwkText: string): Promise<StagedKey> {
+export async function stageSigningKey(ctx: SigningKeyAdminContext, jwkText: string, options: { allowNonRsa?: boolean } = {}): Promise<StagedKey> {
   let key;
   try {
     key = await parseSigningKey(jwkText);
   } catch (error) {
     if (error instanceof SigningKeyError) throw new AdminError(error.message, 'invalid-argument');
     throw error;
+  }
+  const warning = espv2Warning(key.alg);
+  if (warning !== undefined && !options.allowNonRsa) {
+    throw new AdminError(`refusing to stage an ${key.alg} key: ${warning.replace(/^warning: /, '')}; pass --allow-non-rsa to stage it anyway`, 'failed-precondition');
   }
   const [secret, versions] = await Promise.all([getSecret(ctx), listVersions(ctx)]);
   const annotations = secret.annotations ?? {};

@@ -48,7 +48,7 @@ export const integrationCommands: readonly Command[] = [
       call.out(
         table(
           ['INTEGRATION', 'ACTIVE KEYS', 'KEYS', 'CREATED', 'DESCRIPTION'],
-          records.map((r) => [r.integrationId, String(r.activeKeys), String(r.totalKeys), formatTime(r.createdAt), printable(r.description)]),
+          records.map((r) => [printable(r.integrationId), String(r.activeKeys), String(r.totalKeys), formatTime(r.createdAt), printable(r.description)]),
         ),
       );
     },
@@ -69,7 +69,7 @@ export const integrationCommands: readonly Command[] = [
       }
       call.out(
         fields([
-          ['integration', record.integrationId],
+          ['integration', printable(record.integrationId)],
           ['description', printable(record.description)],
           ['created', formatTime(record.createdAt)],
           ['keys', `${record.activeKeys} active of ${record.totalKeys}`],

@@ -1,4 +1,4 @@
-/** `token-admin key create|list|revoke|set-tier|reroll`: API keys of integrations and organisations. */
+/** `token-admin key create|list|show|revoke|set-tier|reroll`: API keys of integrations and organisations. */
 import type { KeyKind } from '../../shared/apiKey';
 import {
   createApiKey,
@@ -6,6 +6,7 @@ import {
   rerollApiKey,
   revokeApiKey,
   setKeyTier,
+  showApiKey,
   type KeyRecord,
   type KeyRef,
   type NewKey,
@@ -54,12 +55,13 @@ export function keyJson(record: KeyRecord): Record<string, unknown> {
     revoked_at: record.revokedAt,
     description: record.description,
     ...(record.legacy && { legacy: true }),
+    ...(record.inPlaintext && { in_plaintext: true }),
   };
 }
 
 export function keyRows(records: readonly KeyRecord[], kind: KeyKind): string[][] {
   return records.map((r) => [
-    r.keyId,
+    printable(r.keyId),
     r.status,
     ...(kind === 'integration' ? [String(r.tier ?? 0)] : []),
     formatTime(r.createdAt),
@@ -135,13 +137,30 @@ export const keyCommands: readonly Command[] = [
     summary: "List an integration's or organisation's keys (never a key or its hash).",
     positionals: [0, 0],
     options: OWNER_OPTIONS,
-    details: ['An organisation also lists its migrated flat keys, as legacy_<first 16 hex of their SHA-256>.'],
+    details: [
+      "An organisation also lists its flat (Go-made) keys, migrated or not, as legacy_<first 16 hex of",
+      'their SHA-256>; those whose plaintext entity still exists are marked "still in plaintext".',
+    ],
     examples: ['npx token-admin key list --integration speedtest-example', 'npx token-admin key list --org mlab-example --json'],
     async run(call) {
       const owner = ownerOf(call);
       const records = await listApiKeys(call.session.admin(), owner.kind, owner.ownerId);
       if (call.asJson) call.out(json(records.map(keyJson)));
       else call.out(keyTable(keyRows(records, owner.kind), owner.kind));
+    },
+  },
+  {
+    noun: 'key',
+    verb: 'show',
+    summary: 'Show one key of an integration or organisation (never the key or its hash).',
+    usage: '<key-id>',
+    positionals: [1, 1],
+    options: OWNER_OPTIONS,
+    examples: ['npx token-admin key show --integration speedtest-example ki_custom', 'npx token-admin key show --org mlab-example legacy_3f0c9e1a2b4d5c6e --json'],
+    async run(call) {
+      const record = await showApiKey(call.session.admin(), refOf(call));
+      if (call.asJson) call.out(json(keyJson(record)));
+      else call.out(keyTable(keyRows([record], record.kind), record.kind));
     },
   },
   {

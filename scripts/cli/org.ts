@@ -49,7 +49,7 @@ export const orgCommands: readonly Command[] = [
       call.out(
         table(
           ['ORGANISATION', 'EMAIL', 'ACTIVE KEYS', 'KEYS', 'CREATED'],
-          records.map((r) => [r.name, printable(r.email), String(r.activeKeys), String(r.totalKeys), formatTime(r.createdAt)]),
+          records.map((r) => [printable(r.name), printable(r.email), String(r.activeKeys), String(r.totalKeys), formatTime(r.createdAt)]),
         ),
       );
     },

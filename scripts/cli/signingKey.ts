@@ -1,6 +1,6 @@
 /** `token-admin signing-key generate|stage|promote|retire|list`: rotating the signing key. */
 import { readFile, writeFile } from 'node:fs/promises';
-import { generateSigningKey, type SigningAlgorithm } from '../../shared/signingKey';
+import { DEFAULT_SIGNING_ALGORITHM, espv2Warning, generateSigningKey, type SigningAlgorithm } from '../../shared/signingKey';
 import {
   listSigningKeys,
   retirementDelaySeconds,
@@ -15,14 +15,18 @@ import { formatTime, json, printable, table } from './output';
 
 const ALGORITHMS: readonly SigningAlgorithm[] = ['EdDSA', 'ES256', 'RS256'];
 
-function algorithmOf(call: Invocation, required: boolean): SigningAlgorithm | undefined {
+/** `--alg`, RS256 when not given. */
+function algorithmOf(call: Invocation): SigningAlgorithm {
   const alg = call.values.alg;
-  if (alg === undefined) {
-    if (required) throw new UsageError(`give --alg ${ALGORITHMS.join('|')}`);
-    return undefined;
-  }
+  if (alg === undefined) return DEFAULT_SIGNING_ALGORITHM;
   if (!ALGORITHMS.includes(alg as SigningAlgorithm)) throw new UsageError(`--alg is one of ${ALGORITHMS.join(', ')}, got ${JSON.stringify(alg)}`);
   return alg as SigningAlgorithm;
+}
+
+/** One line on stderr for a key ESPv2 cannot verify. */
+function warnIfNotRsa(call: Invocation, alg: SigningAlgorithm): void {
+  const warning = espv2Warning(alg);
+  if (warning !== undefined) call.note(`${warning}\n`);
 }
 
 async function readJwk(call: Invocation, source: string): Promise<string> {
@@ -52,13 +56,14 @@ export const signingKeyCommands: readonly Command[] = [
     summary: 'Make a new private JWK (with kid) for stage, to stdout or a file.',
     positionals: [0, 0],
     options: {
-      alg: { type: 'string', value: 'EdDSA|ES256|RS256', description: 'the algorithm (required)' },
+      alg: { type: 'string', value: 'RS256|ES256|EdDSA', description: 'the algorithm (default: RS256, the one ESPv2 in front of Locate verifies)' },
       out: { type: 'string', value: 'file', description: 'write to this new file (mode 0600) instead of stdout' },
     },
-    details: ['Or skip the file: signing-key stage --alg <alg> generates and stages in one step.'],
-    examples: ['npx token-admin signing-key generate --alg EdDSA --out signing-key.jwk.json'],
+    details: ['Or skip the file: signing-key stage (without a file) generates and stages in one step.'],
+    examples: ['npx token-admin signing-key generate --out signing-key.jwk.json'],
     async run(call) {
-      const alg = algorithmOf(call, true) as SigningAlgorithm;
+      const alg = algorithmOf(call);
+      warnIfNotRsa(call, alg);
       const jwk = await generateSigningKey(alg);
       const out = call.values.out;
       if (typeof out === 'string') {
@@ -78,24 +83,30 @@ export const signingKeyCommands: readonly Command[] = [
     summary: 'Add a private JWK as a new secret version: published by jwks, not yet signing.',
     usage: '[<jwk-file> | -]',
     positionals: [0, 1],
-    options: { alg: { type: 'string', value: 'EdDSA|ES256|RS256', description: 'generate a new key and stage it (no file)' } },
+    options: {
+      alg: { type: 'string', value: 'RS256|ES256|EdDSA', description: 'without a file: generate a key of this algorithm (default: RS256)' },
+      'allow-non-rsa': { type: 'boolean', description: 'stage an EdDSA or ES256 key although ESPv2 (in front of Locate) cannot verify it' },
+    },
     details: [
-      'Refuses anything that is not a usable private JWK, a kid the secret already has, and a secret',
-      'whose signers do not read the alias yet. Promote the new version once it has been published',
-      'longer than verifiers may cache the JWKS (max-age 3600 s + JWKS_REFRESH_SECONDS).',
+      'Without a file, generates a new RS256 key (or --alg) and stages it. Refuses anything that is',
+      'not a usable private JWK, a key that is not RS256 (unless --allow-non-rsa), a kid the secret',
+      'already has, and a secret whose signers do not read the alias yet. Promote the new version once',
+      'it has been published longer than verifiers may cache the JWKS (max-age 3600 s +',
+      'JWKS_REFRESH_SECONDS).',
     ],
     secretManager: true,
     examples: [
-      'npx token-admin signing-key stage --secret projects/mlab-sandbox/secrets/token-exchange-signing-key --alg EdDSA',
+      'npx token-admin signing-key stage --secret projects/mlab-sandbox/secrets/token-exchange-signing-key',
       'npx token-admin signing-key stage signing-key.jwk.json',
     ],
     async run(call) {
-      const alg = algorithmOf(call, false);
       const source = call.positionals[0];
-      if ((alg === undefined) === (source === undefined)) throw new UsageError('give a JWK file (or - for stdin), or --alg to generate one');
-      const jwkText = alg !== undefined ? JSON.stringify(await generateSigningKey(alg)) : await readJwk(call, source as string);
+      if (source !== undefined && call.values.alg !== undefined) throw new UsageError('give a JWK file (or - for stdin), or --alg to generate one, not both');
+      const jwkText = source === undefined ? JSON.stringify(await generateSigningKey(algorithmOf(call))) : await readJwk(call, source);
       const ctx = call.session.signingKeys();
-      const staged = await stageSigningKey(ctx, jwkText);
+      const allowNonRsa = call.values['allow-non-rsa'] === true;
+      const staged = await stageSigningKey(ctx, jwkText, { allowNonRsa });
+      warnIfNotRsa(call, staged.alg);
       if (call.asJson) {
         call.out(json({ version: staged.version, kid: staged.kid, alg: staged.alg, promotable_at: staged.promotableAt }));
         return;

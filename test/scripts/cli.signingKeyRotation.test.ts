@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Namespaces } from '../../shared/entities';
+import { espv2Warning } from '../../shared/signingKey';
 import { cliFor, namespaceEnv, parseJson, runCli, type CliResult } from '../support/cli';
 import { testDatastore, uniqueNamespaces } from '../support/datastore';
 import { startFakeSecretManager, type FakeSecretManager } from '../support/fakeSecretManager';
@@ -71,7 +72,7 @@ describe('token-admin signing-key: a full rotation', () => {
     const cli: (...argv: string[]) => Promise<CliResult> = cliFor(env(), () => clock);
 
     // The first key of a new secret: nothing was ever published, so promote takes --force.
-    const first = parseJson<{ version: number; kid: string }>(await cli('signing-key', 'stage', '--alg', 'EdDSA', '--json'));
+    const first = parseJson<{ version: number; kid: string }>(await cli('signing-key', 'stage', '--alg', 'EdDSA', '--allow-non-rsa', '--json'));
     expect(first.version).toBe(1);
     const early = await cli('signing-key', 'promote');
     expect(early.code).toBe(1);
@@ -82,7 +83,7 @@ describe('token-admin signing-key: a full rotation', () => {
     const tokensBefore = [await integrationToken(before, integrationKey), await autojoinToken(before, autojoinKey)];
 
     // Stage the next key; a verifier fetches the JWKS now, once, and never again.
-    const staged = parseJson<{ version: number; kid: string }>(await cli('signing-key', 'stage', '--alg', 'ES256', '--json'));
+    const staged = parseJson<{ version: number; kid: string }>(await cli('signing-key', 'stage', '--alg', 'ES256', '--allow-non-rsa', '--json'));
     expect(staged.version).toBe(2);
     const afterStage = await coldStart();
     const jwks = createRemoteJWKSet(new URL(afterStage.url('jwks')), { cooldownDuration: 24 * HOUR, cacheMaxAge: Infinity });
@@ -170,7 +171,34 @@ describe('token-admin signing-key generate and stage from a file', () => {
     const result = await runCli(['signing-key', 'generate', '--alg', 'EdDSA'], { stdoutIsTTY: true });
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ kty: 'OKP', crv: 'Ed25519', d: expect.any(String) });
-    expect(result.stderr).toMatch(/^warning: this is a private key/);
+    expect(result.stderr).toMatch(/^warning: this is a private key/m);
+  });
+
+  it('generates RS256 by default; EdDSA and ES256 come with one line saying ESPv2 cannot verify them', async () => {
+    const rsa = await runCli(['signing-key', 'generate']);
+    expect(JSON.parse(rsa.stdout)).toMatchObject({ kty: 'RSA', alg: 'RS256' });
+    expect(Buffer.from(JSON.parse(rsa.stdout).n, 'base64url')).toHaveLength(256); // RSA 2048
+    expect(rsa.stderr).toBe('');
+    for (const alg of ['EdDSA', 'ES256']) {
+      const other = await runCli(['signing-key', 'generate', '--alg', alg]);
+      expect(other).toMatchObject({ code: 0, stderr: `${espv2Warning(alg as 'EdDSA')}\n` });
+      expect(other.stderr).toMatch(/^warning: .*Cloud Endpoints \(ESPv2\) cannot verify/);
+    }
+  });
+
+  it('stage generates RS256 without a file, and refuses an EdDSA or ES256 key without --allow-non-rsa', async () => {
+    const secret = `${SECRET}-algs`;
+    fake.createSecret(secret);
+    const stage = (...argv: string[]) => runCli(['signing-key', 'stage', ...argv, '--secret', secret], { env: { SECRET_MANAGER_EMULATOR_HOST: `127.0.0.1:${fake.port}` } });
+    const generated = await stage('--json');
+    expect(parseJson(generated)).toMatchObject({ version: 1, alg: 'RS256' });
+    expect(generated.stderr).toBe('');
+    await runCli(['signing-key', 'promote', '--force', '--secret', secret], { env: { SECRET_MANAGER_EMULATOR_HOST: `127.0.0.1:${fake.port}` } });
+
+    const refused = await stage('--alg', 'EdDSA');
+    expect(refused).toMatchObject({ code: 1, stderr: expect.stringMatching(/^token-admin: refusing to stage an EdDSA key: .*ESPv2.*--allow-non-rsa/) });
+    const allowed = await stage('--alg', 'ES256', '--allow-non-rsa');
+    expect(allowed).toMatchObject({ code: 0, stdout: expect.stringMatching(/^staged version 2 \(ES256/), stderr: `${espv2Warning('ES256')}\n` });
   });
 
   it('needs the secret and an alias, named in one line', async () => {

@@ -12,6 +12,8 @@ describe('loadConfig', () => {
       issuer: 'token-exchange',
       integrationTokenTtl: 20,
       autojoinTokenTtl: 3600,
+      legacyAutojoinFallback: true,
+      legacyAutojoinFallbackPerMinute: 60,
     });
   });
 
@@ -28,6 +30,8 @@ describe('loadConfig', () => {
       DATASTORE_TIMEOUT_MS: '500',
       THROTTLE_MAX_FAILURES: '3',
       THROTTLE_WINDOW_SECONDS: '10',
+      LEGACY_AUTOJOIN_FALLBACK: 'off',
+      LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE: '5',
     });
     expect(config).toMatchObject({
       projectId: 'mlab-sandbox',
@@ -40,6 +44,8 @@ describe('loadConfig', () => {
       datastoreTimeoutMs: 500,
       throttleMaxFailures: 3,
       throttleWindowSeconds: 10,
+      legacyAutojoinFallback: false,
+      legacyAutojoinFallbackPerMinute: 5,
     });
     expect(loadConfig({ SIGNING_KEY_FILE: '/tmp/k.json' }).signingKey).toEqual({ source: 'file', path: '/tmp/k.json' });
   });
@@ -57,6 +63,8 @@ describe('loadConfig', () => {
     [{ SIGNING_KEY_SECRET: SECRET, PROJECT_ID: 'Not A Project' }, /PROJECT_ID/],
     [{ SIGNING_KEY_SECRET: SECRET, TOKEN_ISSUER: ' spaced ' }, /TOKEN_ISSUER/],
     [{ SIGNING_KEY_SECRET: SECRET, DATASTORE_TIMEOUT_MS: '1' }, /DATASTORE_TIMEOUT_MS/],
+    [{ SIGNING_KEY_SECRET: SECRET, LEGACY_AUTOJOIN_FALLBACK: 'false' }, /LEGACY_AUTOJOIN_FALLBACK must be on or off/],
+    [{ SIGNING_KEY_SECRET: SECRET, LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE: '0' }, /LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE/],
   ])('refuses %j naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

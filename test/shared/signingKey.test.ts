@@ -1,13 +1,30 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
-import { generateSigningKey, parseSigningKey, SigningKeyError, type SigningAlgorithm } from '../../shared/signingKey';
+import { espv2Warning, generateSigningKey, parseSigningKey, SigningKeyError, type SigningAlgorithm } from '../../shared/signingKey';
 import { TokenSigner } from '../../shared/tokenSigner';
 import { claimsFor } from '../../shared/claims';
 
 const GO_FIXTURE = join(__dirname, '../fixtures/go-service-ed25519-private.jwk.json');
 const settings = { issuer: 'token-exchange', integrationTokenTtl: 20, autojoinTokenTtl: 3600 };
 const key = { kind: 'integration', ownerId: 'i', keyId: 'ki_0123456789abcdef', tier: 1 } as const;
+
+describe('generateSigningKey', () => {
+  it('makes an RS256 (RSA 2048) key by default', async () => {
+    const jwk = await generateSigningKey();
+    expect(jwk).toMatchObject({ kty: 'RSA', alg: 'RS256', use: 'sig', e: 'AQAB' });
+    expect(Buffer.from(jwk.n as string, 'base64url')).toHaveLength(256);
+    expect((await parseSigningKey(JSON.stringify(jwk))).alg).toBe('RS256');
+  });
+
+  it("warns, in one line, that ESPv2 cannot verify EdDSA or ES256, and not for RS256", () => {
+    expect(espv2Warning('RS256')).toBeUndefined();
+    for (const alg of ['EdDSA', 'ES256'] as const) {
+      expect(espv2Warning(alg)).toMatch(new RegExp(`^warning: Locate's Cloud Endpoints \\(ESPv2\\) cannot verify ${alg} tokens`));
+      expect(espv2Warning(alg)).not.toContain('\n');
+    }
+  });
+});
 
 describe('parseSigningKey', () => {
   it.each(['EdDSA', 'ES256', 'RS256'] as const)('reads a private %s JWK and signs tokens its public part verifies', async (alg: SigningAlgorithm) => {

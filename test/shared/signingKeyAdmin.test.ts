@@ -38,7 +38,7 @@ beforeEach(() => {
   ctx = { client, secret: SECRET, alias: 'current', timing, now: () => clock };
 });
 
-const newKey = async (alg: 'EdDSA' | 'ES256' | 'RS256' = 'EdDSA'): Promise<string> => JSON.stringify(await generateSigningKey(alg));
+const newKey = async (alg?: 'EdDSA' | 'ES256' | 'RS256'): Promise<string> => JSON.stringify(await generateSigningKey(alg));
 const refusal = (code: AdminError['code'], message: RegExp) => expect.objectContaining({ name: 'AdminError', code, message: expect.stringMatching(message) });
 
 /** A secret whose version 1 signs under `current`, published long ago. */
@@ -71,9 +71,17 @@ describe('stage', () => {
 
   it('refuses a kid the secret already has', async () => {
     const goKey = readFileSync(join(__dirname, '../fixtures/go-service-ed25519-private.jwk.json'), 'utf8');
-    await stageSigningKey(ctx, goKey);
+    await stageSigningKey(ctx, goKey, { allowNonRsa: true });
     await promoteSigningKey(ctx, { force: true });
-    await expect(stageSigningKey(ctx, goKey)).rejects.toEqual(refusal('already-exists', /version 1 already has kid Kd-Wp0rnXg8rxIRO1ChTbcdd0wtB8jv5_H7RoTOJvLU=/));
+    await expect(stageSigningKey(ctx, goKey, { allowNonRsa: true })).rejects.toEqual(refusal('already-exists', /version 1 already has kid Kd-Wp0rnXg8rxIRO1ChTbcdd0wtB8jv5_H7RoTOJvLU=/));
+  });
+
+  it.each(['EdDSA', 'ES256'] as const)('refuses an %s key, which ESPv2 cannot verify, unless allowed', async (alg) => {
+    await signingVersionOne();
+    const jwk = await newKey(alg);
+    await expect(stageSigningKey(ctx, jwk)).rejects.toEqual(refusal('failed-precondition', new RegExp(`refusing to stage an ${alg} key: .*ESPv2.*--allow-non-rsa`)));
+    expect(fake.calls.AddSecretVersion).toBe(1);
+    await expect(stageSigningKey(ctx, jwk, { allowNonRsa: true })).resolves.toMatchObject({ version: 2, alg });
   });
 
   it('refuses while signers cannot be reading the alias yet (a secret with keys but no alias)', async () => {
@@ -122,7 +130,7 @@ describe('promote', () => {
 describe('retire', () => {
   async function rotated(): Promise<void> {
     await signingVersionOne();
-    await stageSigningKey(ctx, await newKey('ES256'));
+    await stageSigningKey(ctx, await newKey('ES256'), { allowNonRsa: true });
     await promoteSigningKey(ctx, { force: true });
   }
 
@@ -169,11 +177,11 @@ describe('retire', () => {
 describe('list', () => {
   it('names each version with its kid, alg, state, alias and role', async () => {
     await signingVersionOne();
-    const staged = await stageSigningKey(ctx, await newKey('RS256'));
+    const staged = await stageSigningKey(ctx, await newKey('ES256'), { allowNonRsa: true });
     const listed = await listSigningKeys(ctx);
     expect(listed.map((v) => [v.version, v.alg, v.state, v.aliases, v.role])).toEqual([
-      [2, 'RS256', 'ENABLED', [], 'staged'],
-      [1, 'EdDSA', 'ENABLED', ['current'], 'signing'],
+      [2, 'ES256', 'ENABLED', [], 'staged'],
+      [1, 'RS256', 'ENABLED', ['current'], 'signing'],
     ]);
     expect(listed[0]).toMatchObject({ kid: staged.kid, promotableAt: staged.promotableAt });
   });

@@ -10,7 +10,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../shared/config';
 import type { LogEntry } from '../../shared/log';
-import { Runtime } from '../../shared/runtime';
+import { Runtime, type RuntimeOptions } from '../../shared/runtime';
 
 export type FunctionName = 'exchangeIntegration' | 'exchangeAutojoin' | 'jwks';
 
@@ -29,6 +29,10 @@ export interface ServeOptions {
   readonly compareBcrypt?: (secret: string, hash: string) => Promise<boolean>;
   /** Also print log entries (default: only captured). */
   readonly echoLogs?: boolean;
+  /** Wraps the instance's Datastore access (to count lookups and queries). */
+  readonly keyStore?: RuntimeOptions['keyStore'];
+  /** The instance's clock for key checks. */
+  readonly now?: () => Date;
 }
 
 let instances = 0;
@@ -43,6 +47,8 @@ export async function serveFunctions(env: Record<string, string>, options: Serve
     ...(options.datastoreEmulatorHost ? { datastoreEmulatorHost: options.datastoreEmulatorHost } : {}),
     ...(options.secretManager ? { secretManager: options.secretManager } : {}),
     ...(options.compareBcrypt ? { compareBcrypt: options.compareBcrypt } : {}),
+    ...(options.keyStore ? { keyStore: options.keyStore } : {}),
+    ...(options.now ? { now: options.now } : {}),
   });
   // The same wiring as functions/<name>/index.ts, under names of this instance's own.
   instances += 1;
