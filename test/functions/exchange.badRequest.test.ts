@@ -64,9 +64,9 @@ describe.each(['exchangeIntegration', 'exchangeAutojoin'] as const)('%s', (fn) =
     expect(JSON.stringify(served.logs)).not.toContain('ki_0123456789abcdef.abc');
   });
 
-  it('answers malformed JSON sent as application/json with a 400 that holds no stack trace, path or key', async () => {
-    // functions-framework's body parser answers this one before our code runs (see README),
-    // and Express logs the parse error, raw body included, unless our guard catches it.
+  it('answers malformed JSON sent as application/json itself: problem+json 400, no stack trace, path or key, nothing logged from the framework', async () => {
+    // The body guard reads the body before functions-framework's parsers could, so our
+    // code parses it and answers; the framework never sees (nor logs) the raw body.
     const key = 'mlabk.cii_leak.ki_0123456789abcdef.c2VjcmV0LWluLWEtYnJva2VuLWJvZHk';
     const written: string[] = [];
     const capture = (chunk: string | Uint8Array): boolean => {
@@ -78,15 +78,18 @@ describe.each(['exchangeIntegration', 'exchangeAutojoin'] as const)('%s', (fn) =
     try {
       const response = await fetch(served.url(fn), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: `{"api_key": "${key}",` });
       expect(response.status).toBe(400);
+      expect(response.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
       const text = await response.text();
+      expect(JSON.parse(text)).toMatchObject({ status: 400, title: 'Invalid request' });
       expect(text).not.toMatch(/node_modules|at .*\(|\/work\/|SyntaxError/);
       expect(text).not.toContain(key);
     } finally {
       out.mockRestore();
       err.mockRestore();
     }
-    expect(written.join('')).toContain('request refused by functions-framework before the function ran: entity.parse.failed');
+    expect(written.join('')).not.toContain('functions-framework');
     expect(written.join('')).not.toContain('c2VjcmV0LWluLWEtYnJva2VuLWJvZHk');
+    expect(served.logs.at(-1)).toMatchObject({ outcome: 'bad-request', status: 400 });
   });
 
   it('answers a declared length shorter than the body with a 4xx for what was declared', async () => {
