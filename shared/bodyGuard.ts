@@ -22,9 +22,7 @@ import http, { type IncomingMessage, type RequestListener, type Server, type Ser
 import { BODY_TOO_LARGE, BODY_UNREADABLE, MAX_BODY_BYTES, UNSUPPORTED_ENCODING, writeProblem, type Problem } from './http';
 import type { Logger } from './log';
 
-/** Bytes of a refused body still read (and dropped) after the answer, so the client sees it before the close. */
-const LINGER_BYTES = 64 * 1024;
-/** …and for at most this long. */
+/** How long a refused request's connection is held open, unread, for its answer to arrive. */
 const LINGER_MS = 2000;
 
 /** Marks the patched createServer, so that loading this module twice wraps it once. */
@@ -79,29 +77,26 @@ function readWithin(req: IncomingMessage, limit: number): Promise<Read> {
 }
 
 /**
- * Answers a refused request and closes its connection. What is left of the body is read
- * and dropped for a moment (LINGER_BYTES, LINGER_MS), never kept: closing at once, with
- * the client still sending, would reset the connection and could lose the answer.
+ * Answers a refused request and closes its connection without reading the rest of the
+ * body. Node ends a `Connection: close` exchange with socket.destroySoon(), closing the
+ * socket once the answer is written; with body bytes still arriving, the kernel then sends
+ * a reset, which can reach the client before it has read the answer. So this socket only
+ * half-closes (FIN after the answer), stays unread (the client stalls on TCP flow control)
+ * and is destroyed when the client goes, or after LINGER_MS.
  */
 function refuse(req: IncomingMessage, res: ServerResponse, problem: Problem, reason: string, log: Logger, started: number): void {
   const socket = req.socket;
-  if (!res.headersSent && !res.writableEnded && socket !== null && !socket.destroyed && socket.writable) {
+  req.on('error', () => undefined);
+  req.pause();
+  // Marks the body as being consumed, so Node does not drain (read and drop) the rest of it.
+  req.read(0);
+  if (socket !== null && !socket.destroyed && socket.writable && !res.headersSent) {
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+    Object.defineProperty(socket, 'destroySoon', { value: () => socket.end(), configurable: true, writable: true });
     writeProblem(res, problem, { Connection: 'close' });
   }
-  let lingered = 0;
-  const close = (): void => {
-    clearTimeout(timer);
-    socket?.destroy();
-  };
-  const timer = setTimeout(close, LINGER_MS);
-  timer.unref();
-  req.on('data', (chunk: Buffer) => {
-    lingered += chunk.length;
-    if (lingered > LINGER_BYTES) close();
-  });
-  req.on('error', () => undefined);
-  req.on('end', () => clearTimeout(timer));
-  req.resume();
   const fn = process.env.FUNCTION_TARGET;
   log({
     severity: 'NOTICE',
