@@ -89,6 +89,31 @@ it('a burst of valid requests for a key not yet verified shares one bcrypt compa
   expect(compares).toBe(1);
 });
 
+it('with the verified-secret cache off (VERIFIED_SECRET_CACHE_SIZE=0), concurrent valid requests still share one compare, none throttled', async () => {
+  let uncachedCompares = 0;
+  const instance = await serveFunctions(
+    { SIGNING_KEY_FILE: (await signingKeyFile('EdDSA')).path, ...namespaceEnv(namespaces), VERIFIED_SECRET_CACHE_SIZE: '0' },
+    {
+      compareBcrypt: async (secret, hash) => {
+        uncachedCompares += 1;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        return matchesBcrypt(secret, hash);
+      },
+    },
+  );
+  try {
+    const apiKey = await newIntegrationKey(datastore, namespaces);
+    const statuses = await Promise.all(Array.from({ length: 20 }, async () => (await postJson(instance.url('exchangeIntegration'), { api_key: apiKey })).status));
+    expect(statuses).toEqual(Array(20).fill(200));
+    expect(uncachedCompares).toBe(1);
+    // Nothing remembered: the next request pays bcrypt again.
+    expect((await postJson(instance.url('exchangeIntegration'), { api_key: apiKey })).status).toBe(200);
+    expect(uncachedCompares).toBe(2);
+  } finally {
+    await instance.close();
+  }
+});
+
 it('a secret this instance already verified keeps working while its key id is throttled', async () => {
   const apiKey = await newIntegrationKey(datastore, namespaces);
   expect((await exchange(apiKey)).status).toBe(200);
