@@ -1,8 +1,9 @@
 /**
- * Counts wrong secrets per key record and refuses further guesses for a while once there
- * have been too many, before they reach bcrypt. Without it, anyone who knows a key id
- * (key ids are not secret: they travel inside every key) could keep an instance's CPU
- * busy with bcrypt compares and starve real exchanges.
+ * Counts wrong secrets per bucket (a string: GuessThrottle below makes them from key ids
+ * and client addresses) and refuses further guesses for a while once there have been too
+ * many, before they reach bcrypt. Without it, anyone who knows a key id (key ids are not
+ * secret: they travel inside every key and every integration JWT) could keep an instance's
+ * CPU busy with bcrypt compares and starve real exchanges.
  *
  * Fixed window per key: the first failure opens a window of `windowSeconds`; after
  * `maxFailures` failures within it, guesses are refused until it closes. Guesses still
