@@ -3,8 +3,11 @@
  * functions-framework exactly as Cloud Functions starts them, on the Datastore emulator.
  * Loopback only, bounded in time (SOAK_SECONDS, default 300).
  *
- * Mixed traffic: valid exchanges of both kinds (85%, split about evenly), plus wrong secrets
- * for a few key ids (throttled), unknown key ids, malformed keys and bad bodies. Passes when no response was
+ * Mixed traffic: valid exchanges of both kinds (83%, split about evenly) from many client
+ * addresses, plus wrong secrets for a few key ids from three addresses (throttled), unknown
+ * key ids, malformed keys, bad bodies, gzip bodies (415) and bodies over 8 KiB, declared or
+ * chunked (413). Every request carries X-Forwarded-For as Google's load balancer hands it
+ * on. Passes when no response was
  * a 5xx, no connection failed, and each server's resident memory at the end is at most 1.2×
  * what it was after the first minute (every per-instance table is bounded).
  */
@@ -12,6 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { Datastore } from '@google-cloud/datastore';
 import { formatApiKey, generateKeyId, generateSecret, parseApiKey } from '../shared/apiKey';
 import { createApiKey, createIntegration, createOrganization } from '../shared/keyAdmin';
@@ -100,19 +104,39 @@ async function main(): Promise<void> {
       const parsed = parseApiKey(apiKey);
       return parsed.ok ? formatApiKey({ ...parsed.key, secret: generateSecret() }) : apiKey;
     };
-    type Shot = { url: string; body: string; expect: readonly number[] };
+    type Shot = { url: string; body: string | Buffer | (() => ReadableStream<Uint8Array>); headers?: Record<string, string>; from: string; expect: readonly number[] };
+    // Clients at 50 addresses; the guesses come from 3 others.
+    const clients = Array.from({ length: 50 }, (_, i) => `198.51.100.${i + 1}`);
+    const attackers = ['203.0.113.1', '203.0.113.2', '203.0.113.3'];
+    const gzipped = gzipSync(JSON.stringify({ api_key: pick(integrationKeys) }));
+    const oversized = JSON.stringify({ api_key: 'x', pad: 'p'.repeat(64 * 1024) });
+    // 256 KiB sent chunked (no Content-Length), refused as it passes 8 KiB.
+    const chunked = (): ReadableStream<Uint8Array> => {
+      let sent = 0;
+      return new ReadableStream({
+        pull(controller) {
+          if (sent >= 256 * 1024) return controller.close();
+          sent += 16 * 1024;
+          controller.enqueue(new Uint8Array(16 * 1024).fill(0x70));
+        },
+      });
+    };
     const shot = (): Shot => {
       const r = Math.random();
+      const server = r < 0.5 ? servers.integration : servers.autojoin;
       // Both servers get a similar share, so both reach their steady state in the first minute.
-      if (r < 0.45) return { url: servers.integration.url, body: JSON.stringify({ api_key: pick(integrationKeys) }), expect: [200] };
-      if (r < 0.85) return { url: servers.autojoin.url, body: JSON.stringify({ api_key: pick(autojoinKeys) }), expect: [200] };
-      if (r < 0.9) return { url: servers.integration.url, body: JSON.stringify({ api_key: wrongSecret(pick(targets)) }), expect: [401, 429] };
-      if (r < 0.95) {
+      if (r < 0.45) return { url: servers.integration.url, body: JSON.stringify({ api_key: pick(integrationKeys) }), from: pick(clients), expect: [200] };
+      if (r < 0.83) return { url: servers.autojoin.url, body: JSON.stringify({ api_key: pick(autojoinKeys) }), from: pick(clients), expect: [200] };
+      if (r < 0.88) return { url: servers.integration.url, body: JSON.stringify({ api_key: wrongSecret(pick(targets)) }), from: pick(attackers), expect: [401, 429] };
+      if (r < 0.92) {
         const unknown = formatApiKey({ kind: 'integration', ownerId: `soak-${suffix}`, keyId: generateKeyId(), secret: generateSecret() });
-        return { url: servers.integration.url, body: JSON.stringify({ api_key: unknown }), expect: [401] };
+        return { url: servers.integration.url, body: JSON.stringify({ api_key: unknown }), from: pick(clients), expect: [401] };
       }
-      if (r < 0.98) return { url: servers.autojoin.url, body: JSON.stringify({ api_key: `mlabk.org_x.${generateSecret()}` }), expect: [401] };
-      return { url: servers.autojoin.url, body: '{"api_key": 7}', expect: [400] };
+      if (r < 0.94) return { url: servers.autojoin.url, body: JSON.stringify({ api_key: `mlabk.org_x.${generateSecret()}` }), from: pick(clients), expect: [401] };
+      if (r < 0.95) return { url: servers.autojoin.url, body: '{"api_key": 7}', from: pick(clients), expect: [400] };
+      if (r < 0.97) return { url: server.url, body: gzipped, headers: { 'Content-Encoding': 'gzip' }, from: pick(attackers), expect: [415] };
+      if (r < 0.99) return { url: server.url, body: oversized, from: pick(attackers), expect: [413] };
+      return { url: server.url, body: chunked, from: pick(attackers), expect: [413] };
     };
 
     const counts = new Map<number, number>();
@@ -140,7 +164,14 @@ async function main(): Promise<void> {
           const s = shot();
           requests += 1;
           try {
-            const response = await fetch(s.url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: s.body, signal: AbortSignal.timeout(10_000) });
+            const body = typeof s.body === 'function' ? s.body() : s.body;
+            const response = await fetch(s.url, {
+              method: 'POST',
+              headers: { 'Content-Type': 'application/json', 'X-Forwarded-For': `${s.from}, 130.211.0.1`, ...s.headers },
+              body,
+              ...(typeof s.body === 'function' ? { duplex: 'half' } : {}),
+              signal: AbortSignal.timeout(10_000),
+            } as RequestInit);
             await response.arrayBuffer();
             counts.set(response.status, (counts.get(response.status) ?? 0) + 1);
             if (!s.expect.includes(response.status)) unexpected += 1;

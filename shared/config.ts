@@ -32,8 +32,18 @@ export interface Config {
   readonly datastoreTimeoutMs: number;
   /** VERIFIED_SECRET_CACHE_SIZE: verified secrets kept per instance, default 10000. */
   readonly verifiedSecretCacheSize: number;
-  /** THROTTLE_MAX_FAILURES wrong secrets per key id within THROTTLE_WINDOW_SECONDS, default 5. */
+  /** THROTTLE_MAX_FAILURES wrong secrets per key id and client address within THROTTLE_WINDOW_SECONDS, default 5. */
   readonly throttleMaxFailures: number;
+  /** THROTTLE_ADDRESS_MAX_FAILURES wrong secrets per client address over all keys within the window, default 20. */
+  readonly throttleAddressMaxFailures: number;
+  /**
+   * FORWARDED_FOR_HOP: the X-Forwarded-For entry, counted from the right, that is the client
+   * address (clientAddress.ts), default 2: behind the external Application Load Balancer.
+   * 1: the function's own URL; 0: ignore the header, use the connection's peer.
+   */
+  readonly forwardedForHop: number;
+  /** DATASTORE_EMULATOR_HOST, `host:port` of a Datastore emulator, checked here; unset in production. */
+  readonly datastoreEmulatorHost: string | undefined;
   /** THROTTLE_WINDOW_SECONDS, default 60. */
   readonly throttleWindowSeconds: number;
   /** BCRYPT_CONCURRENCY: bcrypt compares in flight per instance, default 2; more wait in line. */
@@ -115,7 +125,21 @@ function signingKey(env: Env): SigningKeyLocation {
   return { source: 'secret-manager', secret, version };
 }
 
-export type DatastoreSettings = Pick<Config, 'projectId' | 'integrationNamespace' | 'platformNamespace'>;
+// host:port, the host a name, IPv4 or [IPv6]; the port 1 to 65535.
+const HOST_PORT = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+function emulatorHost(env: Env): string | undefined {
+  const value = env.DATASTORE_EMULATOR_HOST || undefined;
+  if (value === undefined) return undefined;
+  const match = HOST_PORT.exec(value);
+  const port = match ? Number(match[1]) : 0;
+  if (!match || port < 1 || port > 65_535) {
+    throw new ConfigError(`DATASTORE_EMULATOR_HOST must be host:port (e.g. 127.0.0.1:8081), got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+export type DatastoreSettings = Pick<Config, 'projectId' | 'integrationNamespace' | 'platformNamespace' | 'datastoreEmulatorHost'>;
 
 /** Where the keys live: all the admin CLI needs of the configuration for Datastore. */
 export function loadDatastoreSettings(env: Env = process.env): DatastoreSettings {
@@ -127,6 +151,7 @@ export function loadDatastoreSettings(env: Env = process.env): DatastoreSettings
     projectId,
     integrationNamespace: namespace(env, 'CLIENT_INTEGRATION_NS', 'client-integration'),
     platformNamespace: namespace(env, 'PLATFORM_NS', 'platform-credentials'),
+    datastoreEmulatorHost: emulatorHost(env),
   };
 }
 
@@ -160,6 +185,8 @@ export function loadConfig(env: Env = process.env): Config {
     datastoreTimeoutMs: integer(env, 'DATASTORE_TIMEOUT_MS', 2000, 50, 60_000),
     verifiedSecretCacheSize: integer(env, 'VERIFIED_SECRET_CACHE_SIZE', 10_000, 0, 1_000_000),
     throttleMaxFailures: integer(env, 'THROTTLE_MAX_FAILURES', 5, 1, 1000),
+    throttleAddressMaxFailures: integer(env, 'THROTTLE_ADDRESS_MAX_FAILURES', 20, 1, 100_000),
+    forwardedForHop: integer(env, 'FORWARDED_FOR_HOP', 2, 0, 10),
     throttleWindowSeconds: integer(env, 'THROTTLE_WINDOW_SECONDS', 60, 1, 86_400),
     bcryptConcurrency: integer(env, 'BCRYPT_CONCURRENCY', 2, 1, 64),
     legacyAutojoinFallback: onOff(env, 'LEGACY_AUTOJOIN_FALLBACK', true),

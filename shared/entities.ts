@@ -66,8 +66,11 @@ export interface StoredKey {
   /** bcrypt hash (ours) or lowercase hex SHA-256 (the Go service's) of the secret. */
   readonly keyHash: string;
   readonly status: string;
+  /** 0 when absent (the Go service's keys have none). */
   readonly tier: number;
   readonly expiresAt: Date | undefined;
+  /** Why the record cannot be used as stored (a tier that is not an integer), if it cannot. */
+  readonly unreadable?: string;
 }
 
 /** A migrated flat autojoin key: its owner is a property, as the key has no path. */
@@ -93,22 +96,30 @@ function asDate(value: unknown): Date | undefined {
   return undefined;
 }
 
-function asNumber(value: unknown): number {
-  if (typeof value === 'number' && Number.isFinite(value)) return value;
-  // Integers beyond 2^53 arrive wrapped when wrapNumbers is on; tiers never get there.
-  if (value !== null && typeof value === 'object' && 'value' in value) return Number((value as { value: unknown }).value) || 0;
-  return 0;
+/**
+ * The tier: an integer, 0 when absent. Tokens carry integers (Locate compares them), and
+ * the Go service could not load a record whose tier is not one, so neither do we: such a
+ * record (2.5, "1", true) is refused as unreadable, rather than rounded into a tier nobody
+ * set. Returns NaN for those.
+ */
+function asTier(value: unknown): number {
+  if (value === undefined || value === null) return 0;
+  // Integers beyond 2^53 arrive wrapped when wrapNumbers is on.
+  const number = value !== null && typeof value === 'object' && 'value' in value ? Number((value as { value: unknown }).value) : value;
+  return typeof number === 'number' && Number.isSafeInteger(number) ? number : Number.NaN;
 }
 
 /** Reads a stored key record; a missing or odd property reads as "not valid", never throws. */
 export function decodeStoredKey(entity: Record<string, unknown>): StoredKey {
   const keyHash = property(entity, 'key_hash');
   const status = property(entity, 'status');
+  const tier = asTier(property(entity, 'tier'));
   return {
     keyHash: typeof keyHash === 'string' ? keyHash : '',
     status: typeof status === 'string' ? status : '',
-    tier: asNumber(property(entity, 'tier')),
+    tier: Number.isNaN(tier) ? 0 : tier,
     expiresAt: asDate(property(entity, 'expires_at')),
+    ...(Number.isNaN(tier) ? { unreadable: 'tier is not an integer' } : {}),
   };
 }
 

@@ -3,7 +3,7 @@
  * key, get a short-lived JWT. It depends only on something that verifies a key and
  * something that signs claims, so tests can hand it either directly.
  */
-import type { HttpFunction } from '@google-cloud/functions-framework';
+import type { HttpFunction, Request } from '@google-cloud/functions-framework';
 import type { KeyKind } from './apiKey';
 import { claimsFor, tokenTtl, type TokenSettings } from './claims';
 import {
@@ -28,6 +28,8 @@ export interface ExchangeOptions {
   readonly signer: ClaimsSigner;
   readonly settings: TokenSettings;
   readonly log: Logger;
+  /** The client address bcrypt guesses are counted by (default: the connection's peer). */
+  readonly clientAddress?: (req: Request) => string;
 }
 
 const POST_ONLY = methodNotAllowed(['POST']);
@@ -57,6 +59,7 @@ const SEVERITY: Readonly<Record<string, Severity>> = {
 
 export function createExchangeHandler(options: ExchangeOptions): HttpFunction {
   const { functionName, kind, verifier, signer, settings, log } = options;
+  const clientOf = options.clientAddress ?? ((req: Request) => req.socket.remoteAddress ?? '');
 
   return async (req, res) => {
     const started = performance.now();
@@ -91,7 +94,7 @@ export function createExchangeHandler(options: ExchangeOptions): HttpFunction {
       return;
     }
 
-    const result = await verifier.verify(read.apiKey, kind);
+    const result = await verifier.verify(read.apiKey, kind, clientOf(req));
     if (!result.ok) {
       const problem = refusal(result);
       sendProblem(res, problem);

@@ -1,8 +1,9 @@
 /**
- * Counts wrong secrets per key record and refuses further guesses for a while once there
- * have been too many, before they reach bcrypt. Without it, anyone who knows a key id
- * (key ids are not secret: they travel inside every key) could keep an instance's CPU
- * busy with bcrypt compares and starve real exchanges.
+ * Counts wrong secrets per bucket (a string: GuessThrottle below makes them from key ids
+ * and client addresses) and refuses further guesses for a while once there have been too
+ * many, before they reach bcrypt. Without it, anyone who knows a key id (key ids are not
+ * secret: they travel inside every key and every integration JWT) could keep an instance's
+ * CPU busy with bcrypt compares and starve real exchanges.
  *
  * Fixed window per key: the first failure opens a window of `windowSeconds`; after
  * `maxFailures` failures within it, guesses are refused until it closes. Guesses still
@@ -90,5 +91,53 @@ export class FailureThrottle {
       return undefined;
     }
     return window;
+  }
+}
+
+export interface GuessThrottleOptions {
+  /** Wrong secrets per key id from one client address within a window (THROTTLE_MAX_FAILURES). */
+  readonly maxFailuresPerKey: number;
+  /** Wrong secrets from one client address, over all keys, within a window (THROTTLE_ADDRESS_MAX_FAILURES). */
+  readonly maxFailuresPerAddress: number;
+  readonly windowSeconds: number;
+  readonly capacity?: number;
+  readonly now?: () => number;
+}
+
+/**
+ * Bcrypt guesses, counted where they come from: per key id and client address, and per
+ * client address over all keys. A flood of wrong secrets from one address gets 429 there;
+ * the key's owner, at another address, is not counted with it and still gets a compare.
+ * The per-address count bounds the bcrypt work one address can cause across many key ids.
+ */
+export class GuessThrottle {
+  private readonly perKey: FailureThrottle;
+  private readonly perAddress: FailureThrottle;
+
+  constructor(options: GuessThrottleOptions) {
+    const common = { windowSeconds: options.windowSeconds, ...(options.capacity ? { capacity: options.capacity } : {}), ...(options.now ? { now: options.now } : {}) };
+    this.perKey = new FailureThrottle({ ...common, maxFailures: options.maxFailuresPerKey });
+    this.perAddress = new FailureThrottle({ ...common, maxFailures: options.maxFailuresPerAddress });
+  }
+
+  /** Admits one guess at the secret of the key at `path` from `address`, or says how long to wait. */
+  admit(path: string, address: string): Admission {
+    const key = this.perKey.admit(`${address}\n${path}`);
+    if (!key.admitted) return key;
+    const all = this.perAddress.admit(address);
+    if (!all.admitted) {
+      // Not checked, so it counts neither way.
+      key.attempt.settle(true);
+      return all;
+    }
+    return {
+      admitted: true,
+      attempt: {
+        settle: (correct) => {
+          key.attempt.settle(correct);
+          all.attempt.settle(correct);
+        },
+      },
+    };
   }
 }

@@ -4,6 +4,7 @@
  * is and whether it is good live elsewhere; this module only moves bytes.
  */
 import type { Request, Response } from '@google-cloud/functions-framework';
+import type { ServerResponse } from 'node:http';
 
 export const MAX_BODY_BYTES = 8 * 1024;
 
@@ -12,6 +13,7 @@ export type ProblemCode =
   | 'invalid-api-key'
   | 'method-not-allowed'
   | 'body-too-large'
+  | 'unsupported-media-type'
   | 'too-many-attempts'
   | 'unavailable';
 
@@ -25,6 +27,10 @@ export interface Problem {
 
 const PROBLEM_TYPE_BASE = 'tag:measurementlab.net,2026:token-exchange/';
 
+function problemBody(problem: Problem): string {
+  return JSON.stringify({ type: PROBLEM_TYPE_BASE + problem.code, title: problem.title, status: problem.status, detail: problem.detail });
+}
+
 export function sendProblem(res: Response, problem: Problem): void {
   res.status(problem.status);
   res.set({
@@ -32,9 +38,23 @@ export function sendProblem(res: Response, problem: Problem): void {
     'Cache-Control': 'no-store',
     ...problem.headers,
   });
-  res.send(
-    JSON.stringify({ type: PROBLEM_TYPE_BASE + problem.code, title: problem.title, status: problem.status, detail: problem.detail }),
-  );
+  res.send(problemBody(problem));
+}
+
+/**
+ * The same answer on a bare Node response, for the body guard, which answers before
+ * Express exists for the request. Headers and body match sendProblem's byte for byte.
+ */
+export function writeProblem(res: ServerResponse, problem: Problem, extraHeaders: Readonly<Record<string, string>> = {}): void {
+  const body = problemBody(problem);
+  res.writeHead(problem.status, {
+    'Content-Type': 'application/problem+json; charset=utf-8',
+    'Cache-Control': 'no-store',
+    'Content-Length': String(Buffer.byteLength(body)),
+    ...problem.headers,
+    ...extraHeaders,
+  });
+  res.end(body);
 }
 
 /** The one answer for every bad-key reason, so it reveals nothing about which part was wrong. */
@@ -67,6 +87,23 @@ export const BODY_TOO_LARGE: Problem = {
   detail: `The request body must be at most ${MAX_BODY_BYTES} bytes.`,
 };
 
+export const UNSUPPORTED_ENCODING: Problem = {
+  status: 415,
+  code: 'unsupported-media-type',
+  title: 'Unsupported content encoding',
+  detail: 'Send the request body without Content-Encoding (identity).',
+  headers: { 'Accept-Encoding': 'identity' },
+};
+
+export const UNSUPPORTED_CHARSET: Problem = {
+  status: 415,
+  code: 'unsupported-media-type',
+  title: 'Unsupported charset',
+  detail: 'Send the request body as UTF-8.',
+};
+
+export const BODY_UNREADABLE: Problem = badRequest('The request body could not be read.');
+
 export function tooManyAttempts(retryAfterSeconds: number): Problem {
   return {
     status: 429,
@@ -90,26 +127,48 @@ export function unavailable(detail: string, retryAfterSeconds = 1): Problem {
 export type BodyRead = { readonly ok: true; readonly body: Buffer } | { readonly ok: false; readonly problem: Problem };
 
 /**
+ * Charsets whose bytes read as UTF-8 for every body we accept: the key and JSON's syntax
+ * are ASCII, so an ASCII-compatible label changes nothing. Any other declared charset
+ * (UTF-16, UTF-7, EBCDIC…) would be misread, so it is refused (415) rather than guessed.
+ */
+const READABLE_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii', 'ascii', 'iso-8859-1', 'latin1']);
+
+function declaredCharset(contentType: string | undefined): string | undefined {
+  if (contentType === undefined) return undefined;
+  const match = /;\s*charset\s*=\s*(?:"([^"]*)"|([^;\s]*))/i.exec(contentType);
+  if (!match) return undefined;
+  return (match[1] ?? match[2] ?? '').toLowerCase();
+}
+
+/**
  * The raw request body, whatever its content type: the Go service decoded JSON regardless
- * of Content-Type (curl's -d sends a form type), and so do we. functions-framework has
- * usually read and kept it already; without a Content-Type it has not, and we read it here.
+ * of Content-Type (curl's -d sends a form type), and so do we. The body guard
+ * (bodyGuard.ts) has read it already, within MAX_BODY_BYTES, and kept it as req.rawBody;
+ * without the guard (a handler called on its own) it is read here, within the same limit.
  */
 export async function readBody(req: Request): Promise<BodyRead> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) return { ok: false, problem: BODY_TOO_LARGE };
+  const charset = declaredCharset(req.headers['content-type']);
+  if (charset !== undefined && !READABLE_CHARSETS.has(charset)) return { ok: false, problem: UNSUPPORTED_CHARSET };
   let body: Buffer;
   if (Buffer.isBuffer(req.rawBody)) body = req.rawBody;
   else if (req.readable && !req.readableEnded) {
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        // Stop reading; the rest is not worth receiving, so the connection closes after the answer.
-        req.res?.set('Connection', 'close');
-        return { ok: false, problem: BODY_TOO_LARGE };
+    try {
+      for await (const chunk of req as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > MAX_BODY_BYTES) {
+          // Stop reading; the rest is not worth receiving, so the connection closes after the answer.
+          req.res?.set('Connection', 'close');
+          return { ok: false, problem: BODY_TOO_LARGE };
+        }
+        chunks.push(chunk);
       }
-      chunks.push(chunk);
+    } catch {
+      // The client hung up mid-body, or sent a malformed chunk.
+      return { ok: false, problem: BODY_UNREADABLE };
     }
     body = Buffer.concat(chunks);
   } else body = Buffer.alloc(0);

@@ -10,9 +10,9 @@
  */
 import type { Datastore, Key } from '@google-cloud/datastore';
 import { isLegacyAutojoinKey, parseApiKey, type KeyKind } from './apiKey';
-import type { ConcurrencyLimit } from './concurrencyLimit';
 import { apiKeyKey, decodeStoredKey, isUsable, type Namespaces } from './entities';
-import type { FailureThrottle } from './failureThrottle';
+import type { FairLimit } from './fairLimit';
+import type { GuessThrottle } from './failureThrottle';
 import type { EntityReader, FlatKeyStore } from './keyStore';
 import { createLegacyKeyLookup } from './legacyKeyLookup';
 import { hashKind, matchesBcrypt, matchesSha256, secretDigest } from './secretHash';
@@ -41,7 +41,8 @@ export type Verification =
 
 /** What an exchange handler needs: something that verifies a key. */
 export interface KeyVerifier {
-  verify(apiKey: string, kind: KeyKind): Promise<Verification>;
+  /** `client`: the client address (clientAddress.ts) that bcrypt guesses are counted and queued by. */
+  verify(apiKey: string, kind: KeyKind, client?: string): Promise<Verification>;
 }
 
 export interface KeyVerifierDeps {
@@ -49,8 +50,9 @@ export interface KeyVerifierDeps {
   readonly reader: EntityReader;
   readonly namespaces: Namespaces;
   readonly cache: VerifiedSecretCache;
-  readonly throttle: FailureThrottle;
-  readonly bcryptLimit: ConcurrencyLimit;
+  readonly throttle: GuessThrottle;
+  /** bcrypt compares at once, the waiting line shared fairly between client addresses. */
+  readonly bcryptLimit: FairLimit;
   /** Seam for tests that count compares; defaults to bcryptjs. */
   readonly compareBcrypt?: (secret: string, hash: string) => Promise<boolean>;
   readonly now?: () => Date;
@@ -74,43 +76,65 @@ export function createKeyVerifier(deps: KeyVerifierDeps): KeyVerifier {
   // Compares under way, by record, stored hash and secret digest: concurrent requests with
   // the same key share one bcrypt compare. Without this a burst of valid requests for a key
   // not yet verified would each pay bcrypt and, counted as guesses in flight, trip the
-  // throttle. Off with the cache, which it extends to the moment before an answer is known.
-  const inFlight = new Map<string, Promise<boolean | undefined>>();
+  // throttle. Independent of the cache: it holds a compare only until its answer is known.
+  const inFlight = new Map<string, Promise<Compared>>();
+
+  type Compared = 'match' | 'wrong' | 'busy' | 'unreadable';
+
+  async function compare(secret: string, storedHash: string, client: string): Promise<Compared> {
+    try {
+      const matches = await deps.bcryptLimit.run(client, () => compareBcrypt(secret, storedHash));
+      return matches === undefined ? 'busy' : matches ? 'match' : 'wrong';
+    } catch {
+      // A hash bcrypt cannot read (hashKind let it through): the key cannot be checked.
+      return 'unreadable';
+    }
+  }
 
   async function checkSecret(
     path: string,
     secret: string,
     storedHash: string,
     who: KeyIdentity,
+    client: string,
   ): Promise<Exclude<Verification, { ok: true }> | undefined> {
     const kind = hashKind(storedHash);
     if (kind === 'unknown') return { ok: false, outcome: 'invalid', reason: 'stored hash unreadable', ...who };
-    const digest = kind === 'bcrypt' ? secretDigest(secret) : undefined;
-    if (digest !== undefined && deps.cache.has(path, storedHash, digest)) return undefined;
-    const flightKey = digest !== undefined && deps.cache.capacity > 0 ? `${path}\n${storedHash}\n${digest.toString('base64')}` : undefined;
-    const shared = flightKey === undefined ? undefined : inFlight.get(flightKey);
+    // A Go-service key's SHA-256 costs microseconds: there is no CPU to protect, so it is
+    // never throttled, and wrong guesses at it lock nobody out.
+    if (kind === 'sha256') return matchesSha256(secret, storedHash) ? undefined : { ok: false, outcome: 'invalid', reason: 'wrong secret', ...who };
+    const digest = secretDigest(secret);
+    if (deps.cache.has(path, storedHash, digest)) return undefined;
+    const flightKey = `${path}\n${storedHash}\n${digest.toString('base64')}`;
+    const shared = inFlight.get(flightKey);
 
-    let matches: boolean | undefined;
+    let result: Compared;
     if (shared !== undefined) {
-      matches = await shared;
+      result = await shared;
     } else {
-      const admission = deps.throttle.admit(path);
+      const admission = deps.throttle.admit(path, client);
       if (!admission.admitted) return { ok: false, outcome: 'throttled', retryAfter: admission.retryAfter, ...who };
-      const compare =
-        kind === 'sha256' ? Promise.resolve(matchesSha256(secret, storedHash)) : deps.bcryptLimit.run(() => compareBcrypt(secret, storedHash));
-      if (flightKey !== undefined) inFlight.set(flightKey, compare);
+      const pending = compare(secret, storedHash, client);
+      inFlight.set(flightKey, pending);
       try {
-        matches = await compare;
+        result = await pending;
       } finally {
-        if (flightKey !== undefined) inFlight.delete(flightKey);
-        // A guess turned away as busy was never checked: it counts neither way.
-        admission.attempt.settle(matches !== false);
+        inFlight.delete(flightKey);
       }
-      if (matches === true && digest !== undefined) deps.cache.remember(path, storedHash, digest);
+      // A guess turned away as busy was never checked: it counts neither way.
+      admission.attempt.settle(result !== 'wrong');
+      if (result === 'match') deps.cache.remember(path, storedHash, digest);
     }
-    if (matches === undefined) return { ok: false, outcome: 'busy', ...who };
-    if (!matches) return { ok: false, outcome: 'invalid', reason: 'wrong secret', ...who };
-    return undefined;
+    switch (result) {
+      case 'match':
+        return undefined;
+      case 'busy':
+        return { ok: false, outcome: 'busy', ...who };
+      case 'unreadable':
+        return { ok: false, outcome: 'invalid', reason: 'stored hash unreadable', ...who };
+      case 'wrong':
+        return { ok: false, outcome: 'invalid', reason: 'wrong secret', ...who };
+    }
   }
 
   const verifyLegacy = createLegacyKeyLookup({
@@ -122,7 +146,7 @@ export function createKeyVerifier(deps: KeyVerifierDeps): KeyVerifier {
   });
 
   return {
-    async verify(apiKey: string, kind: KeyKind): Promise<Verification> {
+    async verify(apiKey: string, kind: KeyKind, client = ''): Promise<Verification> {
       const parsed = parseApiKey(apiKey);
       if (!parsed.ok) {
         if (kind === 'autojoin' && !apiKey.startsWith('mlabk.') && isLegacyAutojoinKey(apiKey)) return verifyLegacy(apiKey);
@@ -138,10 +162,11 @@ export function createKeyVerifier(deps: KeyVerifierDeps): KeyVerifier {
       if (lookup.status === 'refused') return { ok: false, outcome: 'invalid', reason: 'name refused by Datastore', ...who };
       if (lookup.status === 'missing') return { ok: false, outcome: 'invalid', reason: 'unknown key', ...who };
       const stored = decodeStoredKey(lookup.entity);
+      if (stored.unreadable !== undefined) return { ok: false, outcome: 'invalid', reason: `key record unreadable: ${stored.unreadable}`, ...who };
       if (!isUsable(stored, now())) {
         return { ok: false, outcome: 'invalid', reason: stored.status === 'active' ? 'key expired' : 'key not active', ...who };
       }
-      const refusal = await checkSecret(pathOf(datastoreKey), secret, stored.keyHash, who);
+      const refusal = await checkSecret(pathOf(datastoreKey), secret, stored.keyHash, who, client);
       if (refusal) return refusal;
       return { ok: true, key: { kind, ownerId, keyId, tier: stored.tier } };
     },

@@ -8,10 +8,11 @@ import { Datastore } from '@google-cloud/datastore';
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import type { HttpFunction } from '@google-cloud/functions-framework';
 import type { KeyKind } from './apiKey';
-import { ConcurrencyLimit } from './concurrencyLimit';
+import { clientAddress } from './clientAddress';
 import { loadConfig, type Config } from './config';
 import { createExchangeHandler } from './exchangeHandler';
-import { FailureThrottle } from './failureThrottle';
+import { GuessThrottle } from './failureThrottle';
+import { FairLimit } from './fairLimit';
 import { installFrameworkGuards } from './frameworkGuards';
 import { createJwksHandler } from './jwksHandler';
 import { JwksPublisher } from './jwksPublisher';
@@ -32,8 +33,13 @@ export function createDatastore(config: Pick<Config, 'projectId'>, emulatorHost?
   });
 }
 
-/** bcrypt compares that may wait for a slot; past this, 503 rather than an ever longer wait. */
-const BCRYPT_QUEUE = 64;
+/**
+ * bcrypt compares that may wait for a slot, in all and per client address; past these, 503
+ * rather than an ever longer wait. Turns go round the addresses (fairLimit.ts), so the
+ * total bounds memory, not an owner's wait: that is one compare per address ahead.
+ */
+const BCRYPT_QUEUE = 256;
+const BCRYPT_QUEUE_PER_ADDRESS = 16;
 
 export interface RuntimeOptions {
   /** Where log entries go (default: JSON lines on stdout). */
@@ -73,7 +79,7 @@ export class Runtime {
   get verifier(): KeyVerifier {
     if (this.keyVerifier !== undefined) return this.keyVerifier;
     const direct = lookupReader(
-      createLookupClient(this.config, this.options.datastoreEmulatorHost ?? process.env.DATASTORE_EMULATOR_HOST),
+      createLookupClient(this.config, this.options.datastoreEmulatorHost ?? this.config.datastoreEmulatorHost),
       this.config.datastoreTimeoutMs,
     );
     const store = this.options.keyStore ? this.options.keyStore(direct) : direct;
@@ -84,11 +90,12 @@ export class Runtime {
       legacyFallback: this.config.legacyAutojoinFallback ? { store, queriesPerMinute: this.config.legacyAutojoinFallbackPerMinute } : undefined,
       ...(this.options.now ? { now: this.options.now } : {}),
       cache: new VerifiedSecretCache(this.config.verifiedSecretCacheSize),
-      throttle: new FailureThrottle({
-        maxFailures: this.config.throttleMaxFailures,
+      throttle: new GuessThrottle({
+        maxFailuresPerKey: this.config.throttleMaxFailures,
+        maxFailuresPerAddress: this.config.throttleAddressMaxFailures,
         windowSeconds: this.config.throttleWindowSeconds,
       }),
-      bcryptLimit: new ConcurrencyLimit(this.config.bcryptConcurrency, BCRYPT_QUEUE),
+      bcryptLimit: new FairLimit(this.config.bcryptConcurrency, BCRYPT_QUEUE, BCRYPT_QUEUE_PER_ADDRESS),
       ...(this.options.compareBcrypt ? { compareBcrypt: this.options.compareBcrypt } : {}),
     }));
   }
@@ -124,6 +131,7 @@ export class Runtime {
       signer: this.signer,
       settings: this.config,
       log: this.log,
+      clientAddress: (req) => clientAddress(req.headers['x-forwarded-for'], req.socket.remoteAddress, this.config.forwardedForHop),
     });
   }
 

@@ -17,7 +17,9 @@ export const DEFAULT_BCRYPT_COST = 10;
 
 export type HashKind = 'bcrypt' | 'sha256' | 'unknown';
 
-const BCRYPT_HASH = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/;
+// bcrypt's cost is 4 to 31: a stored hash with another cost cannot be checked (bcryptjs
+// throws), so it reads as unknown, like any other unreadable hash.
+const BCRYPT_HASH = /^\$2[aby]\$(?:0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 export function hashKind(storedHash: string): HashKind {

@@ -3,6 +3,7 @@
  * Bearer header; every refusal is a problem+json 4xx, never a 5xx.
  */
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import type { Namespaces } from '../../shared/entities';
 import { namespaceEnv, uniqueNamespaces } from '../support/datastore';
 import { readJson, serveFunctions, type ServedFunctions } from '../support/functions';
@@ -64,9 +65,9 @@ describe.each(['exchangeIntegration', 'exchangeAutojoin'] as const)('%s', (fn) =
     expect(JSON.stringify(served.logs)).not.toContain('ki_0123456789abcdef.abc');
   });
 
-  it('answers malformed JSON sent as application/json with a 400 that holds no stack trace, path or key', async () => {
-    // functions-framework's body parser answers this one before our code runs (see README),
-    // and Express logs the parse error, raw body included, unless our guard catches it.
+  it('answers malformed JSON sent as application/json itself: problem+json 400, no stack trace, path or key, nothing logged from the framework', async () => {
+    // The body guard reads the body before functions-framework's parsers could, so our
+    // code parses it and answers; the framework never sees (nor logs) the raw body.
     const key = 'mlabk.cii_leak.ki_0123456789abcdef.c2VjcmV0LWluLWEtYnJva2VuLWJvZHk';
     const written: string[] = [];
     const capture = (chunk: string | Uint8Array): boolean => {
@@ -78,15 +79,18 @@ describe.each(['exchangeIntegration', 'exchangeAutojoin'] as const)('%s', (fn) =
     try {
       const response = await fetch(served.url(fn), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: `{"api_key": "${key}",` });
       expect(response.status).toBe(400);
+      expect(response.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
       const text = await response.text();
+      expect(JSON.parse(text)).toMatchObject({ status: 400, title: 'Invalid request' });
       expect(text).not.toMatch(/node_modules|at .*\(|\/work\/|SyntaxError/);
       expect(text).not.toContain(key);
     } finally {
       out.mockRestore();
       err.mockRestore();
     }
-    expect(written.join('')).toContain('request refused by functions-framework before the function ran: entity.parse.failed');
+    expect(written.join('')).not.toContain('functions-framework');
     expect(written.join('')).not.toContain('c2VjcmV0LWluLWEtYnJva2VuLWJvZHk');
+    expect(served.logs.at(-1)).toMatchObject({ outcome: 'bad-request', status: 400 });
   });
 
   it('answers a declared length shorter than the body with a 4xx for what was declared', async () => {
@@ -99,5 +103,61 @@ describe.each(['exchangeIntegration', 'exchangeAutojoin'] as const)('%s', (fn) =
       req.end('{"api_key":"mlabk.cii_x.ki_0123456789abcdef.abc"}');
     });
     expect(status).toBe(400);
+  });
+});
+
+describe('a body that never arrives whole', () => {
+  /** Sends raw bytes, then either hangs up or waits for the answer; resolves with what came back. */
+  function raw(url: string, bytes: string, hangUp: boolean): Promise<string> {
+    const { hostname, port } = new URL(url);
+    return new Promise((resolve) => {
+      const socket = connect(Number(port), hostname, () => {
+        socket.write(bytes);
+        if (hangUp) setTimeout(() => socket.destroy(), 50);
+      });
+      let answer = '';
+      socket.on('data', (chunk) => (answer += chunk.toString('latin1')));
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve(answer));
+    });
+  }
+
+  async function captured(action: () => Promise<string>): Promise<{ answer: string; out: string; err: string }> {
+    const out: string[] = [];
+    const err: string[] = [];
+    const o = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => out.push(String(chunk)) > 0);
+    const e = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => err.push(String(chunk)) > 0);
+    try {
+      const answer = await action();
+      // The guard logs when the request's stream closes: let that happen.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      return { answer, out: out.join(''), err: err.join('') };
+    } finally {
+      o.mockRestore();
+      e.mockRestore();
+    }
+  }
+
+  it('a client that hangs up mid-body: one structured bad-request line, nothing unstructured, the instance serves on', async () => {
+    const secret = 'c2VjcmV0LWhhbmdzLXVwLW1pZC1ib2R5LXNlY3JldA';
+    const { out, err } = await captured(() =>
+      raw(served.url('exchangeIntegration'), `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 400\r\n\r\n{"api_key": "mlabk.cii_x.ki_0123456789abcdef.${secret}`, true),
+    );
+    const lines = out.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines).toEqual([expect.objectContaining({ severity: 'NOTICE', outcome: 'bad-request', status: 400 })]);
+    expect(err).toBe('');
+    expect(out).not.toContain(secret);
+    const after = await fetch(served.url('exchangeIntegration'), { method: 'POST', body: '{}' });
+    expect(after.status).toBe(400);
+  });
+
+  it('a malformed chunk: answered 400 by Node, logged as one structured bad-request line', async () => {
+    const { answer, out, err } = await captured(() =>
+      raw(served.url('exchangeIntegration'), 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"api\r\nzz-not-a-size\r\n', false),
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    const lines = out.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines).toEqual([expect.objectContaining({ outcome: 'bad-request', status: 400 })]);
+    expect(err).toBe('');
   });
 });

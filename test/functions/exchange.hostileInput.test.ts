@@ -4,6 +4,7 @@
  */
 import type { Datastore } from '@google-cloud/datastore';
 import { request } from 'node:http';
+import { deflateSync, gzipSync } from 'node:zlib';
 import { generateSecret } from '../../shared/apiKey';
 import type { Namespaces } from '../../shared/entities';
 import { testDatastore, namespaceEnv, uniqueNamespaces } from '../support/datastore';
@@ -89,7 +90,7 @@ function cases(): Case[] {
     list.push(
       ...malformedKeys.map(([name, key]): Case => ({ name: `${name}`, fn, headers: json, body: body(key), status: 401, secrets: [SECRET] })),
       { name: 'malformed JSON sent as text/plain', fn, headers: { 'Content-Type': 'text/plain' }, body: `{"api_key": "x${SECRET}`, status: 400, secrets: [SECRET] },
-      { name: 'malformed JSON sent as application/json', fn, headers: json, body: `{"api_key": "mlabk.cii_x.${KEY_ID}.${SECRET}"`, status: 400, outsideOurCode: true, secrets: [SECRET] },
+      { name: 'malformed JSON sent as application/json', fn, headers: json, body: `{"api_key": "mlabk.cii_x.${KEY_ID}.${SECRET}"`, status: 400, secrets: [SECRET] },
       { name: 'truncated JSON', fn, headers: { 'Content-Type': 'text/plain' }, body: '{"api_k', status: 400 },
       { name: 'deeply nested arrays', fn, headers: json, body: '['.repeat(4000) + ']'.repeat(4000), status: 400 },
       { name: 'deeply nested objects without a key', fn, headers: json, body: '{"a":'.repeat(1300) + '1' + '}'.repeat(1300), status: 400 },
@@ -111,7 +112,16 @@ function cases(): Case[] {
       { name: 'a multipart body', fn, headers: { 'Content-Type': 'multipart/form-data; boundary=b' }, body: `--b\r\nContent-Disposition: form-data; name="api_key"\r\n\r\n${SECRET}\r\n--b--`, status: 400, secrets: [SECRET] },
       { name: 'duplicate api_key members', fn, headers: json, body: `{"api_key": "mlabk.cii_x.${KEY_ID}.${SECRET}", "api_key": "mlabk.cii_y.${KEY_ID}.${SECRET}"}`, status: 401, secrets: [SECRET] },
       { name: 'invalid UTF-8 in the key', fn, headers: json, body: Buffer.concat([Buffer.from(`{"api_key": "mlabk.cii_x.${KEY_ID}.`), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('"}')]), status: 401 },
-      { name: 'an unsupported charset', fn, headers: { 'Content-Type': 'application/json; charset=utf-7' }, body: body('x'), status: 401 },
+      { name: 'an unsupported charset', fn, headers: { 'Content-Type': 'application/json; charset=utf-7' }, body: body('x'), status: 415 },
+      { name: 'a UTF-16 charset', fn, headers: { 'Content-Type': 'application/json; charset=UTF-16LE' }, body: Buffer.from(body('x'), 'utf16le'), status: 415 },
+      { name: 'a Latin-1 charset (ASCII reads the same)', fn, headers: { 'Content-Type': 'application/json; charset=ISO-8859-1' }, body: body(`mlabk.cii_x.${KEY_ID}.${SECRET}`), status: 401, secrets: [SECRET] },
+      { name: 'a gzip body', fn, headers: { ...json, 'Content-Encoding': 'gzip' }, body: gzipSync(body(`mlabk.cii_x.${KEY_ID}.${SECRET}`)), status: 415, secrets: [SECRET] },
+      { name: 'a br body', fn, headers: { ...json, 'Content-Encoding': 'br' }, body: Buffer.from('garbage'), status: 415 },
+      { name: 'an identity encoding', fn, headers: { ...json, 'Content-Encoding': 'Identity' }, body: body(`mlabk.cii_x.${KEY_ID}.${SECRET}`), status: 401, secrets: [SECRET] },
+      { name: 'a JSON null as application/json', fn, headers: json, body: 'null', status: 400 },
+      { name: 'a bare JSON string as application/json', fn, headers: json, body: '"mlabk.cii_x"', status: 400 },
+      { name: 'a form body with 1,001 parameters', fn, headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: `api_key=mlabk.cii_x.${KEY_ID}.${SECRET}&` + Array.from({ length: 1000 }, (_, i) => `p${i}=1`).join('&'), status: 400, secrets: [SECRET] },
+      { name: 'a form body nested deeper than 32', fn, headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: `api_key=mlabk.cii_x.${KEY_ID}.${SECRET}&a${'[a]'.repeat(40)}=1`, status: 400, secrets: [SECRET] },
       { name: 'the key in the query string', fn, path: `?api_key=mlabk.cii_x.${KEY_ID}.${SECRET}`, headers: json, body: '{}', status: 400, secrets: [SECRET] },
       { name: 'a Basic Authorization header', fn, headers: { Authorization: `Basic ${Buffer.from(`u:${SECRET}`).toString('base64')}` }, status: 400 },
       { name: 'a Bearer header with a malformed key', fn, headers: { Authorization: `Bearer mlabk.cii_x.${KEY_ID}.${SECRET}!` }, status: 401, secrets: [SECRET] },
@@ -125,6 +135,9 @@ function cases(): Case[] {
     { name: 'an autojoin key', fn: 'exchangeIntegration', headers: json, body: body(seeded.autojoin), status: 401, secrets: [seeded.autojoin.split('.').pop() as string] },
     { name: 'an integration key', fn: 'exchangeAutojoin', headers: json, body: body(seeded.integration), status: 401, secrets: [seeded.integration.split('.').pop() as string] },
     ...(['POST', 'PUT', 'DELETE', 'PATCH', 'TRACE'] as const).map((method): Case => ({ name: `${method}`, fn: 'jwks', method, body: body(`mlabk.cii_x.${KEY_ID}.${SECRET}`), status: 405, secrets: [SECRET] })),
+    { name: 'a body over 8 KiB', fn: 'jwks', method: 'POST', headers: json, body: 'x'.repeat(9000), status: 413 },
+    { name: 'a gzip body', fn: 'jwks', method: 'POST', headers: { ...json, 'Content-Encoding': 'gzip' }, body: gzipSync('{}'), status: 415 },
+    { name: 'malformed JSON', fn: 'jwks', method: 'POST', headers: json, body: `{"api_key": "${SECRET}`, status: 405, secrets: [SECRET] },
     { name: 'very large headers', fn: 'jwks', method: 'GET', headers: { 'X-Padding': 'p'.repeat(20_000) }, status: 431, outsideOurCode: true },
     { name: 'a garbage If-None-Match', fn: 'jwks', method: 'GET', headers: { 'If-None-Match': 'W/W/"",,, *x'.repeat(200) }, status: 200 },
     { name: 'a query string', fn: 'jwks', method: 'GET', path: `?api_key=${SECRET}&x=${'%ff'.repeat(50)}`, status: 200 },
@@ -180,6 +193,50 @@ describe('every hostile request', () => {
       expect(reply.body).not.toContain(secret);
       expect(logged).not.toContain(secret);
     }
+  });
+});
+
+describe('every kind of body functions-framework would refuse, carrying a real key', () => {
+  // What its parsers refused (and Express logged, body included) before the body guard:
+  // each now reaches our code or the guard, and neither the key, its secret nor its stored
+  // hash reaches stdout or stderr, nor a multi-line stack.
+  const kinds = (apiKey: string): Array<[string, Record<string, string>, string | Buffer]> => [
+    ['malformed JSON', json, `{"api_key": "${apiKey}"`],
+    ['JSON nested past any limit', json, '{"a":'.repeat(40) + `"${apiKey}"` + '}'.repeat(39)],
+    ['a form with 1,001 parameters', { 'Content-Type': 'application/x-www-form-urlencoded' }, `api_key=${apiKey}&` + Array.from({ length: 1000 }, (_, i) => `p${i}=1`).join('&')],
+    ['a form nested deeper than 32', { 'Content-Type': 'application/x-www-form-urlencoded' }, `api_key=${apiKey}&a${'[a]'.repeat(40)}=1`],
+    ['a charset nobody knows', { 'Content-Type': 'application/json; charset=x-unknown' }, body(apiKey)],
+    ['UTF-7', { 'Content-Type': 'text/plain; charset=utf-7' }, body(apiKey)],
+    ['gzip', { ...json, 'Content-Encoding': 'gzip' }, gzipSync(body(apiKey))],
+    ['broken gzip', { ...json, 'Content-Encoding': 'gzip' }, Buffer.from(body(apiKey))],
+    ['deflate', { ...json, 'Content-Encoding': 'deflate' }, deflateSync(body(apiKey))],
+    ['an unknown encoding', { ...json, 'Content-Encoding': 'x-made-up' }, body(apiKey)],
+    ['a cloudevent', { 'Content-Type': 'application/cloudevents+json' }, `{"data": "${apiKey}"`],
+    ['over 8 KiB', json, JSON.stringify({ api_key: apiKey, pad: 'p'.repeat(9000) })],
+  ];
+
+  it.each(['exchangeIntegration', 'jwks'] as const)('%s: a 4xx of ours for each, and no key material in any output', async (fn) => {
+    const parsed = seeded.integration.split('.');
+    const secret = parsed.pop() as string;
+    const keyId = parsed.pop() as string;
+    const [entity] = await datastore.get(datastore.key({ namespace: namespaces.integrationNamespace, path: ['IntegrationMeta', parsed[1]!.slice('cii_'.length), 'IntegrationAPIKey', keyId] }));
+    const hash = (entity as { key_hash: string }).key_hash;
+    expect(hash).toMatch(/^\$2/);
+    const writtenBefore = written.length;
+    for (const [name, headers, payload] of kinds(seeded.integration)) {
+      const reply = await send(served.url(fn), { name, fn, method: 'POST', headers, body: payload, status: 0 });
+      expect([name, reply.status]).toEqual([name, expect.any(Number)]);
+      expect(reply.status).toBeGreaterThanOrEqual(400);
+      expect(reply.status).toBeLessThan(500);
+      expect(reply.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+      expect(reply.body).not.toContain(secret);
+    }
+    const output = written.slice(writtenBefore).join('');
+    expect(output).not.toContain(secret);
+    expect(output).not.toContain(hash);
+    expect(output).not.toContain(seeded.integration);
+    expect(output).not.toMatch(/\n\s+at /);
+    expect(output).not.toContain('functions-framework');
   });
 });
 

@@ -56,6 +56,23 @@ const cases: Array<[string, 'exchangeIntegration' | 'exchangeAutojoin', () => Pr
     await setProperties(apiKey, { key_hash: 'plaintext?' });
     return apiKey;
   }],
+  ...['03', '32', '99'].map((cost): [string, 'exchangeIntegration', () => Promise<string>] => [`a stored bcrypt hash of cost ${cost}`, 'exchangeIntegration', async () => {
+    const apiKey = await newIntegrationKey(datastore, namespaces);
+    const { kind, ownerId, keyId } = parts(apiKey);
+    const [entity] = await datastore.get(apiKeyKey(datastore, kind, ownerId, keyId, namespaces));
+    await setProperties(apiKey, { key_hash: (entity as { key_hash: string }).key_hash.replace(/^\$2b\$\d\d\$/, `$2b$${cost}$`) });
+    return apiKey;
+  }]),
+  ['a tier that is not an integer (2.5)', 'exchangeIntegration', async () => {
+    const apiKey = await newIntegrationKey(datastore, namespaces);
+    await setProperties(apiKey, { tier: datastore.double(2.5) });
+    return apiKey;
+  }],
+  ['a tier stored as a string', 'exchangeIntegration', async () => {
+    const apiKey = await newIntegrationKey(datastore, namespaces);
+    await setProperties(apiKey, { tier: '1' });
+    return apiKey;
+  }],
   ['a malformed key', 'exchangeIntegration', async () => 'mlabk.cii_x.ki_nothex.secret'],
   ['a flat (legacy) key at the integration function', 'exchangeIntegration', async () => generateSecret()],
   ['an autojoin key at the integration function', 'exchangeIntegration', async () => newAutojoinKey(datastore, namespaces)],
@@ -110,4 +127,23 @@ it('a key that expires while in use is refused from then on', async () => {
   const response = await postJson(served.url('exchangeIntegration'), { api_key: apiKey });
   expect(response.status).toBe(401);
   expect(await readJson(response)).toEqual(REFERENCE_401);
+});
+
+it('logs why a record cannot be used: an unreadable stored hash, a tier that is not an integer', async () => {
+  const hashKey = await newIntegrationKey(datastore, namespaces);
+  const { kind, ownerId, keyId } = parts(hashKey);
+  const [entity] = await datastore.get(apiKeyKey(datastore, kind, ownerId, keyId, namespaces));
+  await setProperties(hashKey, { key_hash: (entity as { key_hash: string }).key_hash.replace(/^\$2b\$\d\d\$/, '$2b$32$') });
+  expect((await postJson(served.url('exchangeIntegration'), { api_key: hashKey })).status).toBe(401);
+  expect(served.logs.at(-1)).toMatchObject({ status: 401, outcome: 'invalid', reason: 'stored hash unreadable' });
+
+  const tierKey = await newIntegrationKey(datastore, namespaces, { tier: 2 });
+  expect((await postJson(served.url('exchangeIntegration'), { api_key: tierKey })).status).toBe(200);
+  await setProperties(tierKey, { tier: datastore.double(2.5) });
+  expect((await postJson(served.url('exchangeIntegration'), { api_key: tierKey })).status).toBe(401);
+  expect(served.logs.at(-1)).toMatchObject({ status: 401, outcome: 'invalid', reason: 'key record unreadable: tier is not an integer' });
+  // A whole number stored as a double is still that integer.
+  await setProperties(tierKey, { tier: datastore.double(3) });
+  expect((await postJson(served.url('exchangeIntegration'), { api_key: tierKey })).status).toBe(200);
+  expect(served.logs.at(-1)).toMatchObject({ status: 200, tier: 3 });
 });

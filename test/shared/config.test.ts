@@ -50,6 +50,14 @@ describe('loadConfig', () => {
     expect(loadConfig({ SIGNING_KEY_FILE: '/tmp/k.json' }).signingKey).toEqual({ source: 'file', path: '/tmp/k.json' });
   });
 
+  it('reads the throttle and client-address settings, and a Datastore emulator as host:port', () => {
+    expect(loadConfig({ SIGNING_KEY_SECRET: SECRET })).toMatchObject({ throttleAddressMaxFailures: 20, forwardedForHop: 2, datastoreEmulatorHost: undefined });
+    expect(loadConfig({ SIGNING_KEY_SECRET: SECRET, THROTTLE_ADDRESS_MAX_FAILURES: '50', FORWARDED_FOR_HOP: '1' })).toMatchObject({ throttleAddressMaxFailures: 50, forwardedForHop: 1 });
+    for (const host of ['127.0.0.1:8081', 'localhost:8081', '[::1]:8081', 'datastore-emulator.internal:443']) {
+      expect(loadConfig({ SIGNING_KEY_SECRET: SECRET, DATASTORE_EMULATOR_HOST: host }).datastoreEmulatorHost).toBe(host);
+    }
+  });
+
   it.each([
     [{}, /SIGNING_KEY_SECRET.*SIGNING_KEY_FILE/],
     [{ SIGNING_KEY_SECRET: SECRET, SIGNING_KEY_FILE: '/k' }, /SIGNING_KEY_FILE or SIGNING_KEY_SECRET/],
@@ -65,6 +73,13 @@ describe('loadConfig', () => {
     [{ SIGNING_KEY_SECRET: SECRET, DATASTORE_TIMEOUT_MS: '1' }, /DATASTORE_TIMEOUT_MS/],
     [{ SIGNING_KEY_SECRET: SECRET, LEGACY_AUTOJOIN_FALLBACK: 'false' }, /LEGACY_AUTOJOIN_FALLBACK must be on or off/],
     [{ SIGNING_KEY_SECRET: SECRET, LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE: '0' }, /LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE/],
+    [{ SIGNING_KEY_SECRET: SECRET, DATASTORE_EMULATOR_HOST: 'localhost' }, /DATASTORE_EMULATOR_HOST must be host:port/],
+    [{ SIGNING_KEY_SECRET: SECRET, DATASTORE_EMULATOR_HOST: 'localhost:' }, /DATASTORE_EMULATOR_HOST/],
+    [{ SIGNING_KEY_SECRET: SECRET, DATASTORE_EMULATOR_HOST: '127.0.0.1:99999' }, /DATASTORE_EMULATOR_HOST/],
+    [{ SIGNING_KEY_SECRET: SECRET, DATASTORE_EMULATOR_HOST: 'http://127.0.0.1:8081' }, /DATASTORE_EMULATOR_HOST/],
+    [{ SIGNING_KEY_SECRET: SECRET, FORWARDED_FOR_HOP: 'last' }, /FORWARDED_FOR_HOP/],
+    [{ SIGNING_KEY_SECRET: SECRET, FORWARDED_FOR_HOP: '11' }, /FORWARDED_FOR_HOP/],
+    [{ SIGNING_KEY_SECRET: SECRET, THROTTLE_ADDRESS_MAX_FAILURES: '0' }, /THROTTLE_ADDRESS_MAX_FAILURES/],
   ])('refuses %j naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

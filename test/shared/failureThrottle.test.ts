@@ -1,4 +1,4 @@
-import { FailureThrottle, type Admission } from '../../shared/failureThrottle';
+import { FailureThrottle, GuessThrottle, type Admission } from '../../shared/failureThrottle';
 
 function clock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
   let t = start;
@@ -58,5 +58,35 @@ describe('FailureThrottle', () => {
     for (let i = 0; i < 1000; i++) guess(throttle, `k${i}`, false);
     expect(throttle.size).toBe(50);
     expect(throttle.admit('k999').admitted).toBe(false);
+  });
+});
+
+describe('GuessThrottle', () => {
+  const settle = (a: Admission, correct: boolean): Admission => {
+    if (a.admitted) a.attempt.settle(correct);
+    return a;
+  };
+
+  it('counts a key id per client address: guesses from one address do not refuse another', () => {
+    const throttle = new GuessThrottle({ maxFailuresPerKey: 3, maxFailuresPerAddress: 100, windowSeconds: 60 });
+    for (let i = 0; i < 3; i++) expect(settle(throttle.admit('key', '203.0.113.9'), false).admitted).toBe(true);
+    expect(throttle.admit('key', '203.0.113.9')).toEqual({ admitted: false, retryAfter: 60 });
+    expect(throttle.admit('key', '198.51.100.1').admitted).toBe(true);
+  });
+
+  it('bounds one address over all key ids, and a guess refused there counts for no key', () => {
+    const throttle = new GuessThrottle({ maxFailuresPerKey: 3, maxFailuresPerAddress: 5, windowSeconds: 60 });
+    for (let i = 0; i < 5; i++) expect(settle(throttle.admit(`key${i}`, 'a'), false).admitted).toBe(true);
+    expect(throttle.admit('key9', 'a').admitted).toBe(false);
+    expect(settle(throttle.admit('key9', 'b'), false).admitted).toBe(true);
+    // key9 from `a` was refused by the address count, not counted against key9: `b` still has 2 left.
+    expect(settle(throttle.admit('key9', 'b'), false).admitted).toBe(true);
+    expect(settle(throttle.admit('key9', 'b'), false).admitted).toBe(true);
+    expect(throttle.admit('key9', 'b').admitted).toBe(false);
+  });
+
+  it('correct guesses count against nothing', () => {
+    const throttle = new GuessThrottle({ maxFailuresPerKey: 1, maxFailuresPerAddress: 1, windowSeconds: 60 });
+    for (let i = 0; i < 10; i++) expect(settle(throttle.admit('key', 'a'), true).admitted).toBe(true);
   });
 });

@@ -4,8 +4,8 @@
  */
 import { Datastore } from '@google-cloud/datastore';
 import { generateSecret } from '../../shared/apiKey';
-import { ConcurrencyLimit } from '../../shared/concurrencyLimit';
-import { FailureThrottle } from '../../shared/failureThrottle';
+import { FairLimit } from '../../shared/fairLimit';
+import { GuessThrottle } from '../../shared/failureThrottle';
 import type { EntityReader, FlatKeyStore, Lookup, LookupMany } from '../../shared/keyStore';
 import { createKeyVerifier } from '../../shared/keyVerifier';
 import { VerifiedSecretCache } from '../../shared/verifiedSecretCache';
@@ -24,8 +24,8 @@ function verifierAnswering(answer: Lookup & LookupMany): ReturnType<typeof creat
     reader: store,
     namespaces: { integrationNamespace: 'ci', platformNamespace: 'pc' },
     cache: new VerifiedSecretCache(10),
-    throttle: new FailureThrottle({ maxFailures: 5, windowSeconds: 60 }),
-    bcryptLimit: new ConcurrencyLimit(1, 1),
+    throttle: new GuessThrottle({ maxFailuresPerKey: 5, maxFailuresPerAddress: 50, windowSeconds: 60 }),
+    bcryptLimit: new FairLimit(1, 1, 1),
     legacyFallback: { store, queriesPerMinute: 10 },
   });
 }
