@@ -2,38 +2,26 @@
  * `npm start` stops everything it started, however it is stopped: real processes (npm, the
  * local stack, the emulator's gcloud, shell script and java), real signals, and a check by
  * pid and by port that nothing is left.
- *
- * The stack is bundled the way scripts/build.mts bundles it, into a folder of its own (other
- * test files build dist/ at the same time), and npm starts it with `exec`, as `npm start` does.
+ * npm starts the bundled stack with `exec`, as `npm start` does.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { freePort } from '../../scripts/emulator';
+import { buildLocalStack, type BuiltLocalStack } from '../support/localStack';
 
-const ROOT = join(__dirname, '../..');
-// Inside the repository, so the bundle finds node_modules as dist/scripts/local.js does.
-const OUT = join(ROOT, 'dist', `test-local-${process.pid}`);
+let built: BuiltLocalStack;
+let OUT: string;
 
 beforeAll(async () => {
-  await build({
-    absWorkingDir: ROOT,
-    entryPoints: ['scripts/local.ts'],
-    outdir: join(OUT, 'scripts'),
-    bundle: true,
-    platform: 'node',
-    target: 'node24',
-    format: 'cjs',
-    packages: 'external',
-    logLevel: 'warning',
-  });
+  built = await buildLocalStack('local-stop');
+  OUT = built.dir;
   // A package whose start script is npm start's, minus the build: npm execs the stack.
   writeFileSync(join(OUT, 'package.json'), JSON.stringify({ name: 'local-stop-test', private: true, scripts: { start: `exec ${process.execPath} scripts/local.js` } }));
 }, 60_000);
 
-afterAll(() => rmSync(OUT, { recursive: true, force: true }));
+afterAll(() => built.remove());
 
 /** Every process below `root`, read from /proc (gcloud's java included: it is a descendant). */
 function descendants(root: number): number[] {
@@ -80,7 +68,7 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
-interface Stack {
+interface Running {
   readonly npm: ChildProcess;
   readonly local: number;
   /** npm, the stack and everything below it, as they were once it served. */
@@ -90,7 +78,7 @@ interface Stack {
 }
 
 /** `npm start` as a terminal runs it: a job in a process group of its own. */
-async function startStack(): Promise<Stack> {
+async function startStack(): Promise<Running> {
   const port = await freePort();
   const env: Record<string, string | undefined> = { ...process.env, PORT: String(port), npm_config_loglevel: 'error' };
   delete env.DATASTORE_EMULATOR_HOST;
@@ -112,7 +100,7 @@ async function startStack(): Promise<Stack> {
 }
 
 /** Waits until none of the stack's processes runs and neither port answers. */
-async function expectAllGone(stack: Stack): Promise<void> {
+async function expectAllGone(stack: Running): Promise<void> {
   const deadline = Date.now() + 30_000;
   let left = stack.pids.filter(alive);
   while ((left.length > 0 || (await listening(stack.port)) || (await listening(stack.emulatorPort))) && Date.now() < deadline) {
