@@ -50,9 +50,9 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function isEmulatorReady(host: string): Promise<boolean> {
+export async function isEmulatorReady(host: string, timeoutMs = 1000): Promise<boolean> {
   try {
-    const response = await fetch(`http://${host}/`, { signal: AbortSignal.timeout(1000) });
+    const response = await fetch(`http://${host}/`, { signal: AbortSignal.timeout(timeoutMs) });
     return response.ok && (await response.text()).trim() === 'Ok';
   } catch {
     return false;
