@@ -19,7 +19,7 @@ import type { KeyKind } from '../shared/apiKey';
 import { apiKeyKey } from '../shared/entities';
 import { runtime } from '../shared/runtime';
 import { generateSigningKey } from '../shared/signingKey';
-import { startEmulator, type Emulator } from './emulator';
+import { isEmulatorReady, startEmulator, type Emulator } from './emulator';
 import { createRouter, starting, type FunctionName } from './localRouter';
 
 const DEMO_INTEGRATION = 'demo-integration';
@@ -115,7 +115,12 @@ async function main(): Promise<void> {
       console.error(`Datastore emulator on ${emulator.host}`);
     } else {
       reusedEmulator = true;
-      console.error(`using the Datastore emulator at ${process.env.DATASTORE_EMULATOR_HOST}`);
+      const host = process.env.DATASTORE_EMULATOR_HOST;
+      // Without this, a dead emulator would hang the demo data's first write for a minute of gRPC retries.
+      if (!(await isEmulatorReady(host, 3000))) {
+        throw new Error(`cannot reach the Datastore emulator at ${host} (DATASTORE_EMULATOR_HOST): start it, or unset the variable and npm start runs its own`);
+      }
+      console.error(`using the Datastore emulator at ${host}`);
     }
     if (stopping) return;
 

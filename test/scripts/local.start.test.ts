@@ -78,6 +78,13 @@ describe('npm start', () => {
     }
   });
 
+  it('fails at once, naming the host, when DATASTORE_EMULATOR_HOST does not answer', async () => {
+    const host = `127.0.0.1:${await freePort()}`;
+    const started = startLocal({ PORT: String(await freePort()), DATASTORE_EMULATOR_HOST: host });
+    expect(await started.exited).toBe(1);
+    expect(started.stderr()).toContain(`cannot reach the Datastore emulator at ${host} (DATASTORE_EMULATOR_HOST)`);
+  });
+
   it('refuses a PORT that is not a port number', async () => {
     const started = startLocal({ PORT: 'eighty' });
     expect(await started.exited).toBe(1);
