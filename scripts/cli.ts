@@ -12,7 +12,7 @@ import { AdminError } from '../shared/keyAdmin';
 import { SigningKeyError } from '../shared/signingKey';
 import { UsageError } from './cli/args';
 import { autojoinCommands } from './cli/autojoin';
-import { commandHelp, GLOBAL_OPTIONS, mainHelp, nounHelp, SECRET_OPTIONS, Session, type CliIO, type Command, type OptionSpec } from './cli/command';
+import { commandHelp, GLOBAL_OPTIONS, mainHelp, NO_PROJECT, nounHelp, SECRET_OPTIONS, Session, type CliIO, type Command, type OptionSpec } from './cli/command';
 import { integrationCommands } from './cli/integration';
 import { keyCommands } from './cli/key';
 import { orgCommands } from './cli/org';
@@ -21,6 +21,9 @@ import { signingKeyCommands } from './cli/signingKey';
 export type { CliIO } from './cli/command';
 
 export const COMMANDS: readonly Command[] = [...integrationCommands, ...orgCommands, ...keyCommands, ...autojoinCommands, ...signingKeyCommands];
+
+// Bundled at build time (a relative import): the version of the checkout that built the CLI.
+const PACKAGE_VERSION = (require('../package.json') as { version: string }).version;
 
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
@@ -36,6 +39,8 @@ function parseOptions(options: Readonly<Record<string, OptionSpec>>): ParseOptio
 export function describeError(error: unknown): string {
   if (error instanceof AdminError || error instanceof ConfigError || error instanceof SigningKeyError || error instanceof UsageError) return error.message;
   if (error instanceof Error) {
+    // google-auth-library's words for "no project": give the operator the two ways to name one.
+    if (/Unable to detect a Project Id/i.test(error.message)) return NO_PROJECT;
     const code = (error as Error & { code?: unknown }).code;
     if (code === 'ENOENT' || code === 'EEXIST' || code === 'EACCES') return error.message;
     // gRPC errors read "14 UNAVAILABLE: …", sometimes over several lines.
@@ -50,6 +55,11 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     return code;
   };
   const [noun, verb] = argv;
+  if (noun === '--version') {
+    // Names the Node it runs on: bin/token-admin.js runs the CLI on the project's Node 24.
+    io.stdout.write(`token-admin ${PACKAGE_VERSION} (Node ${process.version})\n`);
+    return EXIT_OK;
+  }
   if (noun === undefined || noun === '--help' || noun === '-h' || noun === 'help') {
     io.stdout.write(mainHelp(COMMANDS));
     return noun === undefined ? EXIT_USAGE : EXIT_OK;
@@ -81,6 +91,8 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
 
   const session = new Session(io, parsed.values);
   try {
+    // Every noun but signing-key works on Datastore.
+    if (command.noun !== 'signing-key') await session.checkDatastore();
     await command.run({
       values: parsed.values,
       positionals: parsed.positionals,

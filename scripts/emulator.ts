@@ -3,9 +3,15 @@
  * Used by `npm start`, the test setup and the benchmark, so all three run Datastore
  * the same way.
  *
- * The gcloud wrapper starts a shell script that starts java: the emulator runs in its own
- * process group so that stopping it stops the java child too. Each emulator gets a fresh
+ * The gcloud wrapper starts a shell script that starts java: the emulator runs in a process
+ * group of its own so that stopping it stops the java child too. Each emulator gets a fresh
  * data dir, or every emulator on the machine would share ~/.config/gcloud/emulators.
+ *
+ * The emulator is tied to our lifetime, however we end: the group is led by a small watchdog
+ * (plain node, `WATCHDOG` below) that holds the read end of a pipe from us. When we exit —
+ * cleanly, by a signal we never see (SIGKILL), or because a terminal closed — the kernel
+ * closes our end, and the watchdog stops the whole group. Without it a java emulator outlived
+ * every `npm start` that was not stopped by Ctrl-C.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,6 +23,7 @@ export interface Emulator {
   /** host:port, the value for DATASTORE_EMULATOR_HOST. */
   readonly host: string;
   readonly projectId: string;
+  /** The watchdog's pid, which is also the emulator's process group. */
   readonly pid: number;
   stop(): Promise<void>;
 }
@@ -43,14 +50,51 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function isEmulatorReady(host: string): Promise<boolean> {
+export async function isEmulatorReady(host: string, timeoutMs = 1000): Promise<boolean> {
   try {
-    const response = await fetch(`http://${host}/`, { signal: AbortSignal.timeout(1000) });
+    const response = await fetch(`http://${host}/`, { signal: AbortSignal.timeout(timeoutMs) });
     return response.ok && (await response.text()).trim() === 'Ok';
   } catch {
     return false;
   }
 }
+
+/**
+ * The watchdog, run as `node -e WATCHDOG gcloud <args…>`: it is the leader of the group
+ * that starts gcloud (which moves itself, its shell script and java into a group of its own:
+ * the watchdog signals both groups). Stdin is a pipe from the process that
+ * started it; when that pipe closes (an orderly stop, or that process died), it signals the
+ * group SIGTERM, then SIGKILL once the wrapper is gone (java can outlive it) or after 5 s.
+ * It ignores SIGTERM/SIGINT/SIGHUP itself so that it is always the one that finishes the job.
+ * Plain JavaScript with no imports, so it runs the same from dist/ and under jest.
+ */
+const WATCHDOG = `
+const { spawn } = require('node:child_process');
+const [command, ...args] = process.argv.slice(1);
+let stopping = false;
+let child;
+// gcloud's python moves itself into a group of its own: signal that one and ours.
+const group = (signal) => {
+  for (const pgid of [child && child.pid, process.pid]) if (pgid) try { process.kill(-pgid, signal); } catch {}
+};
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(signal, () => undefined);
+child = spawn(command, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+child.on('error', (error) => { process.stderr.write('cannot run ' + command + ' (is it installed and on PATH?): ' + error.message + '\\n'); process.exit(127); });
+child.on('exit', (code, signal) => {
+  if (stopping) group('SIGKILL');
+  else { process.stderr.write(command + ' exited with ' + (signal || code) + '\\n'); group('SIGKILL'); }
+});
+const stop = () => {
+  if (stopping) return;
+  stopping = true;
+  group('SIGTERM');
+  setTimeout(() => group('SIGKILL'), 5000);
+};
+process.stdin.on('end', stop);
+process.stdin.on('close', stop);
+process.stdin.on('error', stop);
+process.stdin.resume();
+`;
 
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const projectId = options.projectId ?? 'token-exchange-local';
@@ -64,7 +108,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   ];
   let child: ChildProcess;
   try {
-    child = spawn('gcloud', args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    // detached: the watchdog leads a new process group (and session), so a terminal's
+    // SIGINT or SIGHUP reaches us, not the emulator, and we decide how it stops.
+    child = spawn(process.execPath, ['-e', WATCHDOG, 'gcloud', ...args], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
   } catch (error) {
     rmSync(dataDir, { recursive: true, force: true });
     throw error;
@@ -95,8 +141,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const stop = async (): Promise<void> => {
     if (child.pid !== undefined && exited === undefined) {
       const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      signalGroup('SIGTERM');
-      const timer = setTimeout(() => signalGroup('SIGKILL'), 5000);
+      // Closing the watchdog's pipe is the same path as our dying: one way to stop.
+      child.stdin?.end();
+      const timer = setTimeout(() => signalGroup('SIGKILL'), 8000);
       await gone;
       clearTimeout(timer);
       // The wrapper can exit before its java child has let go of the port.
@@ -128,6 +175,6 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   child.stdout?.resume();
   child.stderr?.resume();
   child.unref();
-  for (const stream of [child.stdout, child.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
+  for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
   return { host, projectId, pid: child.pid as number, stop };
 }

@@ -15,10 +15,18 @@ export const ROUTES: Readonly<Record<string, FunctionName>> = {
   '/.well-known/jwks.json': 'jwks',
 };
 
-function send(res: ServerResponse, status: number, body: object, type = 'application/json'): void {
-  res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store' });
+function send(res: ServerResponse, status: number, body: object, type = 'application/json', headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store', ...headers });
   res.end(JSON.stringify(body));
 }
+
+function problem(res: ServerResponse, status: number, title: string, detail: string, headers: Record<string, string> = {}): void {
+  send(res, status, { type: 'about:blank', title, status, detail }, 'application/problem+json', headers);
+}
+
+// The 404 names the paths there are, never the one asked for: a key pasted into a URL
+// would otherwise come back in the answer (and in whatever logs the answer).
+const NOT_FOUND_DETAIL = `No function at this path; try ${Object.keys(ROUTES).join(', ')} or /health.`;
 
 export function createRouter(functions: Readonly<Record<FunctionName, RequestListener>>): RequestListener {
   return (req: IncomingMessage, res: ServerResponse) => {
@@ -28,15 +36,16 @@ export function createRouter(functions: Readonly<Record<FunctionName, RequestLis
       functions[target](req, res);
       return;
     }
-    if (path === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
-      send(res, 200, { status: 'ok' });
+    if (path === '/health') {
+      if (req.method === 'GET' || req.method === 'HEAD') send(res, 200, { status: 'ok' });
+      else problem(res, 405, 'Method not allowed', '/health answers GET and HEAD.', { Allow: 'GET, HEAD' });
       return;
     }
-    send(
-      res,
-      404,
-      { type: 'about:blank', title: 'Not found', status: 404, detail: `No function at ${path.slice(0, 100)}; try ${Object.keys(ROUTES).join(', ')} or /health.` },
-      'application/problem+json',
-    );
+    problem(res, 404, 'Not found', NOT_FOUND_DETAIL);
   };
 }
+
+/** What the one port answers while the emulator and the functions are still being set up. */
+export const starting: RequestListener = (_req, res) => {
+  problem(res, 503, 'Starting', 'The local stack is still starting; try again in a few seconds.', { 'Retry-After': '2' });
+};

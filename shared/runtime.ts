@@ -5,6 +5,7 @@
  * Each piece is built only when a function needs it: `jwks` never opens Datastore.
  */
 import { Datastore } from '@google-cloud/datastore';
+import { grpc } from 'google-gax';
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import type { HttpFunction } from '@google-cloud/functions-framework';
 import type { KeyKind } from './apiKey';
@@ -25,11 +26,13 @@ import { VerifiedSecretCache } from './verifiedSecretCache';
 
 installFrameworkGuards();
 
-/** The Datastore client (for keys and writes), on `emulatorHost` when given. */
-export function createDatastore(config: Pick<Config, 'projectId'>, emulatorHost?: string): Datastore {
+/** The Datastore client (for keys and writes), on `emulatorHost` (default DATASTORE_EMULATOR_HOST) when given. */
+export function createDatastore(config: Pick<Config, 'projectId'>, emulatorHost = process.env.DATASTORE_EMULATOR_HOST): Datastore {
   return new Datastore({
     ...(config.projectId ? { projectId: config.projectId } : {}),
-    ...(emulatorHost ? { apiEndpoint: emulatorHost } : {}),
+    // An emulator needs no credentials; universeDomain skips looking for them, which probed
+    // the metadata server and printed a MetadataLookupWarning on every npm start.
+    ...(emulatorHost ? { apiEndpoint: emulatorHost, sslCreds: grpc.credentials.createInsecure(), universeDomain: 'googleapis.com' } : {}),
   });
 }
 

@@ -40,16 +40,22 @@ export function parseWholeNumber(text: string, option: string): number {
   return Number(text);
 }
 
-/** `--expires-in` or `--expires-at` (not both): the expiry of a new key, if any. */
+/**
+ * `--expires-in` or `--expires-at` (not both): the expiry of a new key, if any. Either one
+ * that is not in the future is refused alike: a key born expired is always a typo.
+ */
 export function parseExpiry(values: { 'expires-in'?: string | boolean | undefined; 'expires-at'?: string | boolean | undefined }, now: Date): Date | undefined {
   const expiresIn = values['expires-in'];
   const expiresAt = values['expires-at'];
   if (typeof expiresIn === 'string' && typeof expiresAt === 'string') throw new UsageError('give --expires-in or --expires-at, not both');
-  if (typeof expiresIn === 'string') return new Date(now.getTime() + parseDuration(expiresIn, '--expires-in') * 1000);
+  if (typeof expiresIn === 'string') {
+    const seconds = parseDuration(expiresIn, '--expires-in');
+    if (seconds <= 0) throw new UsageError(`--expires-in ${expiresIn} is not in the future: a key must not be expired at birth`);
+    return new Date(now.getTime() + seconds * 1000);
+  }
   if (typeof expiresAt === 'string') {
     const date = parseTime(expiresAt, '--expires-at');
-    // A key born expired is always a typo.
-    if (date.getTime() <= now.getTime()) throw new UsageError(`--expires-at ${expiresAt} is in the past`);
+    if (date.getTime() <= now.getTime()) throw new UsageError(`--expires-at ${expiresAt} is in the past: a key must not be expired at birth`);
     return date;
   }
   return undefined;

@@ -9,6 +9,7 @@ import { ConfigError, isSecretName, isVersionAlias, loadDatastoreSettings, loadT
 import type { AdminContext } from '../../shared/keyAdmin';
 import type { SigningKeyAdminContext } from '../../shared/signingKeyAdmin';
 import { secretManagerClient } from '../../shared/signingKeySource';
+import { isEmulatorReady } from '../emulator';
 import { UsageError } from './args';
 import type { OutputStream } from './output';
 
@@ -127,10 +128,17 @@ export function mainHelp(commands: readonly Command[]): string {
     'Global options:',
     optionBlock(GLOBAL_OPTIONS),
     '',
-    'Run token-admin <noun> <verb> --help for a command\'s options and examples.',
+    'Run token-admin <noun> <verb> --help for a command\'s options and examples; token-admin --version',
+    'names the version and the Node it runs on.',
     '',
   ].join('\n');
 }
+
+/** What to say when no project is named and none can be detected. */
+export const NO_PROJECT = 'no Google Cloud project: set PROJECT_ID or pass --project <id>';
+
+/** How long an emulator has to answer before a command gives up on it. */
+const EMULATOR_DEADLINE_MS = 3000;
 
 /** Clients and settings, each made on first use: `key list` never opens Secret Manager. */
 export class Session {
@@ -161,6 +169,22 @@ export class Session {
     const platformNs = this.option('platform-ns');
     if (platformNs !== undefined) env.PLATFORM_NS = platformNs;
     return env;
+  }
+
+  /**
+   * Before a Datastore command, on an emulator: a missing project is named at once (the
+   * library would spend seconds looking for one, then say "Unable to detect a Project Id"),
+   * and an emulator that does not answer fails within seconds, where gRPC retries for over
+   * a minute. Against Google's Datastore the project may still be detected (gcloud's
+   * configuration, the metadata server); a failure there gets the same hint.
+   */
+  async checkDatastore(): Promise<void> {
+    const host = this.io.env.DATASTORE_EMULATOR_HOST;
+    if (!host) return;
+    if (loadDatastoreSettings(this.env()).projectId === undefined && !this.io.env.DATASTORE_PROJECT_ID) throw new ConfigError(NO_PROJECT);
+    if (!(await isEmulatorReady(host, EMULATOR_DEADLINE_MS))) {
+      throw new ConfigError(`cannot reach Datastore at ${host} (DATASTORE_EMULATOR_HOST): is the emulator running? npm start prints the host to use`);
+    }
   }
 
   admin(): AdminContext {

@@ -186,6 +186,8 @@ export const keyCommands: readonly Command[] = [
     options: { integration: OWNER_OPTIONS.integration as OptionSpec, tier: { type: 'string', value: 'n', description: 'the new tier, a whole number ≥ 0 (required)' } },
     examples: ['npx token-admin key set-tier --integration speedtest-example ki_1a2b3c4d5e6f7a8b --tier 2'],
     async run(call) {
+      // Only integration keys have a tier: name only the option this command takes.
+      if (typeof call.values.integration !== 'string') throw new UsageError('say whose key: --integration <id> (only integration keys have a tier)');
       if (typeof call.values.tier !== 'string') throw new UsageError('give the new tier with --tier <n>');
       const tier = parseWholeNumber(call.values.tier, '--tier');
       const record = await setKeyTier(call.session.admin(), refOf(call), tier);
@@ -202,11 +204,19 @@ export const keyCommands: readonly Command[] = [
     options: {
       ...OWNER_OPTIONS,
       grace: { type: 'string', value: 'duration', description: 'how long the old key keeps working (default: 24h; never past its own expiry)' },
-      ...EXPIRY_OPTIONS,
+      'expires-in': { type: 'string', value: 'duration', description: "the new key stops working after this long (default: the old key's lifetime, from now)" },
+      'expires-at': { type: 'string', value: 'time', description: 'the new key stops working at this ISO 8601 time, e.g. 2026-12-31T00:00:00Z' },
+      force: { type: 'boolean', description: 'reroll a key already rerolled and still in its grace period (a second successor)' },
     },
     details: [
       'The new key has the same owner, tier and description, and is printed once. The old key',
       "expires at the end of the grace period: the integrator's switch needs no outage.",
+      "Expiry of the new key, unless --expires-in or --expires-at is given: the old key's lifetime",
+      '(its expiry minus its creation) counted from now, so a key made with --expires-in 365d is',
+      'renewed for 365 days; a key that never expired gets a key that never expires. To keep the',
+      "old key's date instead, pass it as --expires-at.",
+      'A key already rerolled and still in its grace period is refused (the message names its',
+      'successor): reroll the successor, or pass --force for a second live successor.',
     ],
     examples: [
       'npx token-admin key reroll --integration speedtest-example ki_1a2b3c4d5e6f7a8b',
@@ -215,15 +225,18 @@ export const keyCommands: readonly Command[] = [
     async run(call) {
       const graceSeconds = typeof call.values.grace === 'string' ? parseDuration(call.values.grace, '--grace') : undefined;
       const expiresAt = parseExpiry(call.values, call.session.now());
-      const { newKey, oldKey } = await rerollApiKey(call.session.admin(), refOf(call), {
+      const rerolled = await rerollApiKey(call.session.admin(), refOf(call), {
         ...(graceSeconds !== undefined && { graceSeconds }),
         ...(expiresAt !== undefined && { expiresAt }),
+        ...(call.values.force === true && { force: true }),
       });
+      const { newKey, oldKey } = rerolled;
+      const why = { given: '', 'same-lifetime': " (the old key's lifetime, from now)", 'same-date': " (the old key's date)", never: '' }[rerolled.newKeyExpiry];
       printNewKey(
         call,
         newKey,
-        { expires_at: expiresAt, replaces: { key_id: oldKey.keyId, expires_at: oldKey.expiresAt } },
-        `Created key ${newKey.keyId} for ${describeOwner(newKey.kind, newKey.ownerId)}, expires ${formatTime(expiresAt, 'never')}. The old key ${oldKey.keyId} keeps working until ${formatTime(oldKey.expiresAt)}.`,
+        { expires_at: rerolled.newKeyExpiresAt, expiry: rerolled.newKeyExpiry, replaces: { key_id: oldKey.keyId, expires_at: oldKey.expiresAt } },
+        `Created key ${newKey.keyId} for ${describeOwner(newKey.kind, newKey.ownerId)}, expires ${formatTime(rerolled.newKeyExpiresAt, 'never')}${why}. The old key ${oldKey.keyId} keeps working until ${formatTime(oldKey.expiresAt)}.`,
       );
     },
   },
