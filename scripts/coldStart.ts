@@ -2,11 +2,15 @@
  * Starting a deployable function folder the way Cloud Functions (2nd gen) starts it, and
  * measuring its cold start: process start to the first successful response.
  *
- * The Node.js buildpack installs the folder's dependencies and starts the framework from
- * them: `functions-framework --target=<name> --signature-type=http`, in the folder, with
- * PORT, NODE_ENV=production, FUNCTION_TARGET, K_SERVICE, … and the function's environment.
- * `startFunction` does the same with the folder's own installed functions-framework, on
- * this Node (24), in a process group of its own so that `stop()` ends everything it started.
+ * Google's Node.js buildpack (GoogleCloudPlatform/buildpacks, cmd/nodejs/functions_framework)
+ * installs the folder's dependencies and defines the web process as
+ * `/bin/bash -c node_modules/.bin/functions-framework`, in the folder: the framework reads
+ * its target from FUNCTION_TARGET and FUNCTION_SIGNATURE_TYPE, and NODE_OPTIONS carries
+ * `--max-old-space-size=<memory − 64 MB>`; the runtime adds PORT, NODE_ENV=production,
+ * K_SERVICE, K_REVISION, K_CONFIGURATION. `startFunction` does the same with the folder's own
+ * installed functions-framework, on this Node (24, first on PATH), in a process group of its
+ * own so that `stop()` ends everything it started. (The buildpack can also build a V8 compile
+ * cache, but only under a build study flag, not for ordinary deploys, so it is not used here.)
  *
  * `node dist/scripts/coldStart.js [repetitions]` (after `npm run build`) compares the two
  * layouts the build could ship, side by side on the same emulator and the same keys:
@@ -19,7 +23,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { StringDecoder } from 'node:string_decoder';
 import { cpSync, existsSync, globSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Datastore } from '@google-cloud/datastore';
 import { build } from 'esbuild';
 import { createApiKey, createIntegration, createOrganization } from '../shared/keyAdmin';
@@ -45,8 +49,10 @@ export interface StartFunctionOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Port on 127.0.0.1 (default: a free one). */
   readonly port?: number;
-  /** Options for node itself, before the script (e.g. `--cpu-prof`); default none. */
+  /** Options for node itself (e.g. `--cpu-prof`), passed in NODE_OPTIONS; default none. */
   readonly nodeArgs?: readonly string[];
+  /** The function's memory: the buildpack sets --max-old-space-size to this less 64 MB. */
+  readonly memoryMb?: number;
 }
 
 export interface FunctionProcess {
@@ -93,14 +99,19 @@ export function cloudFunctionsEnv(target: string, port: number, extra: Readonly<
 }
 
 export async function startFunction(options: StartFunctionOptions): Promise<FunctionProcess> {
-  const bin = functionsFrameworkBin(options.dir);
+  functionsFrameworkBin(options.dir); // fails early, with a clear message, when not installed
   const port = options.port ?? (await freePort());
-  const env = cloudFunctionsEnv(options.target, port, options.env);
+  const nodeOptions = [...(options.memoryMb ? [`--max-old-space-size=${options.memoryMb - 64}`] : []), ...(options.nodeArgs ?? [])];
+  const env = cloudFunctionsEnv(options.target, port, {
+    ...(nodeOptions.length ? { NODE_OPTIONS: nodeOptions.join(' ') } : {}),
+    ...options.env,
+    PATH: `${dirname(process.execPath)}:${options.env?.PATH ?? process.env.PATH ?? '/usr/bin:/bin'}`,
+  });
   const startedAt = performance.now();
   const stdoutLines: string[] = [];
   const decoder = new StringDecoder('utf8');
   let partial = '';
-  const group = spawnGroup(process.execPath, [...(options.nodeArgs ?? []), bin, `--target=${options.target}`, '--signature-type=http'], {
+  const group = spawnGroup('/bin/bash', ['-c', 'node_modules/.bin/functions-framework'], {
     cwd: options.dir,
     env,
     onStdout: (chunk) => {
