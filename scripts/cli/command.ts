@@ -5,11 +5,11 @@
 import { Datastore } from '@google-cloud/datastore';
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { grpc } from 'google-gax';
-import { ConfigError, isSecretName, isVersionAlias, loadDatastoreSettings, loadTimingSettings } from '../../shared/config';
-import type { AdminContext } from '../../shared/keyAdmin';
-import type { SigningKeyAdminContext } from '../../shared/signingKeyAdmin';
-import { secretManagerClient } from '../../shared/signingKeySource';
-import { isEmulatorReady } from '../emulator';
+import { ConfigError, isSecretName, isVersionAlias, loadDatastoreSettings, loadTimingSettings } from '../../shared/platform/config';
+import type { AdminContext } from '../../shared/admin/keys';
+import type { SigningKeyAdminContext } from '../../shared/admin/signingKeyRotation';
+import { secretManagerClient } from '../../shared/signing/sources';
+import { isEmulatorReady } from '../dev/emulator';
 import { UsageError } from './args';
 import type { OutputStream } from './output';
 

@@ -1,5 +1,5 @@
 /** Runs token-admin in-process, as `main(argv, io)`, capturing what it prints. */
-import { main } from '../../scripts/cli';
+import { main } from '../../scripts/cli/main';
 
 export interface CliResult {
   readonly code: number;

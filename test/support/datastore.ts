@@ -5,7 +5,7 @@
  */
 import { Datastore } from '@google-cloud/datastore';
 import { randomBytes } from 'node:crypto';
-import type { Namespaces } from '../../shared/entities';
+import type { Namespaces } from '../../shared/keys/entities';
 
 export function testDatastore(): Datastore {
   if (!process.env.DATASTORE_EMULATOR_HOST) throw new Error('DATASTORE_EMULATOR_HOST is not set: run the tests with npm test');

@@ -8,9 +8,9 @@ import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { loadConfig } from '../../shared/config';
-import type { LogEntry } from '../../shared/log';
-import { Runtime, type RuntimeOptions } from '../../shared/runtime';
+import { loadConfig } from '../../shared/platform/config';
+import type { LogEntry } from '../../shared/platform/log';
+import { Runtime, type RuntimeOptions } from '../../shared/exchange/wiring';
 
 export type FunctionName = 'exchangeIntegration' | 'exchangeAutojoin' | 'jwks';
 

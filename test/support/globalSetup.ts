@@ -2,7 +2,7 @@
  * Starts one Datastore emulator for the whole run, unless DATASTORE_EMULATOR_HOST points at
  * one already. Jest workers start after this and inherit the variable.
  */
-import { startEmulator, type Emulator } from '../../scripts/emulator';
+import { startEmulator, type Emulator } from '../../scripts/dev/emulator';
 
 declare global {
   // Read by globalTeardown, which runs in the same context.

@@ -1,5 +1,5 @@
 /**
- * The local stack (`npm start`'s scripts/local.ts) bundled the way scripts/build.mts bundles
+ * The local stack (`npm start`'s scripts/local.ts) bundled the way scripts/build/build.mts bundles
  * it, into a folder of its own under dist/ (other test files build dist/scripts at the same
  * time; inside the repository, the bundle finds node_modules as dist/scripts/local.js does).
  */
@@ -20,7 +20,7 @@ export async function buildLocalStack(label: string): Promise<BuiltLocalStack> {
   const dir = join(ROOT, 'dist', `test-${label}-${process.pid}`);
   await build({
     absWorkingDir: ROOT,
-    entryPoints: ['scripts/local.ts'],
+    entryPoints: { local: 'scripts/dev/local.ts' },
     outdir: join(dir, 'scripts'),
     bundle: true,
     platform: 'node',

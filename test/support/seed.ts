@@ -1,10 +1,10 @@
 import type { Datastore } from '@google-cloud/datastore';
 import { randomBytes } from 'node:crypto';
-import { formatApiKey, generateKeyId, generateSecret } from '../../shared/apiKey';
-import { apiKeyKey } from '../../shared/entities';
-import type { Namespaces } from '../../shared/entities';
-import { createApiKey, createIntegration, createOrganization, type NewKeyInput } from '../../shared/keyAdmin';
-import { sha256Hex } from '../../shared/secretHash';
+import { formatApiKey, generateKeyId, generateSecret } from '../../shared/keys/grammar';
+import { apiKeyKey } from '../../shared/keys/entities';
+import type { Namespaces } from '../../shared/keys/entities';
+import { createApiKey, createIntegration, createOrganization, type NewKeyInput } from '../../shared/admin/keys';
+import { sha256Hex } from '../../shared/keys/secretHash';
 
 /** Low bcrypt cost keeps the suite fast; the exchange reads the cost from the hash. */
 export const TEST_BCRYPT_COST = 4;

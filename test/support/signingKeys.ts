@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateSigningKey, type SigningAlgorithm } from '../../shared/signingKey';
+import { generateSigningKey, type SigningAlgorithm } from '../../shared/signing/signingKey';
 
 /** Writes a new private JWK to a temporary file, for SIGNING_KEY_FILE. */
 export async function signingKeyFile(alg: SigningAlgorithm): Promise<{ path: string; kid: string }> {

@@ -1,0 +1,243 @@
+/** `token-admin key create|list|show|revoke|set-tier|reroll`: API keys of integrations and organisations. */
+import type { KeyKind } from '../../../shared/keys/grammar';
+import {
+  createApiKey,
+  listApiKeys,
+  rerollApiKey,
+  revokeApiKey,
+  setKeyTier,
+  showApiKey,
+  type KeyRecord,
+  type KeyRef,
+  type NewKey,
+} from '../../../shared/admin/keys';
+import { parseDuration, parseExpiry, parseWholeNumber, UsageError } from '../args';
+import type { Command, Invocation, OptionSpec } from '../command';
+import { formatTime, json, printable, table } from '../output';
+
+const OWNER_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  integration: { type: 'string', value: 'id', description: 'the integration the key belongs to' },
+  org: { type: 'string', value: 'name', description: 'the autojoin organisation the key belongs to' },
+};
+
+const EXPIRY_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  'expires-in': { type: 'string', value: 'duration', description: 'the key stops working after this long: 90d, 24h, 30m (default: never)' },
+  'expires-at': { type: 'string', value: 'time', description: 'the key stops working at this ISO 8601 time, e.g. 2026-12-31T00:00:00Z' },
+};
+
+export const SHOWN_ONCE_WARNING = 'This API key is shown only once: it cannot be shown again. Store it securely now.';
+
+function ownerOf(call: Invocation): { kind: KeyKind; ownerId: string } {
+  const integration = call.values.integration;
+  const org = call.values.org;
+  if (typeof integration === 'string' && typeof org === 'string') throw new UsageError('give --integration or --org, not both');
+  if (typeof integration === 'string') return { kind: 'integration', ownerId: integration };
+  if (typeof org === 'string') return { kind: 'autojoin', ownerId: org };
+  throw new UsageError('say whose key: --integration <id> or --org <name>');
+}
+
+function refOf(call: Invocation): KeyRef {
+  return { ...ownerOf(call), keyId: call.positionals[0] as string };
+}
+
+function ownerField(kind: KeyKind): 'integration_id' | 'org' {
+  return kind === 'integration' ? 'integration_id' : 'org';
+}
+
+export function keyJson(record: KeyRecord): Record<string, unknown> {
+  return {
+    key_id: record.keyId,
+    [ownerField(record.kind)]: record.ownerId,
+    status: record.status,
+    ...(record.kind === 'integration' && { tier: record.tier }),
+    created_at: record.createdAt,
+    expires_at: record.expiresAt,
+    revoked_at: record.revokedAt,
+    description: record.description,
+    ...(record.legacy && { legacy: true }),
+    ...(record.inPlaintext && { in_plaintext: true }),
+  };
+}
+
+export function keyRows(records: readonly KeyRecord[], kind: KeyKind): string[][] {
+  return records.map((r) => [
+    printable(r.keyId),
+    r.status,
+    ...(kind === 'integration' ? [String(r.tier ?? 0)] : []),
+    formatTime(r.createdAt),
+    formatTime(r.expiresAt, 'never'),
+    printable(r.description),
+  ]);
+}
+
+export function keyTable(rows: string[][], kind: KeyKind): string {
+  return table(['KEY ID', 'STATUS', ...(kind === 'integration' ? ['TIER'] : []), 'CREATED', 'EXPIRES', 'DESCRIPTION'], rows);
+}
+
+/** The one place a plaintext key is printed: once, with the warning that it will not be again. */
+function printNewKey(call: Invocation, key: NewKey, details: Record<string, unknown>, summary: string): void {
+  if (call.asJson) {
+    call.out(json({ api_key: key.apiKey, key_id: key.keyId, [ownerField(key.kind)]: key.ownerId, ...details, warning: SHOWN_ONCE_WARNING }));
+    return;
+  }
+  call.note(`${summary}\n${SHOWN_ONCE_WARNING}\n`);
+  call.out(`${key.apiKey}\n`);
+}
+
+function describeOwner(kind: KeyKind, ownerId: string): string {
+  return `${kind === 'integration' ? 'integration' : 'organisation'} ${ownerId}`;
+}
+
+export const keyCommands: readonly Command[] = [
+  {
+    noun: 'key',
+    verb: 'create',
+    summary: 'Create an API key for an integration or an organisation; prints it once.',
+    positionals: [0, 0],
+    options: {
+      ...OWNER_OPTIONS,
+      tier: { type: 'string', value: 'n', description: 'tier carried in the tokens, integration keys only (default: 0)' },
+      description: { type: 'string', value: 'text', description: 'what the key is for, for operators' },
+      ...EXPIRY_OPTIONS,
+      'key-id': { type: 'string', value: 'ki_…', description: 'the key id (default: random)' },
+    },
+    details: [
+      'The API key goes to stdout (in --json, as api_key) and is stored nowhere: only a bcrypt',
+      'hash of its secret is kept. It cannot be shown again; if it is lost, reroll the key.',
+    ],
+    examples: [
+      'npx token-admin key create --integration speedtest-example --tier 1 --description production --expires-in 365d',
+      'npx token-admin key create --org mlab-example --description "node fleet"',
+    ],
+    async run(call) {
+      const owner = ownerOf(call);
+      const tier = typeof call.values.tier === 'string' ? parseWholeNumber(call.values.tier, '--tier') : undefined;
+      const expiresAt = parseExpiry(call.values, call.session.now());
+      const keyId = typeof call.values['key-id'] === 'string' ? call.values['key-id'] : undefined;
+      const description = typeof call.values.description === 'string' ? call.values.description : '';
+      const key = await createApiKey(call.session.admin(), {
+        ...owner,
+        description,
+        ...(tier !== undefined && { tier }),
+        ...(expiresAt !== undefined && { expiresAt }),
+        ...(keyId !== undefined && { keyId }),
+      });
+      const effectiveTier = owner.kind === 'integration' ? (tier ?? 0) : undefined;
+      printNewKey(
+        call,
+        key,
+        { ...(effectiveTier !== undefined && { tier: effectiveTier }), expires_at: expiresAt, description },
+        `Created key ${key.keyId} for ${describeOwner(owner.kind, owner.ownerId)}${effectiveTier !== undefined ? `, tier ${effectiveTier}` : ''}, expires ${formatTime(expiresAt, 'never')}.`,
+      );
+    },
+  },
+  {
+    noun: 'key',
+    verb: 'list',
+    summary: "List an integration's or organisation's keys (never a key or its hash).",
+    positionals: [0, 0],
+    options: OWNER_OPTIONS,
+    details: [
+      "An organisation also lists its flat (Go-made) keys, migrated or not, as legacy_<first 16 hex of",
+      'their SHA-256>; those whose plaintext entity still exists are marked "still in plaintext".',
+    ],
+    examples: ['npx token-admin key list --integration speedtest-example', 'npx token-admin key list --org mlab-example --json'],
+    async run(call) {
+      const owner = ownerOf(call);
+      const records = await listApiKeys(call.session.admin(), owner.kind, owner.ownerId);
+      if (call.asJson) call.out(json(records.map(keyJson)));
+      else call.out(keyTable(keyRows(records, owner.kind), owner.kind));
+    },
+  },
+  {
+    noun: 'key',
+    verb: 'show',
+    summary: 'Show one key of an integration or organisation (never the key or its hash).',
+    usage: '<key-id>',
+    positionals: [1, 1],
+    options: OWNER_OPTIONS,
+    examples: ['npx token-admin key show --integration speedtest-example ki_custom', 'npx token-admin key show --org mlab-example legacy_3f0c9e1a2b4d5c6e --json'],
+    async run(call) {
+      const record = await showApiKey(call.session.admin(), refOf(call));
+      if (call.asJson) call.out(json(keyJson(record)));
+      else call.out(keyTable(keyRows([record], record.kind), record.kind));
+    },
+  },
+  {
+    noun: 'key',
+    verb: 'revoke',
+    summary: 'Revoke a key: the next exchange with it is refused.',
+    usage: '<key-id>',
+    positionals: [1, 1],
+    options: OWNER_OPTIONS,
+    examples: ['npx token-admin key revoke --integration speedtest-example ki_1a2b3c4d5e6f7a8b'],
+    async run(call) {
+      const record = await revokeApiKey(call.session.admin(), refOf(call));
+      if (call.asJson) call.out(json({ ...keyJson(record), already_revoked: record.alreadyRevoked }));
+      else call.out(record.alreadyRevoked ? `key ${record.keyId} was already revoked\n` : `revoked key ${record.keyId} of ${describeOwner(record.kind, record.ownerId)}\n`);
+    },
+  },
+  {
+    noun: 'key',
+    verb: 'set-tier',
+    summary: "Set the tier an integration key's tokens carry.",
+    usage: '<key-id>',
+    positionals: [1, 1],
+    options: { integration: OWNER_OPTIONS.integration as OptionSpec, tier: { type: 'string', value: 'n', description: 'the new tier, a whole number ≥ 0 (required)' } },
+    examples: ['npx token-admin key set-tier --integration speedtest-example ki_1a2b3c4d5e6f7a8b --tier 2'],
+    async run(call) {
+      // Only integration keys have a tier: name only the option this command takes.
+      if (typeof call.values.integration !== 'string') throw new UsageError('say whose key: --integration <id> (only integration keys have a tier)');
+      if (typeof call.values.tier !== 'string') throw new UsageError('give the new tier with --tier <n>');
+      const tier = parseWholeNumber(call.values.tier, '--tier');
+      const record = await setKeyTier(call.session.admin(), refOf(call), tier);
+      if (call.asJson) call.out(json(keyJson(record)));
+      else call.out(`key ${record.keyId} of ${describeOwner(record.kind, record.ownerId)} now has tier ${tier}\n`);
+    },
+  },
+  {
+    noun: 'key',
+    verb: 'reroll',
+    summary: 'Replace a key with a new one; the old one keeps working through a grace period.',
+    usage: '<key-id>',
+    positionals: [1, 1],
+    options: {
+      ...OWNER_OPTIONS,
+      grace: { type: 'string', value: 'duration', description: 'how long the old key keeps working (default: 24h; never past its own expiry)' },
+      'expires-in': { type: 'string', value: 'duration', description: "the new key stops working after this long (default: the old key's lifetime, from now)" },
+      'expires-at': { type: 'string', value: 'time', description: 'the new key stops working at this ISO 8601 time, e.g. 2026-12-31T00:00:00Z' },
+      force: { type: 'boolean', description: 'reroll a key already rerolled and still in its grace period (a second successor)' },
+    },
+    details: [
+      'The new key has the same owner, tier and description, and is printed once. The old key',
+      "expires at the end of the grace period: the integrator's switch needs no outage.",
+      "Expiry of the new key, unless --expires-in or --expires-at is given: the old key's lifetime",
+      '(its expiry minus its creation) counted from now, so a key made with --expires-in 365d is',
+      'renewed for 365 days; a key that never expired gets a key that never expires. To keep the',
+      "old key's date instead, pass it as --expires-at.",
+      'A key already rerolled and still in its grace period is refused (the message names its',
+      'successor): reroll the successor, or pass --force for a second live successor.',
+    ],
+    examples: [
+      'npx token-admin key reroll --integration speedtest-example ki_1a2b3c4d5e6f7a8b',
+      'npx token-admin key reroll --org mlab-example legacy_3f0c9e1a2b4d5c6e --grace 7d',
+    ],
+    async run(call) {
+      const graceSeconds = typeof call.values.grace === 'string' ? parseDuration(call.values.grace, '--grace') : undefined;
+      const expiresAt = parseExpiry(call.values, call.session.now());
+      const rerolled = await rerollApiKey(call.session.admin(), refOf(call), {
+        ...(graceSeconds !== undefined && { graceSeconds }),
+        ...(expiresAt !== undefined && { expiresAt }),
+        ...(call.values.force === true && { force: true }),
+      });
+      const { newKey, oldKey } = rerolled;
+      const why = { given: '', 'same-lifetime': " (the old key's lifetime, from now)", 'same-date': " (the old key's date)", never: '' }[rerolled.newKeyExpiry];
+      printNewKey(
+        call,
+        newKey,
+        { expires_at: rerolled.newKeyExpiresAt, expiry: rerolled.newKeyExpiry, replaces: { key_id: oldKey.keyId, expires_at: oldKey.expiresAt } },
+        `Created key ${newKey.keyId} for ${describeOwner(newKey.kind, newKey.ownerId)}, expires ${formatTime(rerolled.newKeyExpiresAt, 'never')}${why}. The old key ${oldKey.keyId} keeps working until ${formatTime(oldKey.expiresAt)}.`,
+      );
+    },
+  },
+];

@@ -1,0 +1,322 @@
+#!/usr/bin/env bash
+# Builds the three Cloud Functions and deploys them with gcloud (2nd gen, nodejs24), creates
+# or updates the log-based metrics made from their log lines and the operators' dashboard, and,
+# with AUTH_DOMAIN set, the front door: one HTTPS host at the Go service's paths, behind an
+# external Application Load Balancer with a Cloud Armor rate limit per client IP.
+#
+#   scripts/deploy/deploy.sh [--dry-run] [--skip-build] [--help]
+#
+# --dry-run     print every command, one per line, exactly as it would run; run nothing
+#               (needs neither gcloud credentials nor a build). It prints what a first run, on a
+#               project that has none of the resources, runs. A resource that may exist already
+#               is looked up first: that look-up is printed as "# check: <command>" above the
+#               command that creates it, which runs only when the look-up fails; where an
+#               existing resource is updated instead, "# when found: <command>" follows.
+# --skip-build  deploy dist/ as it is (CI builds and tests first)
+#
+# Settings, from the environment (defaults in brackets):
+#   PROJECT_ID            required: the Google Cloud project
+#   SERVICE_ACCOUNT       required: the functions' runtime identity (email, or the part before @)
+#   SIGNING_KEY_SECRET    required: the Secret Manager secret holding the private JWK
+#                         (`projects/<p>/secrets/<name>`, or just <name> in PROJECT_ID)
+#   SIGNING_KEY_VERSION   [current] the version that signs: an alias, a number or latest
+#   REGION                [us-east1]
+#   CLIENT_INTEGRATION_NS [client-integration]   PLATFORM_NS [platform-credentials]
+#   TOKEN_ISSUER          [token-exchange]
+#   INTEGRATION_TOKEN_TTL, AUTOJOIN_TOKEN_TTL, DATASTORE_TIMEOUT_MS, VERIFIED_SECRET_CACHE_SIZE,
+#   THROTTLE_MAX_FAILURES, THROTTLE_WINDOW_SECONDS, BCRYPT_CONCURRENCY, JWKS_REFRESH_SECONDS,
+#   SIGNING_KEY_REFRESH_SECONDS:
+#                         passed to the functions when set (the README's Configuration table)
+#   BUILD_SERVICE_ACCOUNT [unset] Cloud Build's identity for the builds (email)
+#   METRIC_PREFIX         [token_exchange] names of the log-based metrics
+#   AUTH_DOMAIN           [unset] the front door's host, e.g. auth.mlab-sandbox.measurementlab.net.
+#                         Set: the load balancer, its certificate and Cloud Armor are created or
+#                         updated, and the functions take traffic only from it (ingress
+#                         internal-and-gclb). Unset: the functions are public at their own URLs.
+#   EDGE_RATE_LIMIT_COUNT [600] requests per client IP per window to the exchange paths, above
+#                         which Cloud Armor bans that IP, answering 429
+#   EDGE_RATE_LIMIT_INTERVAL_SECONDS [60] the window (Cloud Armor allows 10, 30, 60, 120, 180,
+#                         240, 300, 600, 900, 1200, 1800, 2700, 3600)
+#   EDGE_BAN_SECONDS      [300] how long a banned IP keeps getting 429
+#                         Why 600 a minute: an integrator's backend makes one exchange per test a
+#                         user starts and an autojoin node one an hour, so 10 a second from one
+#                         address is a very busy integrator; a script flooding the endpoint
+#                         passes that within seconds and then costs nothing for the ban.
+# Per function, <F> = INTEGRATION (exchangeIntegration), AUTOJOIN (exchangeAutojoin), JWKS:
+#   <F>_MEMORY, <F>_CPU, <F>_CONCURRENCY, <F>_MIN_INSTANCES, <F>_MAX_INSTANCES
+#   exchanges: 512Mi, 1 vCPU, concurrency 16; integration keeps 1 instance warm (a user waits
+#   on it), autojoin none. bcrypt needs a whole vCPU: the 256 MiB default gets a sixth of one
+#   (~0.5 s a compare), and a concurrency above 1 needs at least 1 vCPU anyway.
+#   jwks: 256Mi, 1 vCPU, concurrency 80, no warm instance (verifiers cache its answer).
+set -euo pipefail
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+
+dry_run=false
+build=true
+for arg in "$@"; do
+  case "$arg" in
+    --dry-run) dry_run=true ;;
+    --skip-build) build=false ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "deploy.sh: unknown argument $arg (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+cd "$(dirname "$0")/../.."
+
+fail() { echo "deploy.sh: $*" >&2; exit 2; }
+require() { [ -n "${!1:-}" ] || fail "$1 is not set: $2"; }
+
+require PROJECT_ID "the Google Cloud project to deploy to"
+require SERVICE_ACCOUNT "the service account the functions run as (see the README's Deploy section)"
+require SIGNING_KEY_SECRET "the Secret Manager secret holding the signing key (projects/<project>/secrets/<name>)"
+
+REGION="${REGION:-us-east1}"
+SIGNING_KEY_VERSION="${SIGNING_KEY_VERSION:-current}"
+CLIENT_INTEGRATION_NS="${CLIENT_INTEGRATION_NS:-client-integration}"
+PLATFORM_NS="${PLATFORM_NS:-platform-credentials}"
+TOKEN_ISSUER="${TOKEN_ISSUER:-token-exchange}"
+METRIC_PREFIX="${METRIC_PREFIX:-token_exchange}"
+AUTH_DOMAIN="${AUTH_DOMAIN:-}"
+EDGE_RATE_LIMIT_COUNT="${EDGE_RATE_LIMIT_COUNT:-600}"
+EDGE_RATE_LIMIT_INTERVAL_SECONDS="${EDGE_RATE_LIMIT_INTERVAL_SECONDS:-60}"
+EDGE_BAN_SECONDS="${EDGE_BAN_SECONDS:-300}"
+
+case "$SERVICE_ACCOUNT" in
+  *@*) ;;
+  *) SERVICE_ACCOUNT="$SERVICE_ACCOUNT@$PROJECT_ID.iam.gserviceaccount.com" ;;
+esac
+case "$SIGNING_KEY_SECRET" in
+  projects/*) ;;
+  *) SIGNING_KEY_SECRET="projects/$PROJECT_ID/secrets/$SIGNING_KEY_SECRET" ;;
+esac
+[[ "$SIGNING_KEY_SECRET" =~ ^projects/[^/[:space:]]+/secrets/[A-Za-z0-9_-]+$ ]] \
+  || fail "SIGNING_KEY_SECRET must look like projects/<project>/secrets/<name>, got $SIGNING_KEY_SECRET"
+[[ "$PROJECT_ID" =~ ^[a-z][a-z0-9.:-]*[a-z0-9]$ ]] || fail "PROJECT_ID is not a project id: $PROJECT_ID"
+[[ "$METRIC_PREFIX" =~ ^[A-Za-z0-9_]+$ ]] || fail "METRIC_PREFIX may hold only A-Z a-z 0-9 _, got $METRIC_PREFIX"
+if [ -n "$AUTH_DOMAIN" ]; then
+  [[ "$AUTH_DOMAIN" =~ ^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]([a-z0-9-]*[a-z0-9])?$ ]] && [ ${#AUTH_DOMAIN} -le 253 ] \
+    || fail "AUTH_DOMAIN must be a lowercase DNS name such as auth.mlab-sandbox.measurementlab.net, got $AUTH_DOMAIN"
+  [[ "$EDGE_RATE_LIMIT_COUNT" =~ ^[1-9][0-9]*$ ]] || fail "EDGE_RATE_LIMIT_COUNT must be a whole number above 0, got $EDGE_RATE_LIMIT_COUNT"
+  [[ " 10 30 60 120 180 240 300 600 900 1200 1800 2700 3600 " == *" $EDGE_RATE_LIMIT_INTERVAL_SECONDS "* ]] \
+    || fail "EDGE_RATE_LIMIT_INTERVAL_SECONDS must be one of Cloud Armor's windows (10 30 60 120 180 240 300 600 900 1200 1800 2700 3600), got $EDGE_RATE_LIMIT_INTERVAL_SECONDS"
+  [[ "$EDGE_BAN_SECONDS" =~ ^[1-9][0-9]*$ ]] || fail "EDGE_BAN_SECONDS must be a whole number above 0, got $EDGE_BAN_SECONDS"
+fi
+
+# The functions' environment, the same for all three (each reads what it needs).
+env_vars=''
+add_env() {
+  [[ "$2" =~ ^[^,[:space:]]+$ ]] || fail "$1 must not be empty or hold spaces or commas, got '$2'"
+  env_vars+="${env_vars:+,}$1=$2"
+}
+add_env PROJECT_ID "$PROJECT_ID"
+add_env CLIENT_INTEGRATION_NS "$CLIENT_INTEGRATION_NS"
+add_env PLATFORM_NS "$PLATFORM_NS"
+add_env SIGNING_KEY_SECRET "$SIGNING_KEY_SECRET"
+add_env SIGNING_KEY_VERSION "$SIGNING_KEY_VERSION"
+add_env TOKEN_ISSUER "$TOKEN_ISSUER"
+for name in INTEGRATION_TOKEN_TTL AUTOJOIN_TOKEN_TTL DATASTORE_TIMEOUT_MS VERIFIED_SECRET_CACHE_SIZE \
+  THROTTLE_MAX_FAILURES THROTTLE_WINDOW_SECONDS BCRYPT_CONCURRENCY JWKS_REFRESH_SECONDS SIGNING_KEY_REFRESH_SECONDS; do
+  if [ -n "${!name:-}" ]; then add_env "$name" "${!name}"; fi
+done
+
+# Every setting is checked before anything runs; then the commands run one by one, each a
+# line of shell that --dry-run prints instead, so what the dry run shows is exactly what runs.
+# A step is "<kind> <line>": run (always), check (a look-up: does the resource exist?),
+# create (runs when the last check failed), update (runs when it succeeded).
+steps=()
+step() { steps+=("run $1"); }
+# ensure <check> <create> [<update>]: describe, else create (or update what exists).
+ensure() {
+  steps+=("check $1" "create $2")
+  if [ -n "${3:-}" ]; then steps+=("update $3"); fi
+}
+quote() {
+  local out='' word flag
+  for word in "$@"; do
+    flag=''
+    # --flag='value' rather than '--flag=value': the same word, easier to read.
+    if [[ "$word" =~ ^(--[a-z-]+=)(.*)$ ]]; then flag="${BASH_REMATCH[1]}"; word="${BASH_REMATCH[2]}"; fi
+    if [[ "$word" =~ ^[A-Za-z0-9_@%+=:,./-]+$ ]]; then out+="${out:+ }$flag$word"
+    else out+="${out:+ }$flag'${word//\'/\'\\\'\'}'"; fi
+  done
+  printf '%s' "$out"
+}
+
+if $build; then step "$(quote npm run build)"; fi
+
+deploy() {
+  local name="$1" prefix="$2" memory="$3" cpu="$4" concurrency="$5" min="$6" max="$7"
+  local v
+  memory="$(v="${prefix}_MEMORY"; echo "${!v:-$memory}")"
+  cpu="$(v="${prefix}_CPU"; echo "${!v:-$cpu}")"
+  concurrency="$(v="${prefix}_CONCURRENCY"; echo "${!v:-$concurrency}")"
+  min="$(v="${prefix}_MIN_INSTANCES"; echo "${!v:-$min}")"
+  max="$(v="${prefix}_MAX_INSTANCES"; echo "${!v:-$max}")"
+  [[ "$memory" =~ ^[0-9]+(Mi|Gi|M|G)$ ]] || fail "${prefix}_MEMORY must look like 512Mi or 1Gi, got $memory"
+  [[ "$cpu" =~ ^[0-9.]+$ ]] || fail "${prefix}_CPU must be a number of vCPUs, got $cpu"
+  for v in concurrency min max; do [[ "${!v}" =~ ^[0-9]+$ ]] || fail "${prefix}_${v^^} must be a whole number, got ${!v}"; done
+  if [ "$concurrency" -gt 1 ] && awk "BEGIN { exit !($cpu < 1) }"; then
+    fail "${prefix}_CONCURRENCY above 1 needs ${prefix}_CPU of at least 1 (got $cpu)"
+  fi
+  local args=(gcloud functions deploy "$name" --gen2 --runtime=nodejs24 --trigger-http
+    --entry-point="$name" --source="dist/$name" --project="$PROJECT_ID" --region="$REGION"
+    --service-account="$SERVICE_ACCOUNT")
+  if [ -n "${BUILD_SERVICE_ACCOUNT:-}" ]; then
+    args+=(--build-service-account="projects/$PROJECT_ID/serviceAccounts/$BUILD_SERVICE_ACCOUNT")
+  fi
+  args+=(--memory="$memory" --cpu="$cpu" --concurrency="$concurrency"
+    --min-instances="$min" --max-instances="$max"
+    --allow-unauthenticated --ingress-settings="$ingress" --set-env-vars="$env_vars" --quiet)
+  step "$(quote "${args[@]}")"
+}
+
+# Public either way (integrators and nodes have no Google identity; the API key is the
+# credential), but behind the front door only the load balancer may reach them, so nobody can
+# go around its rate limit to the functions' own URLs.
+if [ -n "$AUTH_DOMAIN" ]; then ingress=internal-and-gclb; else ingress=all; fi
+
+deploy exchangeIntegration INTEGRATION 512Mi 1 16 1 100
+deploy exchangeAutojoin AUTOJOIN 512Mi 1 16 0 20
+deploy jwks JWKS 256Mi 1 80 0 20
+
+# Log-based metrics (what the Go service's Prometheus gave): created, or updated if present.
+for metric in requests latency; do
+  name="${METRIC_PREFIX}_$metric"
+  file="scripts/deploy/metrics/token_exchange_$metric.json"
+  target="$(quote "$name" --project="$PROJECT_ID" --config-from-file="$file")"
+  ensure "$(quote gcloud logging metrics describe "$name" --project="$PROJECT_ID")" \
+    "gcloud logging metrics create $target" "gcloud logging metrics update $target"
+done
+
+# The operators' dashboard, scripts/deploy/metrics/dashboard.json, under a fixed id so a rerun finds
+# it: the id goes into the definition on the way to gcloud (with the metrics' prefix, when it
+# is not the default), and an update carries the etag it read just before, as the API requires.
+dashboard=token-exchange
+dashboard_name="projects/$PROJECT_ID/dashboards/$dashboard"
+dashboard_sed=()
+if [ "$METRIC_PREFIX" != token_exchange ]; then
+  dashboard_sed=(-e "s|logging.googleapis.com/user/token_exchange_|logging.googleapis.com/user/${METRIC_PREFIX}_|g")
+fi
+ensure "$(quote gcloud monitoring dashboards describe "$dashboard" --project="$PROJECT_ID")" \
+  "$(quote sed -e "1s|^{|{\"name\": \"$dashboard_name\", |" "${dashboard_sed[@]}" scripts/deploy/metrics/dashboard.json) | $(quote gcloud monitoring dashboards create --project="$PROJECT_ID" --config-from-file=-)" \
+  "sed -e \"1s|^{|{\\\"name\\\": \\\"$dashboard_name\\\", \\\"etag\\\": \\\"\$($(quote gcloud monitoring dashboards describe "$dashboard" --project="$PROJECT_ID" --format='value(etag)'))\\\", |\" $(quote "${dashboard_sed[@]}" scripts/deploy/metrics/dashboard.json) | $(quote gcloud monitoring dashboards update "$dashboard" --project="$PROJECT_ID" --config-from-file=-)"
+
+if [ -n "$AUTH_DOMAIN" ]; then
+  # The front door: the Go service's four paths on one host. The functions stay in REGION; the
+  # load balancer is global (EXTERNAL_MANAGED, the current Application Load Balancer).
+  lb=token-exchange
+  p="--project=$PROJECT_ID"
+  backend_url() { echo "https://www.googleapis.com/compute/v1/projects/$PROJECT_ID/global/backendServices/$lb-$1"; }
+  edge_policy="$lb-edge"
+  # Cloud Armor: per client IP over both exchange paths, a ban answered with 429.
+  ensure "$(quote gcloud compute security-policies describe "$edge_policy" "$p")" \
+    "$(quote gcloud compute security-policies create "$edge_policy" --type=CLOUD_ARMOR \
+      --description="token-exchange: per-client-IP rate limit on the exchange functions" "$p")"
+  edge_rule=(1000 --security-policy="$edge_policy" --src-ip-ranges='*' --action=rate-based-ban
+    --rate-limit-threshold-count="$EDGE_RATE_LIMIT_COUNT" --rate-limit-threshold-interval-sec="$EDGE_RATE_LIMIT_INTERVAL_SECONDS"
+    --ban-duration-sec="$EDGE_BAN_SECONDS" --conform-action=allow --exceed-action=deny-429 --enforce-on-key=IP
+    --description="ban a client IP above $EDGE_RATE_LIMIT_COUNT requests per $EDGE_RATE_LIMIT_INTERVAL_SECONDS s for $EDGE_BAN_SECONDS s" "$p")
+  ensure "$(quote gcloud compute security-policies rules describe 1000 --security-policy="$edge_policy" "$p")" \
+    "$(quote gcloud compute security-policies rules create "${edge_rule[@]}")" \
+    "$(quote gcloud compute security-policies rules update "${edge_rule[@]}")"
+
+  # Per function: a serverless network endpoint group and a backend service of the same name.
+  for fn in exchangeIntegration:integration exchangeAutojoin:autojoin jwks:jwks; do
+    name="$lb-${fn#*:}"
+    ensure "$(quote gcloud compute network-endpoint-groups describe "$name" --region="$REGION" "$p")" \
+      "$(quote gcloud compute network-endpoint-groups create "$name" --region="$REGION" --network-endpoint-type=serverless \
+        --cloud-function-name="${fn%%:*}" "$p")"
+    ensure "$(quote gcloud compute backend-services describe "$name" --global "$p")" \
+      "$(quote gcloud compute backend-services create "$name" --global --load-balancing-scheme=EXTERNAL_MANAGED "$p")"
+    ensure "$(quote gcloud compute backend-services describe "$name" --global "$p" --format='value(backends[].group)') | $(quote grep -q "/networkEndpointGroups/$name\$")" \
+      "$(quote gcloud compute backend-services add-backend "$name" --global --network-endpoint-group="$name" \
+        --network-endpoint-group-region="$REGION" "$p")"
+    if [ "$name" != "$lb-jwks" ]; then
+      # Re-applied on every run: the same policy again changes nothing.
+      step "$(quote gcloud compute backend-services update "$name" --global --security-policy="$edge_policy" "$p")"
+    fi
+  done
+
+  # The URL map routes by path only; each function answers 405 for a method it does not take.
+  # Anything else goes to jwks (public keys, harmless). `import` creates the map or replaces it
+  # with this definition, so a changed route applies on the next run.
+  url_map="{\"name\":\"$lb\",\"description\":\"token-exchange: the Go service paths on $AUTH_DOMAIN\",\"defaultService\":\"$(backend_url jwks)\",\"hostRules\":[{\"hosts\":[\"$AUTH_DOMAIN\"],\"pathMatcher\":\"go-service-paths\"}],\"pathMatchers\":[{\"name\":\"go-service-paths\",\"defaultService\":\"$(backend_url jwks)\",\"pathRules\":[{\"paths\":[\"/v0/token/integration\"],\"service\":\"$(backend_url integration)\"},{\"paths\":[\"/v0/token/autojoin\"],\"service\":\"$(backend_url autojoin)\"},{\"paths\":[\"/.well-known/jwks.json\",\"/health\"],\"service\":\"$(backend_url jwks)\"}]}]}"
+  step "$(quote echo "$url_map") | $(quote gcloud compute url-maps import "$lb" --global "$p" --quiet)"
+  # Plain HTTP gets a 308 to HTTPS (308, not 301: a POST stays a POST).
+  redirect_map="{\"name\":\"$lb-http-redirect\",\"description\":\"token-exchange: HTTP to HTTPS\",\"defaultUrlRedirect\":{\"httpsRedirect\":true,\"redirectResponseCode\":\"PERMANENT_REDIRECT\"}}"
+  step "$(quote echo "$redirect_map") | $(quote gcloud compute url-maps import "$lb-http-redirect" --global "$p" --quiet)"
+
+  # The certificate, issued through a DNS authorization: Google can issue it as soon as the
+  # CNAME below exists, while the name still points at the Go service, so the cutover has no
+  # TLS gap. Named after the domain: a new AUTH_DOMAIN gets its own certificate.
+  cert="$lb-${AUTH_DOMAIN//./-}"
+  [ ${#cert} -le 63 ] || fail "AUTH_DOMAIN is too long for a resource name ($cert has more than 63 characters)"
+  ensure "$(quote gcloud certificate-manager dns-authorizations describe "$cert" "$p")" \
+    "$(quote gcloud certificate-manager dns-authorizations create "$cert" --domain="$AUTH_DOMAIN" "$p")"
+  ensure "$(quote gcloud certificate-manager certificates describe "$cert" "$p")" \
+    "$(quote gcloud certificate-manager certificates create "$cert" --domains="$AUTH_DOMAIN" --dns-authorizations="$cert" "$p")"
+  ensure "$(quote gcloud certificate-manager maps describe "$lb" "$p")" \
+    "$(quote gcloud certificate-manager maps create "$lb" "$p")"
+  ensure "$(quote gcloud certificate-manager maps entries describe "$cert" --map="$lb" "$p")" \
+    "$(quote gcloud certificate-manager maps entries create "$cert" --map="$lb" --certificates="$cert" --hostname="$AUTH_DOMAIN" "$p")"
+
+  # One global IPv4 address for both forwarding rules: 443 to the functions, 80 to the redirect.
+  ensure "$(quote gcloud compute addresses describe "$lb-ip" --global "$p")" \
+    "$(quote gcloud compute addresses create "$lb-ip" --global --ip-version=IPV4 "$p")"
+  ensure "$(quote gcloud compute target-https-proxies describe "$lb-https" --global "$p")" \
+    "$(quote gcloud compute target-https-proxies create "$lb-https" --global --url-map="$lb" --certificate-map="$lb" "$p")"
+  ensure "$(quote gcloud compute target-http-proxies describe "$lb-http" --global "$p")" \
+    "$(quote gcloud compute target-http-proxies create "$lb-http" --global --url-map="$lb-http-redirect" "$p")"
+  ensure "$(quote gcloud compute forwarding-rules describe "$lb-https" --global "$p")" \
+    "$(quote gcloud compute forwarding-rules create "$lb-https" --global --load-balancing-scheme=EXTERNAL_MANAGED \
+      --address="$lb-ip" --target-https-proxy="$lb-https" --ports=443 "$p")"
+  ensure "$(quote gcloud compute forwarding-rules describe "$lb-http" --global "$p")" \
+    "$(quote gcloud compute forwarding-rules create "$lb-http" --global --load-balancing-scheme=EXTERNAL_MANAGED \
+      --address="$lb-ip" --target-http-proxy="$lb-http" --ports=80 "$p")"
+
+  # What the operator does next, in order (the README's "Cutover from the Go service").
+  step "$(quote gcloud certificate-manager dns-authorizations describe "$cert" "$p" \
+    --format='table[title="DNS first: add this CNAME record (the certificate is issued once it resolves)"](dnsResourceRecord.name,dnsResourceRecord.type,dnsResourceRecord.data)')"
+  step "$(quote gcloud certificate-manager certificates describe "$cert" "$p" \
+    --format='table[title="Certificate: wait until ACTIVE before moving the A record"](name.basename(),managed.state)')"
+  step "$(quote gcloud compute addresses describe "$lb-ip" --global "$p" \
+    --format="table[title=\"DNS then: point $AUTH_DOMAIN (A record) at this address\"](address)")"
+  step "$(quote echo "front door: https://$AUTH_DOMAIN/v0/token/integration https://$AUTH_DOMAIN/v0/token/autojoin https://$AUTH_DOMAIN/.well-known/jwks.json https://$AUTH_DOMAIN/health")"
+else
+  for name in exchangeIntegration exchangeAutojoin jwks; do
+    step "$(quote gcloud functions describe "$name" --gen2 --project="$PROJECT_ID" --region="$REGION" --format='value(serviceConfig.uri)')"
+  done
+fi
+
+found=false
+for entry in "${steps[@]}"; do
+  kind="${entry%% *}"
+  line="${entry#* }"
+  if $dry_run; then
+    case "$kind" in
+      check) printf '# check: %s\n' "$line" ;;
+      update) printf '# when found: %s\n' "$line" ;;
+      *) printf '%s\n' "$line" ;;
+    esac
+    continue
+  fi
+  if [[ "$line" == "gcloud functions deploy "* ]] && ! ${checked:-false}; then
+    # After the build, before the first deploy: every bundle must be there.
+    for name in exchangeIntegration exchangeAutojoin jwks; do
+      [ -f "dist/$name/index.js" ] || fail "dist/$name/index.js is missing: run npm run build (or drop --skip-build)"
+    done
+    checked=true
+  fi
+  case "$kind" in
+    check)
+      # Not found (or not readable): the create that follows runs, and says why if it fails.
+      if eval "$line" >/dev/null 2>&1; then found=true; else found=false; fi
+      continue ;;
+    create) if $found; then continue; fi ;;
+    update) if ! $found; then continue; fi ;;
+  esac
+  echo "+ $line" >&2
+  eval "$line"
+done

@@ -1,0 +1,122 @@
+/**
+ * The exchange endpoint, shared by exchangeIntegration and exchangeAutojoin: POST an API
+ * key, get a short-lived JWT. It depends only on something that verifies a key and
+ * something that signs claims, so tests can hand it either directly.
+ */
+import type { HttpFunction, Request } from '@google-cloud/functions-framework';
+import type { KeyKind } from '../keys/grammar';
+import { claimsFor, tokenTtl, type TokenSettings } from './claims';
+import {
+  INVALID_API_KEY,
+  methodNotAllowed,
+  readApiKey,
+  readBody,
+  sendProblem,
+  tooManyAttempts,
+  unavailable,
+  type Problem,
+} from '../platform/http';
+import type { KeyVerifier, Verification } from './verifier';
+import type { LogEntry, Logger, Severity } from '../platform/log';
+import type { ClaimsSigner } from '../signing/signer';
+
+export interface ExchangeOptions {
+  /** The function's name, for logs. */
+  readonly functionName: string;
+  readonly kind: KeyKind;
+  readonly verifier: KeyVerifier;
+  readonly signer: ClaimsSigner;
+  readonly settings: TokenSettings;
+  readonly log: Logger;
+  /** The client address bcrypt guesses are counted by (default: the connection's peer). */
+  readonly clientAddress?: (req: Request) => string;
+}
+
+const POST_ONLY = methodNotAllowed(['POST']);
+
+function refusal(result: Exclude<Verification, { ok: true }>): Problem {
+  switch (result.outcome) {
+    case 'invalid':
+      return INVALID_API_KEY;
+    case 'throttled':
+      return tooManyAttempts(result.retryAfter);
+    case 'unavailable':
+      return unavailable('The key store is unavailable; try again shortly.', 2);
+    case 'busy':
+      return unavailable('The service is busy; try again shortly.', 1);
+  }
+}
+
+const SEVERITY: Readonly<Record<string, Severity>> = {
+  ok: 'INFO',
+  invalid: 'NOTICE',
+  'bad-request': 'NOTICE',
+  throttled: 'WARNING',
+  busy: 'WARNING',
+  unavailable: 'ERROR',
+  'signing-unavailable': 'ERROR',
+};
+
+export function createExchangeHandler(options: ExchangeOptions): HttpFunction {
+  const { functionName, kind, verifier, signer, settings, log } = options;
+  const clientOf = options.clientAddress ?? ((req: Request) => req.socket.remoteAddress ?? '');
+
+  return async (req, res) => {
+    const started = performance.now();
+    const record = (status: number, outcome: string, fields: Omit<LogEntry, 'severity' | 'message'> = {}): void => {
+      log({
+        severity: SEVERITY[outcome] ?? 'NOTICE',
+        message: `${functionName} ${status} ${outcome}`,
+        function: functionName,
+        outcome,
+        status,
+        ...fields,
+        latency_ms: Math.round((performance.now() - started) * 100) / 100,
+      });
+    };
+    const owner = kind === 'integration' ? 'integration_id' : 'org';
+
+    if (req.method !== 'POST') {
+      sendProblem(res, POST_ONLY);
+      record(405, 'bad-request', { method: req.method.slice(0, 16) });
+      return;
+    }
+    const body = await readBody(req);
+    if (!body.ok) {
+      sendProblem(res, body.problem);
+      record(body.problem.status, 'bad-request');
+      return;
+    }
+    const read = readApiKey(req, body.body);
+    if (!read.ok) {
+      sendProblem(res, read.problem);
+      record(read.problem.status, 'bad-request');
+      return;
+    }
+
+    const result = await verifier.verify(read.apiKey, kind, clientOf(req));
+    if (!result.ok) {
+      const problem = refusal(result);
+      sendProblem(res, problem);
+      record(problem.status, result.outcome, {
+        [owner]: result.ownerId,
+        key_id: result.keyId,
+        reason: result.outcome === 'invalid' ? result.reason : result.outcome === 'unavailable' ? result.cause : undefined,
+      });
+      return;
+    }
+
+    const who = { [owner]: result.key.ownerId, key_id: result.key.keyId };
+    let token: string;
+    try {
+      token = await signer.sign(claimsFor(result.key, settings));
+    } catch (error) {
+      sendProblem(res, unavailable('The signing key is unavailable; try again shortly.', 2));
+      record(503, 'signing-unavailable', { ...who, reason: (error as Error).message });
+      return;
+    }
+    res.status(200).set({ 'Content-Type': 'application/json', 'Cache-Control': 'no-store', Pragma: 'no-cache' });
+    res.send(JSON.stringify({ token, token_type: 'Bearer', expires_in: tokenTtl(kind, settings) }));
+    record(200, 'ok', { ...who, ...(kind === 'integration' ? { tier: result.key.tier } : {}) });
+  };
+}

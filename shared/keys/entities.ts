@@ -1,0 +1,155 @@
+/**
+ * The Datastore schema, shared with the Go service: kind names, property names and how a
+ * stored key record reads. Entities written by either implementation read the same.
+ *
+ *   namespace CLIENT_INTEGRATION_NS:  IntegrationMeta/<integrationId> → IntegrationAPIKey/<keyId>
+ *   namespace PLATFORM_NS:            Organization/<org> → APIKey/<keyId>
+ *                                     LegacyAPIKey/<hex SHA-256 of a flat key>  (root)
+ *
+ * A Go-made flat autojoin key is `APIKey/<the key itself>` under its organisation, with
+ * properties `key` (the same string) and `created_at`. Its `LegacyAPIKey` record (written by
+ * `migrate-legacy` or by the exchange's first use of the key) holds `org`, `status`,
+ * `created_at`, `migrated_at` and `plaintext_twin`: true while the plaintext entity still
+ * exists and governs the key (deleting it, as the old tools revoke, refuses the key).
+ */
+import type { Datastore, Key } from '@google-cloud/datastore';
+import { isAcceptedKeyId, isLegacyAutojoinKey, type KeyKind } from './grammar';
+import type { Config } from '../platform/config';
+
+export const KIND = {
+  integration: 'IntegrationMeta',
+  integrationKey: 'IntegrationAPIKey',
+  organization: 'Organization',
+  organizationKey: 'APIKey',
+  legacyKey: 'LegacyAPIKey',
+} as const;
+
+export const KEY_STATUS = { active: 'active', revoked: 'revoked' } as const;
+
+/** The kinds of owner and key record for each kind of API key. */
+export const OWNER_KIND: Readonly<Record<KeyKind, { owner: string; key: string }>> = {
+  integration: { owner: KIND.integration, key: KIND.integrationKey },
+  autojoin: { owner: KIND.organization, key: KIND.organizationKey },
+};
+
+export type Namespaces = Pick<Config, 'integrationNamespace' | 'platformNamespace'>;
+
+export function namespaceFor(kind: KeyKind, namespaces: Namespaces): string {
+  return kind === 'integration' ? namespaces.integrationNamespace : namespaces.platformNamespace;
+}
+
+export function ownerKey(datastore: Datastore, kind: KeyKind, ownerId: string, namespaces: Namespaces): Key {
+  return datastore.key({ namespace: namespaceFor(kind, namespaces), path: [OWNER_KIND[kind].owner, ownerId] });
+}
+
+export function apiKeyKey(datastore: Datastore, kind: KeyKind, ownerId: string, keyId: string, namespaces: Namespaces): Key {
+  return datastore.key({
+    namespace: namespaceFor(kind, namespaces),
+    path: [OWNER_KIND[kind].owner, ownerId, OWNER_KIND[kind].key, keyId],
+  });
+}
+
+export function legacyKeyKey(datastore: Datastore, name: string, namespaces: Namespaces): Key {
+  return datastore.key({ namespace: namespaces.platformNamespace, path: [KIND.legacyKey, name] });
+}
+
+/** The Go service's plaintext entity of a flat key: `Organization/<org>/APIKey/<flat key>`. */
+export function plaintextKeyKey(datastore: Datastore, org: string, flatKey: string, namespaces: Namespaces): Key {
+  return apiKeyKey(datastore, 'autojoin', org, flatKey, namespaces);
+}
+
+/** The property of a LegacyAPIKey record that says its plaintext twin still governs it. */
+export const PLAINTEXT_TWIN = 'plaintext_twin';
+
+/** A key record as the exchange needs it. */
+export interface StoredKey {
+  /** bcrypt hash (ours) or lowercase hex SHA-256 (the Go service's) of the secret. */
+  readonly keyHash: string;
+  readonly status: string;
+  /** 0 when absent (the Go service's keys have none). */
+  readonly tier: number;
+  readonly expiresAt: Date | undefined;
+  /** Why the record cannot be used as stored (a tier that is not an integer), if it cannot. */
+  readonly unreadable?: string;
+}
+
+/** A migrated flat autojoin key: its owner is a property, as the key has no path. */
+export interface StoredLegacyKey {
+  readonly org: string;
+  readonly status: string;
+  /** Set when the key was rerolled: it keeps working through a grace period, then stops. */
+  readonly expiresAt: Date | undefined;
+  /** The plaintext `APIKey/<flat key>` still governs the key: without it the key is refused. */
+  readonly plaintextTwin: boolean;
+}
+
+function property(entity: Record<string, unknown>, name: string): unknown {
+  return entity[name];
+}
+
+function asDate(value: unknown): Date | undefined {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value;
+  if (typeof value === 'string' || typeof value === 'number') {
+    const date = new Date(value);
+    return Number.isNaN(date.getTime()) ? undefined : date;
+  }
+  return undefined;
+}
+
+/**
+ * The tier: an integer, 0 when absent. Tokens carry integers (Locate compares them), and
+ * the Go service could not load a record whose tier is not one, so neither do we: such a
+ * record (2.5, "1", true) is refused as unreadable, rather than rounded into a tier nobody
+ * set. Returns NaN for those.
+ */
+function asTier(value: unknown): number {
+  if (value === undefined || value === null) return 0;
+  // Integers beyond 2^53 arrive wrapped when wrapNumbers is on.
+  const number = value !== null && typeof value === 'object' && 'value' in value ? Number((value as { value: unknown }).value) : value;
+  return typeof number === 'number' && Number.isSafeInteger(number) ? number : Number.NaN;
+}
+
+/** Reads a stored key record; a missing or odd property reads as "not valid", never throws. */
+export function decodeStoredKey(entity: Record<string, unknown>): StoredKey {
+  const keyHash = property(entity, 'key_hash');
+  const status = property(entity, 'status');
+  const tier = asTier(property(entity, 'tier'));
+  return {
+    keyHash: typeof keyHash === 'string' ? keyHash : '',
+    status: typeof status === 'string' ? status : '',
+    tier: Number.isNaN(tier) ? 0 : tier,
+    expiresAt: asDate(property(entity, 'expires_at')),
+    ...(Number.isNaN(tier) ? { unreadable: 'tier is not an integer' } : {}),
+  };
+}
+
+export function decodeStoredLegacyKey(entity: Record<string, unknown>): StoredLegacyKey {
+  const org = property(entity, 'org');
+  const status = property(entity, 'status');
+  return {
+    org: typeof org === 'string' ? org : '',
+    status: typeof status === 'string' ? status : '',
+    expiresAt: asDate(property(entity, 'expires_at')),
+    // Absent in records written before the property existed: the record alone governs them.
+    plaintextTwin: property(entity, PLAINTEXT_TWIN) === true,
+  };
+}
+
+/** Whether a key record may be used now: active and not past its expiry. */
+export function isUsable(key: { status: string; expiresAt?: Date | undefined }, now: Date): boolean {
+  return key.status === KEY_STATUS.active && (key.expiresAt === undefined || key.expiresAt.getTime() > now.getTime());
+}
+
+/**
+ * Under an organisation, `APIKey` entities are of two shapes: the Go service's plaintext flat
+ * keys (named by the key, which `key` repeats) and scoped key records (named by a key id,
+ * with a `key_hash`). Told apart by their properties as well as their names, since a flat key
+ * may happen to start with `ki_`.
+ */
+export function isPlaintextFlatKey(name: string, entity: Record<string | symbol, unknown>): boolean {
+  return entity.key === name && entity.key_hash === undefined && isLegacyAutojoinKey(name);
+}
+
+export function isScopedKeyRecord(name: string, entity: Record<string | symbol, unknown>): boolean {
+  return isAcceptedKeyId(name) && !isPlaintextFlatKey(name, entity);
+}

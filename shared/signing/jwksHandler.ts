@@ -1,0 +1,71 @@
+/**
+ * The `jwks` endpoint: the public signing keys, for Locate, the NDT servers and autojoin to
+ * verify tokens with. Cacheable for an hour (verifiers and CDNs keep it), which is why a
+ * new key must be published longer than that before it signs.
+ */
+import type { HttpFunction } from '@google-cloud/functions-framework';
+import { methodNotAllowed, sendProblem, unavailable } from '../platform/http';
+import type { JwksPublisher } from './jwksPublisher';
+import type { Logger } from '../platform/log';
+
+export const JWKS_MAX_AGE_SECONDS = 3600;
+
+const GET_OR_HEAD = methodNotAllowed(['GET', 'HEAD']);
+const HEALTH_PATH = '/health';
+const HEALTH_BODY = JSON.stringify({ status: 'ok' });
+
+function matchesEtag(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (ifNoneMatch === undefined) return false;
+  return ifNoneMatch
+    .split(',')
+    .map((tag) => tag.trim().replace(/^W\//, ''))
+    .some((tag) => tag === '*' || tag === etag);
+}
+
+export function createJwksHandler(publisher: JwksPublisher, log: Logger, functionName = 'jwks'): HttpFunction {
+  return async (req, res) => {
+    const started = performance.now();
+    const record = (status: number, outcome: string): void =>
+      log({
+        severity: status >= 500 ? 'ERROR' : 'INFO',
+        message: `${functionName} ${status} ${outcome}`,
+        function: functionName,
+        outcome,
+        status,
+        latency_ms: Math.round((performance.now() - started) * 100) / 100,
+      });
+    res.set('Access-Control-Allow-Origin', '*');
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      sendProblem(res, GET_OR_HEAD);
+      record(405, 'bad-request');
+      return;
+    }
+    // The load balancer routes the Go service's `GET /health` here (a URL map cannot answer
+    // by itself): a liveness answer that needs no signing key.
+    if (req.path === HEALTH_PATH) {
+      res.status(200).set({ 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }).send(HEALTH_BODY);
+      record(200, 'health');
+      return;
+    }
+    let jwks;
+    try {
+      jwks = await publisher.current();
+    } catch {
+      sendProblem(res, unavailable('The signing keys are unavailable; try again shortly.', 5));
+      record(503, 'unavailable');
+      return;
+    }
+    res.set({
+      'Cache-Control': `public, max-age=${JWKS_MAX_AGE_SECONDS}, must-revalidate`,
+      ETag: jwks.etag,
+    });
+    if (matchesEtag(req.headers['if-none-match'], jwks.etag)) {
+      res.status(304).end();
+      record(304, 'not-modified');
+      return;
+    }
+    // Express answers HEAD with the headers of the GET, Content-Length included, and no body.
+    res.status(200).set('Content-Type', 'application/json').send(jwks.body);
+    record(200, 'ok');
+  };
+}

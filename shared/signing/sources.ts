@@ -1,0 +1,88 @@
+/**
+ * Where the signing key lives: a file (local stack) or Secret Manager (production).
+ *
+ * Secret Manager holds one private JWK per secret version. The signers use the version
+ * SIGNING_KEY_VERSION names (default `latest`; an alias lets operators stage a new key
+ * before it signs); `jwks` publishes every enabled version, newest first, so a key is
+ * published before it signs and stays published after it stops.
+ */
+import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
+import { grpc } from 'google-gax';
+import { readFile } from 'node:fs/promises';
+import type { SigningKeyLocation } from '../platform/config';
+import { ConfigError } from '../platform/config';
+
+/** At most this many versions are published, so an old key cannot linger for ever. */
+export const MAX_PUBLISHED_VERSIONS = 5;
+
+export interface SigningKeySource {
+  /** The private JWK that signs, as JSON text. */
+  signingKey(): Promise<string>;
+  /** The private JWKs of the versions to publish, newest first, with their version names. */
+  publishedKeys(): Promise<Array<{ version: string; jwk: string }>>;
+}
+
+export function fileSource(path: string): SigningKeySource {
+  return {
+    signingKey: () => readFile(path, 'utf8'),
+    publishedKeys: async () => [{ version: path, jwk: await readFile(path, 'utf8') }],
+  };
+}
+
+/**
+ * SECRET_MANAGER_EMULATOR_HOST (host:port on loopback) points the client at a local
+ * Secret Manager stand-in over plaintext gRPC, as DATASTORE_EMULATOR_HOST does for
+ * Datastore. Refused for any other host, so it can never send secrets off the machine.
+ */
+export function secretManagerClient(env: Readonly<Record<string, string | undefined>> = process.env): SecretManagerServiceClient {
+  const emulator = env.SECRET_MANAGER_EMULATOR_HOST;
+  if (!emulator) return new SecretManagerServiceClient();
+  const match = /^(127\.0\.0\.1|localhost|\[::1\]):(\d{1,5})$/.exec(emulator);
+  if (!match) throw new ConfigError(`SECRET_MANAGER_EMULATOR_HOST must be a loopback host:port, got ${JSON.stringify(emulator)}`);
+  return new SecretManagerServiceClient({
+    apiEndpoint: match[1] === '[::1]' ? '::1' : (match[1] as string),
+    port: Number(match[2]),
+    sslCreds: grpc.credentials.createInsecure(),
+    // Skips credential discovery, which would try the metadata server.
+    universeDomain: 'googleapis.com',
+  });
+}
+
+function payloadText(data: Uint8Array | string | null | undefined): string {
+  if (data === null || data === undefined) return '';
+  return typeof data === 'string' ? data : Buffer.from(data).toString('utf8');
+}
+
+function versionNumber(name: string): number {
+  return Number(name.slice(name.lastIndexOf('/') + 1)) || 0;
+}
+
+/**
+ * One attempt per call, bounded: the client's default would retry UNAVAILABLE for up to
+ * ten minutes while a request waits. A failure here is retried by the next request instead.
+ */
+const CALL_OPTIONS = { retry: null, timeout: 5000 };
+
+export function secretManagerSource(client: SecretManagerServiceClient, secret: string, version: string): SigningKeySource {
+  const access = async (name: string): Promise<string> => {
+    const [response] = await client.accessSecretVersion({ name }, CALL_OPTIONS);
+    return payloadText(response.payload?.data);
+  };
+  return {
+    signingKey: () => access(`${secret}/versions/${version}`),
+    async publishedKeys() {
+      const [versions] = await client.listSecretVersions({ parent: secret, filter: 'state:ENABLED' }, CALL_OPTIONS);
+      const names = versions
+        .map((v) => v.name ?? '')
+        .filter((name) => name !== '')
+        .sort((a, b) => versionNumber(b) - versionNumber(a))
+        .slice(0, MAX_PUBLISHED_VERSIONS);
+      return Promise.all(names.map(async (name) => ({ version: name, jwk: await access(name) })));
+    },
+  };
+}
+
+export function signingKeySource(location: SigningKeyLocation, client?: () => SecretManagerServiceClient): SigningKeySource {
+  if (location.source === 'file') return fileSource(location.path);
+  return secretManagerSource((client ?? secretManagerClient)(), location.secret, location.version);
+}

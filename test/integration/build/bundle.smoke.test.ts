@@ -1,0 +1,197 @@
+/**
+ * The deployable bundles, started exactly the way Cloud Functions (2nd gen) starts them:
+ * `npm run build`, each dist/<name> copied to a folder of its own, `npm install --omit=dev`
+ * there (the buildpack's install; the npm registry is needed), then that folder's
+ * `functions-framework --target=<name>` with NODE_ENV=production, PORT and the function's
+ * environment, against the run's Datastore emulator. Each must answer a real request:
+ * a token that verifies against the JWKS served by the bundled `jwks`, and the JWKS itself,
+ * also when the signing key comes from Secret Manager (the bundled google-gax and gRPC).
+ */
+import type { Datastore } from '@google-cloud/datastore';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { send, startFunction, waitForSuccess, type FunctionProcess } from '../../../scripts/perf/coldStart';
+import type { Namespaces } from '../../../shared/keys/entities';
+import { testDatastore, uniqueNamespaces } from '../../support/datastore';
+import { startFakeSecretManager, type FakeSecretManager } from '../../support/fakeSecretManager';
+import { newAutojoinKey, newIntegrationKey } from '../../support/seed';
+import { signingKeyFile } from '../../support/signingKeys';
+
+const ROOT = join(__dirname, '..', '..', '..');
+const FUNCTIONS = ['exchangeIntegration', 'exchangeAutojoin', 'jwks'] as const;
+type FunctionName = (typeof FUNCTIONS)[number];
+
+/** One `npm install` per function, from the registry: generous, for a cold CI cache. */
+const INSTALL_TIMEOUT_MS = 240_000;
+
+function install(dir: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('npm', ['install', '--omit=dev', '--no-audit', '--no-fund'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-(child.pid as number), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, INSTALL_TIMEOUT_MS);
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`npm install --omit=dev in ${dir} ended with ${signal ?? code}:\n${stderr}`));
+    });
+  });
+}
+
+let work: string;
+let dist: string;
+let datastore: Datastore;
+let namespaces: Namespaces;
+let environment: Record<string, string>;
+const folders = {} as Record<FunctionName, string>;
+const started: FunctionProcess[] = [];
+const served = {} as Record<FunctionName, FunctionProcess>;
+
+async function start(name: FunctionName, env: Record<string, string> = environment): Promise<FunctionProcess> {
+  const fn = await startFunction({ dir: folders[name], target: name, env });
+  started.push(fn);
+  return fn;
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'bundle-smoke-'));
+  // `npm run build`, into a folder of the test's own: a concurrent build cannot pull dist/ away.
+  dist = join(work, 'dist');
+  const built = spawnSync(process.execPath, ['scripts/build/build.mts', `--outdir=${dist}`], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  if (built.status !== 0) throw new Error(`the build failed:\n${built.stderr}`);
+  for (const name of FUNCTIONS) {
+    folders[name] = join(work, 'deploy', name);
+    cpSync(join(dist, name), folders[name], { recursive: true });
+  }
+  datastore = testDatastore();
+  namespaces = uniqueNamespaces('bundle');
+  const [key] = await Promise.all([signingKeyFile('EdDSA'), ...FUNCTIONS.map((name) => install(folders[name]))]);
+  environment = {
+    PROJECT_ID: process.env.PROJECT_ID as string,
+    DATASTORE_EMULATOR_HOST: process.env.DATASTORE_EMULATOR_HOST as string,
+    // Loopback only: no probe of the GCE metadata server.
+    METADATA_SERVER_DETECTION: 'none',
+    SIGNING_KEY_FILE: key.path,
+    CLIENT_INTEGRATION_NS: namespaces.integrationNamespace,
+    PLATFORM_NS: namespaces.platformNamespace,
+  };
+  for (const name of FUNCTIONS) served[name] = await start(name);
+}, INSTALL_TIMEOUT_MS + 60_000);
+
+afterAll(async () => {
+  await Promise.all(started.map((fn) => fn.stop()));
+  if (work) rmSync(work, { recursive: true, force: true });
+}, 30_000);
+
+describe('what the build ships', () => {
+  test.each(FUNCTIONS)('dist/%s holds the bundle, its package files and the files it reads at run time', (name) => {
+    const dir = join(dist, name);
+    expect(readdirSync(dir, { recursive: true }).map(String).sort()).toEqual(
+      ['.gcloudignore', 'index.js', 'package-lock.json', 'package.json', 'protos', join('protos', 'app_engine_key.proto')].sort(),
+    );
+    const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+    const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8'));
+    expect(manifest).toMatchObject({ main: 'index.js', engines: { node: '24' } });
+    expect(manifest.scripts).toBeUndefined();
+    expect(manifest.dependencies).toEqual({
+      '@google-cloud/functions-framework': lock.packages['node_modules/@google-cloud/functions-framework'].version,
+    });
+    expect(existsSync(join(folders[name], 'node_modules', '@google-cloud', 'datastore'))).toBe(false);
+  });
+});
+
+describe('what gcloud uploads from dist/<name>', () => {
+  test.each(FUNCTIONS)('%s: the bundle and its package files, even beside a node_modules and a source map', (name) => {
+    // The installed copy has a node_modules; add a source map too. gcloud reads the folder's
+    // own .gcloudignore (this lists files locally, without credentials).
+    cpSync(join(folders[name], 'index.js'), join(folders[name], 'index.js.map'));
+    const listed = spawnSync('gcloud', ['meta', 'list-files-for-upload', folders[name]], { encoding: 'utf8', timeout: 60_000 });
+    rmSync(join(folders[name], 'index.js.map'));
+    expect(listed.status).toBe(0);
+    expect(listed.stdout.trim().split('\n').sort()).toEqual(['index.js', 'package-lock.json', 'package.json', 'protos/app_engine_key.proto']);
+  });
+});
+
+describe('each bundle, installed and started as Cloud Functions does', () => {
+  let verify: (token: string, audience: string) => ReturnType<typeof jwtVerify>;
+  beforeAll(() => {
+    const jwks = createRemoteJWKSet(new URL(`${served.jwks.url}/`));
+    verify = (token, audience) => jwtVerify(token, jwks, { issuer: 'token-exchange', audience, clockTolerance: 0 });
+  });
+
+  test('jwks serves the public signing key', async () => {
+    const { body } = await waitForSuccess(served.jwks, {}, 20_000, 20);
+    expect(JSON.parse(body)).toEqual({ keys: [expect.objectContaining({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig' })] });
+  });
+
+  test('exchangeIntegration exchanges an integration key for a token that verifies', async () => {
+    const apiKey = await newIntegrationKey(datastore, namespaces);
+    const { body } = await waitForSuccess(served.exchangeIntegration, { body: JSON.stringify({ api_key: apiKey }) }, 20_000, 20);
+    const token = JSON.parse(body);
+    expect(token).toMatchObject({ token_type: 'Bearer', expires_in: 20 });
+    await expect(verify(token.token, 'integration')).resolves.toMatchObject({ payload: { aud: 'integration' } });
+  });
+
+  test('exchangeAutojoin exchanges an organisation key for a token that verifies', async () => {
+    const apiKey = await newAutojoinKey(datastore, namespaces);
+    const { body } = await waitForSuccess(served.exchangeAutojoin, { body: JSON.stringify({ api_key: apiKey }) }, 20_000, 20);
+    const token = JSON.parse(body);
+    expect(token).toMatchObject({ token_type: 'Bearer', expires_in: 3600 });
+    await expect(verify(token.token, 'autojoin')).resolves.toMatchObject({ payload: { aud: 'autojoin' } });
+  });
+
+  test('a bad key is a 401, not a crash', async () => {
+    const response = await send(served.exchangeIntegration, { body: JSON.stringify({ api_key: 'mlabk.cii_nobody.ki_0000000000000000.AAAA' }) });
+    expect(response.status).toBe(401);
+  });
+
+  test.each(FUNCTIONS)('%s stays up and writes only JSON log lines on stdout', async (name) => {
+    const fn = served[name];
+    const response = await send(fn, { method: 'GET' });
+    expect(response.status).toBe(name === 'jwks' ? 200 : 405);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(fn.exited()).toBeUndefined();
+    const lines = fn.stdoutLines.filter((line) => line.trim() !== '');
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) {
+      const entry = JSON.parse(line);
+      expect(entry).toEqual(expect.objectContaining({ severity: expect.any(String), message: expect.any(String) }));
+    }
+    expect(lines.map((line) => JSON.parse(line).function)).toContain(name);
+  });
+});
+
+describe('the bundled Secret Manager client', () => {
+  let fake: FakeSecretManager;
+  beforeAll(async () => {
+    fake = await startFakeSecretManager();
+  });
+  afterAll(() => fake.stop());
+
+  test('jwks publishes the enabled versions read through google-gax over gRPC', async () => {
+    const secret = 'projects/token-exchange-test/secrets/signing-key';
+    fake.createSecret(secret);
+    const first = await signingKeyFile('ES256');
+    const second = await signingKeyFile('EdDSA');
+    fake.addVersion(secret, readFileSync(first.path));
+    fake.addVersion(secret, readFileSync(second.path));
+    fake.setAlias(secret, 'current', 1);
+    const { SIGNING_KEY_FILE: _file, ...env } = environment;
+    const fn = await start('jwks', { ...env, SIGNING_KEY_SECRET: secret, SIGNING_KEY_VERSION: 'current', SECRET_MANAGER_EMULATOR_HOST: `127.0.0.1:${fake.port}` });
+
+    const { body } = await waitForSuccess(fn, {}, 20_000, 20);
+
+    expect(JSON.parse(body).keys.map((key: { kid: string }) => key.kid)).toEqual([second.kid, first.kid]);
+    expect(fake.calls.ListSecretVersions).toBeGreaterThan(0);
+  });
+});

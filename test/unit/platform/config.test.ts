@@ -1,0 +1,87 @@
+import { ConfigError, loadConfig } from '../../../shared/platform/config';
+
+const SECRET = 'projects/mlab-sandbox/secrets/token-exchange-jwk';
+
+describe('loadConfig', () => {
+  it('uses the Go service defaults', () => {
+    expect(loadConfig({ SIGNING_KEY_SECRET: SECRET })).toMatchObject({
+      projectId: undefined,
+      integrationNamespace: 'client-integration',
+      platformNamespace: 'platform-credentials',
+      signingKey: { source: 'secret-manager', secret: SECRET, version: 'latest' },
+      issuer: 'token-exchange',
+      integrationTokenTtl: 20,
+      autojoinTokenTtl: 3600,
+      legacyAutojoinFallback: true,
+      legacyAutojoinFallbackPerMinute: 60,
+    });
+  });
+
+  it('reads every variable', () => {
+    const config = loadConfig({
+      PROJECT_ID: 'mlab-sandbox',
+      CLIENT_INTEGRATION_NS: 'ci',
+      PLATFORM_NS: 'pc',
+      SIGNING_KEY_SECRET: SECRET,
+      SIGNING_KEY_VERSION: 'current',
+      TOKEN_ISSUER: 'https://auth.example',
+      INTEGRATION_TOKEN_TTL: '30',
+      AUTOJOIN_TOKEN_TTL: '60',
+      DATASTORE_TIMEOUT_MS: '500',
+      THROTTLE_MAX_FAILURES: '3',
+      THROTTLE_WINDOW_SECONDS: '10',
+      LEGACY_AUTOJOIN_FALLBACK: 'off',
+      LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE: '5',
+    });
+    expect(config).toMatchObject({
+      projectId: 'mlab-sandbox',
+      integrationNamespace: 'ci',
+      platformNamespace: 'pc',
+      signingKey: { version: 'current' },
+      issuer: 'https://auth.example',
+      integrationTokenTtl: 30,
+      autojoinTokenTtl: 60,
+      datastoreTimeoutMs: 500,
+      throttleMaxFailures: 3,
+      throttleWindowSeconds: 10,
+      legacyAutojoinFallback: false,
+      legacyAutojoinFallbackPerMinute: 5,
+    });
+    expect(loadConfig({ SIGNING_KEY_FILE: '/tmp/k.json' }).signingKey).toEqual({ source: 'file', path: '/tmp/k.json' });
+  });
+
+  it('reads the throttle and client-address settings, and a Datastore emulator as host:port', () => {
+    expect(loadConfig({ SIGNING_KEY_SECRET: SECRET })).toMatchObject({ throttleAddressMaxFailures: 20, forwardedForHop: 2, datastoreEmulatorHost: undefined });
+    expect(loadConfig({ SIGNING_KEY_SECRET: SECRET, THROTTLE_ADDRESS_MAX_FAILURES: '50', FORWARDED_FOR_HOP: '1' })).toMatchObject({ throttleAddressMaxFailures: 50, forwardedForHop: 1 });
+    for (const host of ['127.0.0.1:8081', 'localhost:8081', '[::1]:8081', 'datastore-emulator.internal:443']) {
+      expect(loadConfig({ SIGNING_KEY_SECRET: SECRET, DATASTORE_EMULATOR_HOST: host }).datastoreEmulatorHost).toBe(host);
+    }
+  });
+
+  it.each([
+    [{}, /SIGNING_KEY_SECRET.*SIGNING_KEY_FILE/],
+    [{ SIGNING_KEY_SECRET: SECRET, SIGNING_KEY_FILE: '/k' }, /SIGNING_KEY_FILE or SIGNING_KEY_SECRET/],
+    [{ SIGNING_KEY_SECRET: 'token-exchange-jwk' }, /SIGNING_KEY_SECRET/],
+    [{ SIGNING_KEY_SECRET: SECRET, SIGNING_KEY_VERSION: 'v/1' }, /SIGNING_KEY_VERSION/],
+    [{ SIGNING_KEY_SECRET: SECRET, INTEGRATION_TOKEN_TTL: '20s' }, /INTEGRATION_TOKEN_TTL/],
+    [{ SIGNING_KEY_SECRET: SECRET, AUTOJOIN_TOKEN_TTL: '0' }, /AUTOJOIN_TOKEN_TTL/],
+    [{ SIGNING_KEY_SECRET: SECRET, AUTOJOIN_TOKEN_TTL: '-5' }, /AUTOJOIN_TOKEN_TTL/],
+    [{ SIGNING_KEY_SECRET: SECRET, PLATFORM_NS: '__reserved__' }, /PLATFORM_NS/],
+    [{ SIGNING_KEY_SECRET: SECRET, CLIENT_INTEGRATION_NS: 'a b' }, /CLIENT_INTEGRATION_NS/],
+    [{ SIGNING_KEY_SECRET: SECRET, PROJECT_ID: 'Not A Project' }, /PROJECT_ID/],
+    [{ SIGNING_KEY_SECRET: SECRET, TOKEN_ISSUER: ' spaced ' }, /TOKEN_ISSUER/],
+    [{ SIGNING_KEY_SECRET: SECRET, DATASTORE_TIMEOUT_MS: '1' }, /DATASTORE_TIMEOUT_MS/],
+    [{ SIGNING_KEY_SECRET: SECRET, LEGACY_AUTOJOIN_FALLBACK: 'false' }, /LEGACY_AUTOJOIN_FALLBACK must be on or off/],
+    [{ SIGNING_KEY_SECRET: SECRET, LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE: '0' }, /LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE/],
+    [{ SIGNING_KEY_SECRET: SECRET, DATASTORE_EMULATOR_HOST: 'localhost' }, /DATASTORE_EMULATOR_HOST must be host:port/],
+    [{ SIGNING_KEY_SECRET: SECRET, DATASTORE_EMULATOR_HOST: 'localhost:' }, /DATASTORE_EMULATOR_HOST/],
+    [{ SIGNING_KEY_SECRET: SECRET, DATASTORE_EMULATOR_HOST: '127.0.0.1:99999' }, /DATASTORE_EMULATOR_HOST/],
+    [{ SIGNING_KEY_SECRET: SECRET, DATASTORE_EMULATOR_HOST: 'http://127.0.0.1:8081' }, /DATASTORE_EMULATOR_HOST/],
+    [{ SIGNING_KEY_SECRET: SECRET, FORWARDED_FOR_HOP: 'last' }, /FORWARDED_FOR_HOP/],
+    [{ SIGNING_KEY_SECRET: SECRET, FORWARDED_FOR_HOP: '11' }, /FORWARDED_FOR_HOP/],
+    [{ SIGNING_KEY_SECRET: SECRET, THROTTLE_ADDRESS_MAX_FAILURES: '0' }, /THROTTLE_ADDRESS_MAX_FAILURES/],
+  ])('refuses %j naming the variable', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+});
