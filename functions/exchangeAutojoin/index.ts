@@ -1,5 +1,5 @@
 /** exchangeAutojoin: an organisation API key for a 1-hour JWT (aud `autojoin`). */
 import { http } from '@google-cloud/functions-framework';
-import { runtime } from '../../shared/exchange/wiring';
+import { exchangeFunction } from '../../shared/exchange/wiring';
 
-http('exchangeAutojoin', runtime().exchangeHandler('exchangeAutojoin', 'autojoin'));
+http('exchangeAutojoin', exchangeFunction('exchangeAutojoin', 'autojoin'));

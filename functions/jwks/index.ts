@@ -1,5 +1,5 @@
 /** jwks: the public signing keys, for verifiers to check tokens with. */
 import { http } from '@google-cloud/functions-framework';
-import { runtime } from '../../shared/exchange/wiring';
+import { jwksFunction } from '../../shared/signing/wiring';
 
-http('jwks', runtime().jwksHandler('jwks'));
+http('jwks', jwksFunction());

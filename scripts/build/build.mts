@@ -38,10 +38,10 @@
  *   (`require('…/protos.json')`), which esbuild bundles; nothing else is read from disk.
  */
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
-import { bundleFunction, EXTERNAL, RUNTIME_FILES } from './functionBundle.mts';
+import { bundleFunction, EXTERNAL } from './functionBundle.mts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -139,7 +139,10 @@ async function buildFunction(name: string, lock: Lock, rootPackage: { dependenci
   const outdir = join(out, name);
   rmSync(outdir, { recursive: true, force: true });
   mkdirSync(outdir, { recursive: true });
-  await bundleFunction(root, `functions/${name}/index.ts`, join(outdir, 'index.js'));
+  const metafile = await bundleFunction(root, `functions/${name}/index.ts`, join(outdir, 'index.js'));
+  // What each bundle holds, for the tests (test/integration/build/bundleContents.test.ts); not uploaded.
+  mkdirSync(join(out, 'meta'), { recursive: true });
+  writeFileSync(join(out, 'meta', `${name}.json`), JSON.stringify(metafile));
 
   const dependencies: Record<string, string> = {};
   for (const dependency of EXTERNAL) {
@@ -161,10 +164,6 @@ async function buildFunction(name: string, lock: Lock, rootPackage: { dependenci
   };
   writeFileSync(join(outdir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   writeFileSync(join(outdir, 'package-lock.json'), `${JSON.stringify(lockSubset(lock, packageName, dependencies), null, 2)}\n`);
-  for (const [from, to] of RUNTIME_FILES) {
-    mkdirSync(dirname(join(outdir, to)), { recursive: true });
-    copyFileSync(join(root, 'node_modules', from), join(outdir, to));
-  }
   writeFileSync(join(outdir, '.gcloudignore'), GCLOUDIGNORE);
 }
 

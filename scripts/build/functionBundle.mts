@@ -2,13 +2,27 @@
  * How a Cloud Function is bundled, shared by the build (scripts/build/build.mts) and the
  * benchmark's floor (scripts/bench.ts), so that both bundle the same way.
  */
-import { build, type Plugin } from 'esbuild';
+import { build, type BuildOptions, type Metafile, type Plugin } from 'esbuild';
+import { dirname, join } from 'node:path';
 import { readFileSync } from 'node:fs';
 
 /** Packages left out of the function bundles; each must be a dependency in package.json. */
 export const EXTERNAL = ['@google-cloud/functions-framework'] as const;
 
-/** Files the bundle reads at run time: [path in node_modules, path beside index.js]. */
+/**
+ * The Google libraries a function loads only on first use (shared/platform/googleLibraries.ts),
+ * bundled as a file of their own beside index.js, which requires it at run time.
+ */
+export const LAZY_MODULE = { source: 'shared/platform/googleLibraries.ts', file: 'googleLibraries.js' } as const;
+
+const lazyModule: Plugin = {
+  name: 'lazy-google-libraries',
+  setup(context) {
+    context.onResolve({ filter: /[\\/]googleLibraries$/ }, () => ({ path: `./${LAZY_MODULE.file}`, external: true }));
+  },
+};
+
+/** Files the Datastore client library reads at run time: [path in node_modules, path beside the bundle]. */
 export const RUNTIME_FILES: ReadonlyArray<readonly [string, string]> = [
   ['@google-cloud/datastore/build/protos/app_engine_key.proto', 'protos/app_engine_key.proto'],
 ];
@@ -32,12 +46,14 @@ export const datastoreProtoPath: Plugin = {
   },
 };
 
-/** Bundles one function entry point into a single CommonJS file, as Cloud Functions runs it. */
-export async function bundleFunction(root: string, entry: string, outfile: string): Promise<void> {
-  await build({
+/**
+ * Bundles one function entry point into CommonJS, as Cloud Functions runs it: `outfile`, and
+ * beside it the lazily loaded Google libraries (LAZY_MODULE). Returns esbuild's metafile of
+ * both, which says what each bundle holds.
+ */
+export async function bundleFunction(root: string, entry: string, outfile: string): Promise<Metafile> {
+  const common: BuildOptions & { metafile: true } = {
     absWorkingDir: root,
-    entryPoints: [entry],
-    outfile,
     bundle: true,
     platform: 'node',
     target: 'node24',
@@ -45,5 +61,9 @@ export async function bundleFunction(root: string, entry: string, outfile: strin
     external: [...EXTERNAL],
     plugins: [datastoreProtoPath],
     logLevel: 'warning',
-  });
+    metafile: true,
+  };
+  const main = await build({ ...common, entryPoints: [entry], outfile, plugins: [lazyModule, datastoreProtoPath] });
+  const lazy = await build({ ...common, entryPoints: [LAZY_MODULE.source], outfile: join(dirname(outfile), LAZY_MODULE.file) });
+  return { inputs: { ...main.metafile.inputs, ...lazy.metafile.inputs }, outputs: { ...main.metafile.outputs, ...lazy.metafile.outputs } };
 }

@@ -3,8 +3,8 @@
  * in: clients made on first use from the global options and the environment.
  */
 import { Datastore } from '@google-cloud/datastore';
+import { datastoreOptions } from '../../shared/platform/googleClients';
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
-import { grpc } from 'google-gax';
 import { ConfigError, isSecretName, isVersionAlias, loadDatastoreSettings, loadTimingSettings } from '../../shared/platform/config';
 import type { AdminContext } from '../../shared/admin/keys';
 import type { SigningKeyAdminContext } from '../../shared/admin/signingKeyRotation';
@@ -190,13 +190,8 @@ export class Session {
   admin(): AdminContext {
     const settings = loadDatastoreSettings(this.env());
     if (this.datastore === undefined) {
-      const emulator = this.io.env.DATASTORE_EMULATOR_HOST;
-      this.datastore = new Datastore({
-        ...(settings.projectId !== undefined && { projectId: settings.projectId }),
-        // The client reads DATASTORE_EMULATOR_HOST from process.env; the CLI's env may differ.
-        // universeDomain: skips credential discovery, which would probe the metadata server.
-        ...(emulator && { apiEndpoint: emulator, sslCreds: grpc.credentials.createInsecure(), universeDomain: 'googleapis.com' }),
-      });
+      // The client would read DATASTORE_EMULATOR_HOST from process.env; the CLI's env may differ.
+      this.datastore = new Datastore(datastoreOptions({ projectId: settings.projectId, emulatorHost: this.io.env.DATASTORE_EMULATOR_HOST }));
     }
     const now = (): Date => this.now();
     return { datastore: this.datastore, namespaces: settings, now };

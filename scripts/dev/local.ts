@@ -17,7 +17,9 @@ import { join } from 'node:path';
 import { AdminError, createApiKey, createIntegration, createOrganization, type AdminContext, type NewKey } from '../../shared/admin/keys';
 import type { KeyKind } from '../../shared/keys/grammar';
 import { apiKeyKey } from '../../shared/keys/entities';
-import { runtime } from '../../shared/exchange/wiring';
+import { Datastore } from '@google-cloud/datastore';
+import { loadConfig } from '../../shared/platform/config';
+import { datastoreOptions } from '../../shared/platform/googleClients';
 import { generateSigningKey } from '../../shared/signing/signingKey';
 import { isEmulatorReady, startEmulator, type Emulator } from './emulator';
 import { createRouter, starting, type FunctionName } from './localRouter';
@@ -134,8 +136,9 @@ async function main(): Promise<void> {
       console.error('made an ephemeral RS256 signing key (set SIGNING_KEY_FILE to use your own)');
     }
 
-    const rt = runtime();
-    const ctx: AdminContext = { datastore: rt.datastore, namespaces: rt.config };
+    const config = loadConfig();
+    const datastore = new Datastore(datastoreOptions({ projectId: config.projectId, emulatorHost: config.datastoreEmulatorHost }));
+    const ctx: AdminContext = { datastore, namespaces: config };
     const createdIntegration = await ensureOwner(() => createIntegration(ctx, DEMO_INTEGRATION, 'made by npm start'));
     const createdOrg = await ensureOwner(() => createOrganization(ctx, { name: DEMO_ORG, email: 'demo@example.org' }));
     const integrationKey = await demoKey(ctx, 'integration', DEMO_INTEGRATION);

@@ -16,9 +16,10 @@
 
 import http from 'node:http';
 import https from 'node:https';
+import { splitHostPort } from '../platform/hostPort';
 
-/** A Datastore key as @google-cloud/datastore's `Key` carries it: kinds and names/ids, in order. */
-export interface KeyPath {
+/** A key as Datastore names it (a KeyPath, or @google-cloud/datastore's `Key`): kinds and names, in order. */
+export interface DatastoreKey {
   readonly namespace?: string | undefined;
   readonly path: ReadonlyArray<string | number>;
 }
@@ -55,9 +56,9 @@ export interface RunQueryResponse {
 export type RestResult<T> = { readonly ok: true; readonly body: T } | { readonly ok: false; readonly status: string; readonly message: string };
 
 export interface DatastoreRest {
-  lookup(keys: readonly KeyPath[]): Promise<RestResult<LookupResponse>>;
+  lookup(keys: readonly DatastoreKey[]): Promise<RestResult<LookupResponse>>;
   runQuery(namespace: string, query: Readonly<Record<string, unknown>>): Promise<RestResult<RunQueryResponse>>;
-  insert(key: KeyPath, properties: Readonly<Record<string, RestValue>>): Promise<RestResult<unknown>>;
+  insert(key: DatastoreKey, properties: Readonly<Record<string, RestValue>>): Promise<RestResult<unknown>>;
 }
 
 export interface DatastoreRestOptions {
@@ -89,8 +90,8 @@ function googleCredentials(projectId: string | undefined): Credentials {
   let auth: Auth | undefined;
   const client = (): Auth => {
     // Loaded on first use, and only on Google Cloud: the emulator needs no token.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- deferred load keeps it off the cold start of local and test runs
-    const { GoogleAuth } = require('google-auth-library') as typeof import('google-auth-library');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use (googleLibraries.ts says why)
+    const { GoogleAuth } = require('../platform/googleLibraries') as typeof import('../platform/googleLibraries');
     return (auth ??= new GoogleAuth({ scopes: SCOPE }) as unknown as Auth);
   };
   let project: Promise<string> | undefined;
@@ -115,12 +116,12 @@ function googleCredentials(projectId: string | undefined): Credentials {
   };
 }
 
-function toRestKey(key: KeyPath, projectId: string): RestKey {
+function toRestKey(key: DatastoreKey, projectId: string): RestKey {
   const path: Array<{ kind: string; name?: string; id?: string }> = [];
   for (let i = 0; i < key.path.length; i += 2) {
     const kind = String(key.path[i]);
     const id = key.path[i + 1];
-    path.push(typeof id === 'number' ? { kind, id: String(id) } : { kind, name: String(id) });
+    path.push(typeof id === 'number' ? { kind, id: String(id) } : { kind, name: id ?? '' });
   }
   return { partitionId: { projectId, namespaceId: key.namespace ?? '' }, path };
 }
@@ -160,13 +161,8 @@ function post(
   });
 }
 
-function hostPort(emulatorHost: string): { host: string; port: number } {
-  const separator = emulatorHost.lastIndexOf(':');
-  return { host: emulatorHost.slice(0, separator).replace(/^\[|\]$/g, ''), port: Number(emulatorHost.slice(separator + 1)) };
-}
-
 export function datastoreRest(options: DatastoreRestOptions): DatastoreRest {
-  const emulator = options.emulatorHost ? hostPort(options.emulatorHost) : undefined;
+  const emulator = options.emulatorHost ? splitHostPort(options.emulatorHost) : undefined;
   const transport = emulator ? http : https;
   const server = emulator ?? { host: ENDPOINT, port: 443 };
   const agent = new transport.Agent({ keepAlive: true });

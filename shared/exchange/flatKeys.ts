@@ -18,9 +18,18 @@
  * and keys that missed are remembered briefly, by hash only, so a repeated miss is a 401 with
  * no query. An outage during any of it is "unavailable" (503), never a bad key.
  */
-import type { Datastore } from '@google-cloud/datastore';
 import { legacyKeyId, legacyKeyName } from '../keys/grammar';
-import { decodeStoredLegacyKey, isUsable, KEY_STATUS, legacyKeyKey, PLAINTEXT_TWIN, plaintextKeyKey, type Namespaces } from '../keys/entities';
+import {
+  decodeStoredLegacyKey,
+  isUsable,
+  KEY_STATUS,
+  legacyKeyKey,
+  PLAINTEXT_TWIN,
+  plaintextKeyKey,
+  type KeyBuilder,
+  type KeyPath,
+  type Namespaces,
+} from '../keys/entities';
 import type { EntityReader, FlatKeyStore } from './lookup';
 import type { Verification } from './verifier';
 
@@ -30,7 +39,8 @@ export const MISS_MEMORY_SECONDS = 60;
 export const ORG_MEMORY_ENTRIES = 10_000;
 
 export interface LegacyKeyLookupDeps {
-  readonly datastore: Datastore;
+  /** Builds the keys looked up (KEY_PATHS: the exchange needs no Datastore client). */
+  readonly keys: KeyBuilder<KeyPath>;
   readonly reader: EntityReader;
   readonly namespaces: Namespaces;
   /** The query and write of the fallback; absent: the fallback is off (a miss is a 401). */
@@ -88,7 +98,7 @@ class TokenBucket {
 export type LegacyKeyLookup = (flatKey: string) => Promise<Verification>;
 
 export function createLegacyKeyLookup(deps: LegacyKeyLookupDeps): LegacyKeyLookup {
-  const { datastore, reader, namespaces, now } = deps;
+  const { keys, reader, namespaces, now } = deps;
   const orgs = new BoundedMap<string>(ORG_MEMORY_ENTRIES);
   const misses = new BoundedMap<number>(MISS_MEMORY_ENTRIES);
   const budget = deps.fallback ? new TokenBucket(deps.fallback.queriesPerMinute, now) : undefined;
@@ -107,10 +117,10 @@ export function createLegacyKeyLookup(deps: LegacyKeyLookupDeps): LegacyKeyLooku
   /** The record, with its plaintext twin read in the same RPC when the organisation is known. */
   async function fromRecord(flatKey: string, name: string): Promise<Verification | 'missing'> {
     const keyId = legacyKeyId(name);
-    const recordKey = legacyKeyKey(datastore, name, namespaces);
+    const recordKey = legacyKeyKey(keys, name, namespaces);
     const knownOrg = orgs.get(name);
-    const keys = knownOrg === undefined ? [recordKey] : [recordKey, plaintextKeyKey(datastore, knownOrg, flatKey, namespaces)];
-    const read = await reader.getMany(keys);
+    const wanted = knownOrg === undefined ? [recordKey] : [recordKey, plaintextKeyKey(keys, knownOrg, flatKey, namespaces)];
+    const read = await reader.getMany(wanted);
     if (read.status === 'unavailable') return { ok: false, outcome: 'unavailable', cause: read.cause, keyId };
     if (read.status === 'refused') return { ok: false, outcome: 'invalid', reason: 'refused by Datastore', keyId };
     const [record, twin] = read.entities;
@@ -120,7 +130,7 @@ export function createLegacyKeyLookup(deps: LegacyKeyLookupDeps): LegacyKeyLooku
     if (!stored.plaintextTwin || stored.org === '') return decide(name, record, undefined);
     if (knownOrg === stored.org) return decide(name, record, twin !== undefined);
     // A fresh instance: the organisation was learnt from this record; one more get.
-    const second = await reader.get(plaintextKeyKey(datastore, stored.org, flatKey, namespaces));
+    const second = await reader.get(plaintextKeyKey(keys, stored.org, flatKey, namespaces));
     if (second.status === 'unavailable') return { ok: false, outcome: 'unavailable', cause: second.cause, ownerId: stored.org, keyId };
     if (second.status === 'refused') return { ok: false, outcome: 'invalid', reason: 'refused by Datastore', ownerId: stored.org, keyId };
     return decide(name, record, second.status === 'found');
@@ -138,7 +148,7 @@ export function createLegacyKeyLookup(deps: LegacyKeyLookupDeps): LegacyKeyLooku
       return { ok: false, outcome: 'invalid', reason: 'unknown key', keyId };
     }
     const at = now();
-    const written = await store.insertIfAbsent(legacyKeyKey(datastore, name, namespaces), {
+    const written = await store.insertIfAbsent(legacyKeyKey(keys, name, namespaces), {
       org: found.org,
       status: KEY_STATUS.active,
       created_at: found.createdAt ?? at,

@@ -8,9 +8,8 @@
  * Expected failures are values, not exceptions: a bad key, an outage, a throttled key id.
  * The reasons are for logs only; the HTTP layer answers every bad-key reason identically.
  */
-import type { Datastore, Key } from '@google-cloud/datastore';
 import { isLegacyAutojoinKey, parseApiKey, type KeyKind } from '../keys/grammar';
-import { apiKeyKey, decodeStoredKey, isUsable, type Namespaces } from '../keys/entities';
+import { apiKeyKey, decodeStoredKey, isUsable, type KeyBuilder, type KeyPath, type Namespaces } from '../keys/entities';
 import type { FairLimit } from './fairLimit';
 import type { GuessThrottle } from './throttle';
 import type { EntityReader, FlatKeyStore } from './lookup';
@@ -46,7 +45,8 @@ export interface KeyVerifier {
 }
 
 export interface KeyVerifierDeps {
-  readonly datastore: Datastore;
+  /** Builds the keys looked up (KEY_PATHS: the exchange needs no Datastore client). */
+  readonly keys: KeyBuilder<KeyPath>;
   readonly reader: EntityReader;
   readonly namespaces: Namespaces;
   readonly cache: VerifiedSecretCache;
@@ -65,7 +65,7 @@ export interface KeyVerifierDeps {
 
 // Unambiguous although names may now hold `/` (the Go service's grammar allows it): two
 // different records must never share a cache or throttle entry.
-function pathOf(key: Key): string {
+function pathOf(key: KeyPath): string {
   return JSON.stringify([key.namespace ?? '', ...key.path]);
 }
 
@@ -138,7 +138,7 @@ export function createKeyVerifier(deps: KeyVerifierDeps): KeyVerifier {
   }
 
   const verifyLegacy = createLegacyKeyLookup({
-    datastore: deps.datastore,
+    keys: deps.keys,
     reader: deps.reader,
     namespaces: deps.namespaces,
     fallback: deps.legacyFallback,
@@ -156,7 +156,7 @@ export function createKeyVerifier(deps: KeyVerifierDeps): KeyVerifier {
       const who = { ownerId, keyId };
       if (parsed.key.kind !== kind) return { ok: false, outcome: 'invalid', reason: `${parsed.key.kind} key`, ...who };
 
-      const datastoreKey = apiKeyKey(deps.datastore, kind, ownerId, keyId, deps.namespaces);
+      const datastoreKey = apiKeyKey(deps.keys, kind, ownerId, keyId, deps.namespaces);
       const lookup = await deps.reader.get(datastoreKey);
       if (lookup.status === 'unavailable') return { ok: false, outcome: 'unavailable', cause: lookup.cause, ...who };
       if (lookup.status === 'refused') return { ok: false, outcome: 'invalid', reason: 'name refused by Datastore', ...who };

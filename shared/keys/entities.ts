@@ -12,7 +12,6 @@
  * `created_at`, `migrated_at` and `plaintext_twin`: true while the plaintext entity still
  * exists and governs the key (deleting it, as the old tools revoke, refuses the key).
  */
-import type { Datastore, Key } from '@google-cloud/datastore';
 import { isAcceptedKeyId, isLegacyAutojoinKey, type KeyKind } from './grammar';
 import type { Config } from '../platform/config';
 
@@ -38,24 +37,40 @@ export function namespaceFor(kind: KeyKind, namespaces: Namespaces): string {
   return kind === 'integration' ? namespaces.integrationNamespace : namespaces.platformNamespace;
 }
 
-export function ownerKey(datastore: Datastore, kind: KeyKind, ownerId: string, namespaces: Namespaces): Key {
-  return datastore.key({ namespace: namespaceFor(kind, namespaces), path: [OWNER_KIND[kind].owner, ownerId] });
+/** A key as Datastore names it: a namespace and a path of kinds and names. */
+export interface KeyPath {
+  readonly namespace: string;
+  readonly path: string[];
 }
 
-export function apiKeyKey(datastore: Datastore, kind: KeyKind, ownerId: string, keyId: string, namespaces: Namespaces): Key {
-  return datastore.key({
+/**
+ * What makes a key from a KeyPath: the Datastore client (`datastore.key`, for operators'
+ * writes), or KEY_PATHS, the path as it is (the exchange, which needs no client to read).
+ */
+export interface KeyBuilder<K> {
+  key(options: KeyPath): K;
+}
+
+export const KEY_PATHS: KeyBuilder<KeyPath> = { key: (options) => options };
+
+export function ownerKey<K>(keys: KeyBuilder<K>, kind: KeyKind, ownerId: string, namespaces: Namespaces): K {
+  return keys.key({ namespace: namespaceFor(kind, namespaces), path: [OWNER_KIND[kind].owner, ownerId] });
+}
+
+export function apiKeyKey<K>(keys: KeyBuilder<K>, kind: KeyKind, ownerId: string, keyId: string, namespaces: Namespaces): K {
+  return keys.key({
     namespace: namespaceFor(kind, namespaces),
     path: [OWNER_KIND[kind].owner, ownerId, OWNER_KIND[kind].key, keyId],
   });
 }
 
-export function legacyKeyKey(datastore: Datastore, name: string, namespaces: Namespaces): Key {
-  return datastore.key({ namespace: namespaces.platformNamespace, path: [KIND.legacyKey, name] });
+export function legacyKeyKey<K>(keys: KeyBuilder<K>, name: string, namespaces: Namespaces): K {
+  return keys.key({ namespace: namespaces.platformNamespace, path: [KIND.legacyKey, name] });
 }
 
 /** The Go service's plaintext entity of a flat key: `Organization/<org>/APIKey/<flat key>`. */
-export function plaintextKeyKey(datastore: Datastore, org: string, flatKey: string, namespaces: Namespaces): Key {
-  return apiKeyKey(datastore, 'autojoin', org, flatKey, namespaces);
+export function plaintextKeyKey<K>(keys: KeyBuilder<K>, org: string, flatKey: string, namespaces: Namespaces): K {
+  return apiKeyKey(keys, 'autojoin', org, flatKey, namespaces);
 }
 
 /** The property of a LegacyAPIKey record that says its plaintext twin still governs it. */

@@ -6,11 +6,11 @@
  * before it signs); `jwks` publishes every enabled version, newest first, so a key is
  * published before it signs and stays published after it stops.
  */
-import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
-import { grpc } from 'google-gax';
+import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { readFile } from 'node:fs/promises';
 import type { SigningKeyLocation } from '../platform/config';
 import { ConfigError } from '../platform/config';
+import { gaxClientOptions } from '../platform/googleClients';
 
 /** At most this many versions are published, so an old key cannot linger for ever. */
 export const MAX_PUBLISHED_VERSIONS = 5;
@@ -33,19 +33,16 @@ export function fileSource(path: string): SigningKeySource {
  * SECRET_MANAGER_EMULATOR_HOST (host:port on loopback) points the client at a local
  * Secret Manager stand-in over plaintext gRPC, as DATASTORE_EMULATOR_HOST does for
  * Datastore. Refused for any other host, so it can never send secrets off the machine.
+ * The library is loaded here, on first use, not with the module (googleLibraries.ts).
  */
 export function secretManagerClient(env: Readonly<Record<string, string | undefined>> = process.env): SecretManagerServiceClient {
   const emulator = env.SECRET_MANAGER_EMULATOR_HOST;
-  if (!emulator) return new SecretManagerServiceClient();
-  const match = /^(127\.0\.0\.1|localhost|\[::1\]):(\d{1,5})$/.exec(emulator);
-  if (!match) throw new ConfigError(`SECRET_MANAGER_EMULATOR_HOST must be a loopback host:port, got ${JSON.stringify(emulator)}`);
-  return new SecretManagerServiceClient({
-    apiEndpoint: match[1] === '[::1]' ? '::1' : (match[1] as string),
-    port: Number(match[2]),
-    sslCreds: grpc.credentials.createInsecure(),
-    // Skips credential discovery, which would try the metadata server.
-    universeDomain: 'googleapis.com',
-  });
+  if (emulator && !/^(127\.0\.0\.1|localhost|\[::1\]):\d{1,5}$/.test(emulator)) {
+    throw new ConfigError(`SECRET_MANAGER_EMULATOR_HOST must be a loopback host:port, got ${JSON.stringify(emulator)}`);
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use (googleLibraries.ts says why)
+  const { SecretManagerServiceClient } = require('../platform/googleLibraries') as typeof import('../platform/googleLibraries');
+  return new SecretManagerServiceClient(gaxClientOptions({ emulatorHost: emulator }));
 }
 
 function payloadText(data: Uint8Array | string | null | undefined): string {

@@ -10,12 +10,13 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../shared/platform/config';
 import type { LogEntry } from '../../shared/platform/log';
-import { Runtime, type RuntimeOptions } from '../../shared/exchange/wiring';
+import { ExchangeInstance, type ExchangeOptions } from '../../shared/exchange/wiring';
+import { jwksHandlerFor } from '../../shared/signing/wiring';
 
 export type FunctionName = 'exchangeIntegration' | 'exchangeAutojoin' | 'jwks';
 
 export interface ServedFunctions {
-  readonly runtime: Runtime;
+  readonly exchange: ExchangeInstance;
   /** Log entries the instance wrote, in order. */
   readonly logs: LogEntry[];
   url(name: FunctionName): string;
@@ -30,32 +31,34 @@ export interface ServeOptions {
   /** Also print log entries (default: only captured). */
   readonly echoLogs?: boolean;
   /** Wraps the instance's Datastore access (to count lookups and queries). */
-  readonly keyStore?: RuntimeOptions['keyStore'];
+  readonly keyStore?: ExchangeOptions['keyStore'];
   /** The instance's clock for key checks. */
   readonly now?: () => Date;
 }
 
 let instances = 0;
 
-export async function serveFunctions(env: Record<string, string>, options: ServeOptions = {}): Promise<ServedFunctions> {
+export async function serveFunctions(env: Record<string, string>, serve: ServeOptions = {}): Promise<ServedFunctions> {
   const logs: LogEntry[] = [];
-  const runtime = new Runtime(loadConfig({ PROJECT_ID: process.env.PROJECT_ID, ...env }), {
+  const config = loadConfig({ PROJECT_ID: process.env.PROJECT_ID, DATASTORE_EMULATOR_HOST: process.env.DATASTORE_EMULATOR_HOST, ...env });
+  const options: ExchangeOptions = {
     log: (entry) => {
       logs.push(entry);
-      if (options.echoLogs) process.stdout.write(`${JSON.stringify(entry)}\n`);
+      if (serve.echoLogs) process.stdout.write(`${JSON.stringify(entry)}\n`);
     },
-    ...(options.datastoreEmulatorHost ? { datastoreEmulatorHost: options.datastoreEmulatorHost } : {}),
-    ...(options.secretManager ? { secretManager: options.secretManager } : {}),
-    ...(options.compareBcrypt ? { compareBcrypt: options.compareBcrypt } : {}),
-    ...(options.keyStore ? { keyStore: options.keyStore } : {}),
-    ...(options.now ? { now: options.now } : {}),
-  });
+    ...(serve.datastoreEmulatorHost ? { datastoreEmulatorHost: serve.datastoreEmulatorHost } : {}),
+    ...(serve.secretManager ? { secretManager: serve.secretManager } : {}),
+    ...(serve.compareBcrypt ? { compareBcrypt: serve.compareBcrypt } : {}),
+    ...(serve.keyStore ? { keyStore: serve.keyStore } : {}),
+    ...(serve.now ? { now: serve.now } : {}),
+  };
+  const exchange = new ExchangeInstance(config, options);
   // The same wiring as functions/<name>/index.ts, under names of this instance's own.
   instances += 1;
   const handlers: Record<FunctionName, Parameters<typeof http>[1]> = {
-    exchangeIntegration: runtime.exchangeHandler('exchangeIntegration', 'integration'),
-    exchangeAutojoin: runtime.exchangeHandler('exchangeAutojoin', 'autojoin'),
-    jwks: runtime.jwksHandler('jwks'),
+    exchangeIntegration: exchange.handler('exchangeIntegration', 'integration'),
+    exchangeAutojoin: exchange.handler('exchangeAutojoin', 'autojoin'),
+    jwks: jwksHandlerFor(config, options),
   };
   const servers = new Map<FunctionName, Server>();
   const urls = new Map<FunctionName, string>();
@@ -68,7 +71,7 @@ export async function serveFunctions(env: Record<string, string>, options: Serve
     urls.set(name, `http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
   }
   return {
-    runtime,
+    exchange,
     logs,
     url(name) {
       return urls.get(name) as string;

@@ -90,7 +90,7 @@ describe('every command of the deploy parses in the real gcloud', () => {
       const bad: Call = { line: '(control)', args: ['compute', 'addresses', 'create', 'x', '--global', '--no-such-flag'] };
       const info = spawnSync('gcloud', ['info', '--format=value(basic.python_location,installation.sdk_root)'], { env: emptyConfigEnv(config), encoding: 'utf8' });
       const [python, sdkRoot] = info.stdout.trim().split('\t') as [string, string];
-      const batch = spawnSync(python, [join(__dirname, 'gcloudBatch.py'), sdkRoot], {
+      const batch = spawnSync(python, [join(__dirname, '..', '..', 'support', 'gcloudBatch.py'), sdkRoot], {
         input: JSON.stringify([...calls, bad]),
         env: emptyConfigEnv(config),
         encoding: 'utf8',

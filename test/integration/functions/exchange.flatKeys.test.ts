@@ -11,7 +11,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { freePort } from '../../../scripts/dev/emulator';
 import { generateSecret, legacyKeyId, legacyKeyName } from '../../../shared/keys/grammar';
 import { KIND, legacyKeyKey, ownerKey, type Namespaces } from '../../../shared/keys/entities';
-import { createLookupClient, lookupReader, type EntityReader, type FlatKeyStore, type Insert } from '../../../shared/exchange/lookup';
+import { datastoreRest } from '../../../shared/exchange/datastoreRest';
+import { lookupReader, type EntityReader, type FlatKeyStore, type Insert } from '../../../shared/exchange/lookup';
 import { migrateLegacyKeys } from '../../../shared/admin/legacyMigration';
 import { cliFor, namespaceEnv, parseJson } from '../../support/cli';
 import { testDatastore, uniqueNamespaces } from '../../support/datastore';
@@ -231,7 +232,7 @@ describe('Datastore failing during the fallback', () => {
     ['past its deadline', async () => `127.0.0.1:${(hanging.address() as { port: number }).port}`],
   ])('%s: 503 with Retry-After, never 401', async (_, host) => {
     const { flatKey } = await goServiceFlatKey();
-    const broken = lookupReader(createLookupClient({ projectId: process.env.PROJECT_ID }, await host()), 300);
+    const broken = lookupReader(datastoreRest({ projectId: process.env.PROJECT_ID, emulatorHost: await host(), timeoutMs: 300 }));
     const counts = zero();
     const served = await serveFunctions(
       { SIGNING_KEY_FILE: signingKey, ...namespaceEnv(namespaces), DATASTORE_TIMEOUT_MS: '300' },

@@ -2,7 +2,7 @@
  * A name Datastore refuses (INVALID_ARGUMENT, the key store's `refused`) is a bad key: the
  * verifier answers `invalid` (401), never `unavailable` (503), for scoped and flat keys alike.
  */
-import { Datastore } from '@google-cloud/datastore';
+import { KEY_PATHS } from '../../../shared/keys/entities';
 import { generateSecret } from '../../../shared/keys/grammar';
 import { FairLimit } from '../../../shared/exchange/fairLimit';
 import { GuessThrottle } from '../../../shared/exchange/throttle';
@@ -20,7 +20,7 @@ function verifierAnswering(answer: Lookup & LookupMany): ReturnType<typeof creat
     insertIfAbsent: async () => answer,
   };
   return createKeyVerifier({
-    datastore: new Datastore({ projectId: 'token-exchange-test' }),
+    keys: KEY_PATHS,
     reader: store,
     namespaces: { integrationNamespace: 'ci', platformNamespace: 'pc' },
     cache: new VerifiedSecretCache(10),
