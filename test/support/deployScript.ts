@@ -107,20 +107,21 @@ export class StandIn {
       join(this.work, 'bin', 'gcloud'),
       [
         '#!/usr/bin/env bash',
+        // Builtins only (bar base64 for the few calls that read stdin): it runs ~70 times a deploy.
         'stdin=',
         'if [[ " $* " == *" --config-from-file=- "* || "$2 $3" == "url-maps import" ]]; then stdin="$(base64 -w0)"; fi',
-        '{ for a in "$@"; do printf \'%s\\x1f\' "$a"; done; printf \'stdin=%s\\n\' "$stdin"; } >> "$GCLOUD_LOG"',
-        // What this run made (so a describe after the create finds it), beside the log.
-        'state="$GCLOUD_LOG.state"; touch "$state"',
+        'entry=; for a in "$@"; do entry+="$a"$\'\\x1f\'; done',
+        'printf \'%sstdin=%s\\n\' "$entry" "$stdin" >> "$GCLOUD_LOG"   # one write: concurrent calls in a pipeline do not interleave',
+        // What this run made (so a describe after the create finds it): a file per resource.
         'args=("$@"); for ((i = 0; i < $#; i++)); do case "${args[i]}" in create|update|import|add-backend|deploy|describe) break ;; esac; done',
-        'verb="${args[i]}"; key="${args[*]:0:i} ${args[i+1]}"',
+        'verb="${args[i]}"; key="${args[*]:0:i} ${args[i+1]}"; made="$GCLOUD_LOG.d/${key// /_}"',
         'case "$verb" in',
-        '  create|import|deploy) echo "$key" >> "$state" ;;',
-        '  add-backend) echo "backend $key" >> "$state" ;;',
+        '  create|import|deploy) : > "$made" ;;',
+        '  add-backend) : > "$made.backend" ;;',
         '  describe)',
-        '    [ "${STANDIN_FOUND:-}" = 1 ] || grep -qxF "$key" "$state" || exit 1',
+        '    [ "${STANDIN_FOUND:-}" = 1 ] || [ -e "$made" ] || exit 1',
         '    [[ " $* " == *" --format=value(etag) "* ]] && echo etag-from-describe',
-        '    if [[ " $* " == *" --format=value(backends[].group) "* ]] && { [ "${STANDIN_FOUND:-}" = 1 ] || grep -qxF "backend $key" "$state"; }; then',
+        '    if [[ " $* " == *" --format=value(backends[].group) "* ]] && { [ "${STANDIN_FOUND:-}" = 1 ] || [ -e "$made.backend" ]; }; then',
         '      echo "https://www.googleapis.com/compute/v1/projects/p/regions/r/networkEndpointGroups/${args[i+1]}"',
         '    fi ;;',
         'esac',
@@ -133,21 +134,25 @@ export class StandIn {
 
   /** deploy.sh for real (--skip-build), against the stand-in: its status and its calls. */
   run(env: Record<string, string>, found: boolean, args: string[] = ['--skip-build']): { run: Run; calls: Call[] } {
-    const log = join(this.work, `gcloud-${(this.runs += 1)}.log`);
+    const log = this.newLog('gcloud');
     const run = deploy(args, { ...SETTINGS, ...env, GCLOUD_LOG: log, ...(found ? { STANDIN_FOUND: '1' } : {}) }, this.script, this.path);
     return { run, calls: readCalls(log) };
   }
 
-  /** The given shell lines, each run by bash in the copy against the same stand-in. */
+  /** The given shell lines, each in its own subshell of one bash in the copy, against the same stand-in. */
   replay(lines: string[], found: boolean): Call[] {
-    const log = join(this.work, `replay-${(this.runs += 1)}.log`);
-    for (const line of lines) {
-      spawnSync('bash', ['-c', `${line} >/dev/null 2>&1 || true`], {
-        cwd: this.work,
-        env: { PATH: this.path, HOME: process.env.HOME, GCLOUD_LOG: log, ...(found ? { STANDIN_FOUND: '1' } : {}) },
-      });
-    }
+    const log = this.newLog('replay');
+    spawnSync('bash', ['-c', lines.map((line) => `( ${line} ) >/dev/null 2>&1 || true`).join('\n')], {
+      cwd: this.work,
+      env: { PATH: this.path, HOME: process.env.HOME, GCLOUD_LOG: log, ...(found ? { STANDIN_FOUND: '1' } : {}) },
+    });
     return readCalls(log);
+  }
+
+  private newLog(kind: string): string {
+    const log = join(this.work, `${kind}-${(this.runs += 1)}.log`);
+    mkdirSync(`${log}.d`);
+    return log;
   }
 
   dryRun(env: Record<string, string>): Run {

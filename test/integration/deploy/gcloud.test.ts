@@ -23,20 +23,24 @@ interface Call {
   stdin?: string;
 }
 
+// Reads stdin before it writes, and writes its entry at once: in `sed "$(gcloud …)" | gcloud …`
+// both calls run together, and their entries must not interleave.
 const RECORDING_GCLOUD =
-  'gcloud() { { for a in "$@"; do printf \'%s\\x1f\' "$a"; done; ' +
-  'if [[ " $* " == *" --config-from-file=- "* || "$2 $3" == "url-maps import" ]]; then printf \'stdin=%s\' "$(base64 -w0)"; fi; ' +
-  'printf \'\\n\'; } >> "$GCLOUD_LOG"; return 1; }';
+  'gcloud() { local entry="$GCLOUD_LINE"$\'\\x1f\' stdin=; for a in "$@"; do entry+="$a"$\'\\x1f\'; done; ' +
+  'if [[ " $* " == *" --config-from-file=- "* || "$2 $3" == "url-maps import" ]]; then stdin="stdin=$(base64 -w0)"; fi; ' +
+  'printf \'%s%s\\n\' "$entry" "$stdin" >> "$GCLOUD_LOG"; return 1; }';
 
-/** The gcloud calls a line makes, as bash splits its words (pipes and $(…) included). */
-function callsOf(line: string, work: string, n: number): Call[] {
-  const log = join(work, `line-${n}.log`);
-  spawnSync('bash', ['-c', `${RECORDING_GCLOUD}\n${line}`], { cwd: ROOT, env: { PATH: process.env.PATH, GCLOUD_LOG: log }, stdio: 'ignore' });
+/** The gcloud calls the lines make, as bash splits their words (pipes and $(…) included). */
+function callsOf(lines: string[], work: string): Call[] {
+  const log = join(work, 'calls.log');
+  const script = [RECORDING_GCLOUD, ...lines.map((line, n) => `GCLOUD_LINE=${n}; ( ${line} ) >/dev/null 2>&1`)].join('\n');
+  spawnSync('bash', ['-c', script], { cwd: ROOT, env: { PATH: process.env.PATH, GCLOUD_LOG: log }, stdio: 'ignore' });
   return readFileSync(log, 'utf8')
     .trimEnd()
     .split('\n')
     .map((entry) => {
       const parts = entry.split('\x1f');
+      const line = lines[Number(parts.shift())] as string;
       const last = parts.pop() as string;
       return last.startsWith('stdin=') ? { line, args: parts, stdin: Buffer.from(last.slice(6), 'base64').toString('utf8') } : { line, args: parts };
     });
@@ -82,7 +86,7 @@ describe('every command of the deploy parses in the real gcloud', () => {
   test(
     'each call stops at "no active account", never at an argument error',
     () => {
-      const calls = lines.flatMap((line, n) => callsOf(line, work, n));
+      const calls = callsOf(lines, work);
       expect(calls.length).toBeGreaterThanOrEqual(lines.length);
       // The dashboard reaches gcloud whole: the YAML parser reads it before the account check.
       expect(calls.filter((call) => call.args[1] === 'dashboards' && call.stdin !== undefined).length).toBeGreaterThanOrEqual(2);
