@@ -127,7 +127,8 @@ export function createLegacyKeyLookup(deps: LegacyKeyLookupDeps): LegacyKeyLooku
     if (record === undefined) return 'missing';
     const stored = decodeStoredLegacyKey(record);
     if (stored.org !== '') orgs.set(name, stored.org);
-    if (!stored.plaintextTwin || stored.org === '') return decide(name, record, undefined);
+    // Revoked or expired, or governed by the record alone: the plaintext need not be read.
+    if (!stored.plaintextTwin || stored.org === '' || !isUsable(stored, now())) return decide(name, record, undefined);
     if (knownOrg === stored.org) return decide(name, record, twin !== undefined);
     // A fresh instance: the organisation was learnt from this record; one more get.
     const second = await reader.get(plaintextKeyKey(keys, stored.org, flatKey, namespaces));

@@ -84,6 +84,15 @@ function cases(): Case[] {
     ['a key of 8000 bytes', 'A'.repeat(8000)],
     ['whitespace only', '   '],
     ['an emoji', '🔑'],
+    // Outside the Go service's grammar too: refused without touching Datastore.
+    ['ki_ alone as the key id', `mlabk.cii_x.ki_.${SECRET}`],
+    ['a key id of 65 bytes', `mlabk.cii_x.ki_${'k'.repeat(62)}.${SECRET}`],
+    ['an id of 65 bytes', `mlabk.org_${'o'.repeat(65)}.${KEY_ID}.${SECRET}`],
+    ['a secret of 129 bytes', `mlabk.cii_x.${KEY_ID}.${'s'.repeat(129)}`],
+    ['a reserved id with a newline', `mlabk.cii___a\nb__.${KEY_ID}.${SECRET}`],
+    // Inside it (the Go service accepted such keys), but unknown: the same 401.
+    ['a custom key id nobody made', `mlabk.cii_x.ki_custom.${SECRET}`],
+    ['an id with a colon and a space nobody made', `mlabk.cii_acme:speed test.${KEY_ID}.${SECRET}`],
   ];
   const list: Case[] = [];
   for (const fn of ['exchangeIntegration', 'exchangeAutojoin'] as const) {
