@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The token-admin command: runs the CLI that `npm run build` compiles from scripts/cli.ts, on
+// The token-admin command: runs the CLI that `npm run build` compiles from scripts/cli/main.ts, on
 // the project's own Node (the `node` dev dependency, Node 24, as the functions run), whichever
 // node started this file: `bin/token-admin.js …` under an older system Node needs no npm, so
 // no npm warnings (npx, under Node 20, prints EBADENGINE lines before every command).

@@ -1,41 +1,31 @@
 /**
  * `npm run build`: esbuild, run by Node 24's own TypeScript support (nothing compiled first).
  *
- * 1. The project's scripts (local stack, admin CLI, benchmark, cold-start measurement) into
- *    dist/scripts, with packages external: they run from the repository's node_modules.
+ * 1. The project's scripts (local stack, admin CLI, benchmark, soak, cold-start measurement)
+ *    into dist/scripts/<name>.js, with packages external: they run from node_modules.
  * 2. One deployable folder per Cloud Function, dist/<name>/, for
  *    `gcloud functions deploy <name> --source=dist/<name>`:
  *
- *    index.js           the function and everything it imports, bundled into one CommonJS file
- *    package.json       `main: index.js`, engines node 24, dependencies = exactly the externals,
- *                       pinned to the versions of the root package-lock.json
- *    package-lock.json  the root lock cut down to those externals and what they depend on, so
- *                       the buildpack installs exactly the tree the tests ran on
- *    protos/…           files the bundled libraries read from disk at run time
- *    .gcloudignore      gcloud reads it from the source folder only: upload nothing else
+ *    index.js            the function and what it runs, bundled into one CommonJS file
+ *    googleLibraries.js  Secret Manager, google-auth-library and gRPC, bundled apart and
+ *                        loaded on first use only (shared/platform/googleLibraries.ts)
+ *    package.json        `main: index.js`, engines node 24, dependencies = exactly the
+ *                        externals, pinned to the versions of the root package-lock.json
+ *    package-lock.json   the root lock cut down to those externals and what they depend on,
+ *                        so the buildpack installs exactly the tree the tests ran on
+ *    .gcloudignore       gcloud reads it from the source folder only: upload nothing else
+ *
+ *    and dist/meta/<name>.json, esbuild's metafile of both bundles (what each holds), which
+ *    the tests read and nothing uploads.
  *
  * What stays external, and why:
  * - @google-cloud/functions-framework: the buildpack starts the framework from the function's
  *   node_modules, and the function must register itself with that same copy. Bundled, it
  *   would register in a private registry and the framework reports "Function '<name>' is not
  *   defined in the provided module".
- * Everything else (Datastore, Secret Manager, google-gax, gRPC, jose, bcryptjs) is bundled:
- * none of it is a native addon, and the bundle starts faster than the unbundled layout (the
- * TypeScript compiled file by file beside `npm ci --omit=dev`). Measured side by side with
- * `node dist/scripts/coldStart.js 9` (process start to first token / first JWKS, 9 runs each,
- * alternating, on a shared 2-core machine at load 4-6, so orders of magnitude only): medians
- * exchangeIntegration 1053 vs 1406 ms, exchangeAutojoin 868 vs 1010 ms, jwks 800 vs 954 ms;
- * CPU time to the first success 960 vs 1110, 860 vs 1020, 630 vs 760 ms. The folder the
- * buildpack installs is 23 MiB instead of 54 MiB, and the upload ≈ 6 MiB.
- *
- * Files read from disk at run time, found by loading the bundle and exchanging a key against
- * the Datastore emulator (test/scripts/bundle.smoke.test.ts does it on every run):
- * - @google-cloud/datastore loads `protos/app_engine_key.proto` at module load from
- *   `path.join(__dirname, '..', 'protos', …)`. Bundled, `__dirname` is dist/<name>, so that
- *   path would leave the function's folder: the build rewrites it to `__dirname/protos/…` (and
- *   fails if the library's code no longer matches) and ships the file there.
- * - google-gax and @google-cloud/secret-manager load their protos from JSON modules
- *   (`require('…/protos.json')`), which esbuild bundles; nothing else is read from disk.
+ * Everything else is bundled: none of it is a native addon, and one file starts faster than
+ * a node_modules tree. The functions hold no Datastore client library (the exchange reads
+ * over REST), so no proto file is read from disk; `npm run bench` measures the cold starts.
  */
 import { build } from 'esbuild';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

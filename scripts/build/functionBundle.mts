@@ -1,6 +1,6 @@
 /**
  * How a Cloud Function is bundled, shared by the build (scripts/build/build.mts) and the
- * benchmark's floor (scripts/bench.ts), so that both bundle the same way.
+ * benchmark's floor (scripts/perf/bench.ts), so that both bundle the same way.
  */
 import { build, type BuildOptions, type Metafile, type Plugin } from 'esbuild';
 import { dirname, join } from 'node:path';

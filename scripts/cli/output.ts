@@ -29,14 +29,9 @@ export function fields(entries: ReadonlyArray<readonly [string, string]>): strin
   return entries.map(([label, value]) => `${`${label}:`.padEnd(width)} ${value}`.trimEnd()).join('\n') + '\n';
 }
 
-/** JSON with times as ISO strings (to the second, as in tables) and absent values left out. */
+/** JSON with times as ISO strings and absent values left out. */
 export function json(value: unknown): string {
-  // A replacer sees a Date already turned into a string by its toJSON: look at the holder.
-  const replacer = function (this: Record<string, unknown>, key: string, v: unknown): unknown {
-    const original = this[key];
-    return original instanceof Date ? formatTime(original) : v;
-  };
-  return `${JSON.stringify(value, replacer, 2)}\n`;
+  return `${JSON.stringify(value, (_, v: unknown) => (v instanceof Date ? formatTime(v) : v), 2)}\n`;
 }
 
 /** Keeps control characters in stored text from rewriting the operator's terminal. */

@@ -7,7 +7,7 @@
  *
  * However it stops — Ctrl-C, SIGTERM, SIGHUP (a closed terminal), or its parent (npm) dying —
  * it stops everything it started; and the emulator is tied to this process's lifetime by its
- * watchdog (scripts/emulator.ts), so even a SIGKILL leaves no java behind.
+ * watchdog (scripts/dev/emulator.ts), so even a SIGKILL leaves no java behind.
  */
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { createServer, type RequestListener, type Server } from 'node:http';

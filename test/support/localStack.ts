@@ -1,5 +1,5 @@
 /**
- * The local stack (`npm start`'s scripts/local.ts) bundled the way scripts/build/build.mts bundles
+ * The local stack (`npm start`'s scripts/dev/local.ts) bundled the way scripts/build/build.mts bundles
  * it, into a folder of its own under dist/ (other test files build dist/scripts at the same
  * time; inside the repository, the bundle finds node_modules as dist/scripts/local.js does).
  */

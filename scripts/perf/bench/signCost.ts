@@ -1,6 +1,6 @@
 /**
- * The signing cost alone, in this process: TokenSigner (shared/tokenSigner.ts) over the
- * parsed signing key, signing the claims shared/claims.ts makes for an integration key,
+ * The signing cost alone, in this process: TokenSigner (shared/signing/signer.ts) over the
+ * parsed signing key, signing the claims shared/exchange/claims.ts makes for an integration key,
  * one signature at a time, as the exchange does.
  */
 import { claimsFor } from '../../../shared/exchange/claims';

@@ -1,4 +1,4 @@
-/** Small, pure helpers for the benchmark's figures (unit-tested in test/scripts/benchStats.test.ts). */
+/** Small, pure helpers for the benchmark's figures (unit-tested in test/unit/perf/benchStats.test.ts). */
 
 /**
  * The p-th percentile (0 < p ≤ 100) of `values` by the nearest-rank method: the smallest

@@ -113,7 +113,7 @@ describe('token-admin key reroll: the new key keeps the old key policy on expiry
     const created = parseJson<{ key_id: string }>(await cli('key', 'create', '--integration', id, '--expires-in', '30d', '--json'));
     now = new Date(start.getTime() + 5 * DAY);
     const rerolled = parseJson<{ expires_at: string; expiry: string }>(await cli('key', 'reroll', '--integration', id, created.key_id, '--json'));
-    expect(rerolled).toMatchObject({ expires_at: '2031-04-05T00:00:00Z', expiry: 'same-lifetime' });
+    expect(rerolled).toMatchObject({ expires_at: '2031-04-05T00:00:00.000Z', expiry: 'same-lifetime' });
   });
 
   it('Reroll_Human_SaysWhereTheExpiryCameFrom', async () => {
@@ -143,7 +143,7 @@ describe('token-admin key reroll: the new key keeps the old key policy on expiry
     await cli('integration', 'create', id);
     const created = parseJson<{ key_id: string }>(await cli('key', 'create', '--integration', id, '--expires-in', '30d', '--json'));
     const rerolled = parseJson<{ expires_at: string; expiry: string }>(await cli('key', 'reroll', '--integration', id, created.key_id, '--expires-at', '2031-12-31', '--json'));
-    expect(rerolled).toMatchObject({ expires_at: '2031-12-31T00:00:00Z', expiry: 'given' });
+    expect(rerolled).toMatchObject({ expires_at: '2031-12-31T00:00:00.000Z', expiry: 'given' });
   });
 });
 

@@ -39,7 +39,7 @@ function startLocal(env: Record<string, string | undefined>): Started {
 }
 
 async function serving(started: Started): Promise<void> {
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 90_000;
   while (!started.stdout().includes('Ctrl-C stops everything')) {
     if (Date.now() > deadline || started.child.exitCode !== null) throw new Error(`the stack did not come up:\n${started.stdout()}\n${started.stderr()}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -136,5 +136,5 @@ describe('npm start', () => {
     const [orgKeys] = await datastore.runQuery(datastore.createQuery(namespaces.platformNamespace, 'APIKey'));
     const [integrations] = await datastore.runQuery(datastore.createQuery(namespaces.integrationNamespace, 'IntegrationMeta'));
     expect([integrations.length, integrationKeys.length, orgKeys.length]).toEqual([1, 1, 1]);
-  }, 120_000);
+  }, 150_000);
 });

@@ -88,7 +88,7 @@ async function startStack(): Promise<Running> {
   let stderr = '';
   npm.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
   npm.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 90_000;
   while (!/export DATASTORE_EMULATOR_HOST=127\.0\.0\.1:(\d+)/.test(stdout)) {
     if (Date.now() > deadline || npm.exitCode !== null) throw new Error(`npm start did not come up:\n${stdout}\n${stderr}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -136,29 +136,29 @@ describe('npm start stops everything it started', () => {
     expect(await listening(stack.emulatorPort)).toBe(true);
     process.kill(-(stack.npm.pid as number), 'SIGINT');
     await expectAllGone(stack);
-  }, 120_000);
+  }, 150_000);
 
   it('SIGTERM to the npm pid alone (kill <npm pid>)', async () => {
     const stack = await startStack();
     process.kill(stack.npm.pid as number, 'SIGTERM');
     await expectAllGone(stack);
-  }, 120_000);
+  }, 150_000);
 
   it('SIGHUP to the group (the terminal closed)', async () => {
     const stack = await startStack();
     process.kill(-(stack.npm.pid as number), 'SIGHUP');
     await expectAllGone(stack);
-  }, 120_000);
+  }, 150_000);
 
   it('its parent dying (SIGKILL to npm, which passes nothing on)', async () => {
     const stack = await startStack();
     process.kill(stack.npm.pid as number, 'SIGKILL');
     await expectAllGone(stack);
-  }, 120_000);
+  }, 150_000);
 
   it('the stack itself killed with SIGKILL: the watchdog stops the emulator', async () => {
     const stack = await startStack();
     process.kill(stack.local, 'SIGKILL');
     await expectAllGone(stack);
-  }, 120_000);
+  }, 150_000);
 });
