@@ -104,7 +104,7 @@ async function main(): Promise<void> {
       const parsed = parseApiKey(apiKey);
       return parsed.ok ? formatApiKey({ ...parsed.key, secret: generateSecret() }) : apiKey;
     };
-    type Shot = { url: string; body: string | Buffer | (() => ReadableStream<Uint8Array>); headers?: Record<string, string>; from: string; expect: readonly number[] };
+    type Shot = { label: string; url: string; body: string | Buffer | (() => ReadableStream<Uint8Array>); headers?: Record<string, string>; from: string; expect: readonly number[] };
     // Clients at 50 addresses; the guesses come from 3 others.
     const clients = Array.from({ length: 50 }, (_, i) => `198.51.100.${i + 1}`);
     const attackers = ['203.0.113.1', '203.0.113.2', '203.0.113.3'];
@@ -125,23 +125,24 @@ async function main(): Promise<void> {
       const r = Math.random();
       const server = r < 0.5 ? servers.integration : servers.autojoin;
       // Both servers get a similar share, so both reach their steady state in the first minute.
-      if (r < 0.45) return { url: servers.integration.url, body: JSON.stringify({ api_key: pick(integrationKeys) }), from: pick(clients), expect: [200] };
-      if (r < 0.83) return { url: servers.autojoin.url, body: JSON.stringify({ api_key: pick(autojoinKeys) }), from: pick(clients), expect: [200] };
-      if (r < 0.88) return { url: servers.integration.url, body: JSON.stringify({ api_key: wrongSecret(pick(targets)) }), from: pick(attackers), expect: [401, 429] };
+      if (r < 0.45) return { label: 'valid integration', url: servers.integration.url, body: JSON.stringify({ api_key: pick(integrationKeys) }), from: pick(clients), expect: [200] };
+      if (r < 0.83) return { label: 'valid autojoin', url: servers.autojoin.url, body: JSON.stringify({ api_key: pick(autojoinKeys) }), from: pick(clients), expect: [200] };
+      if (r < 0.88) return { label: 'wrong secret', url: servers.integration.url, body: JSON.stringify({ api_key: wrongSecret(pick(targets)) }), from: pick(attackers), expect: [401, 429] };
       if (r < 0.92) {
         const unknown = formatApiKey({ kind: 'integration', ownerId: `soak-${suffix}`, keyId: generateKeyId(), secret: generateSecret() });
-        return { url: servers.integration.url, body: JSON.stringify({ api_key: unknown }), from: pick(clients), expect: [401] };
+        return { label: 'unknown key id', url: servers.integration.url, body: JSON.stringify({ api_key: unknown }), from: pick(clients), expect: [401] };
       }
-      if (r < 0.94) return { url: servers.autojoin.url, body: JSON.stringify({ api_key: `mlabk.org_x.${generateSecret()}` }), from: pick(clients), expect: [401] };
-      if (r < 0.95) return { url: servers.autojoin.url, body: '{"api_key": 7}', from: pick(clients), expect: [400] };
-      if (r < 0.97) return { url: server.url, body: gzipped, headers: { 'Content-Encoding': 'gzip' }, from: pick(attackers), expect: [415] };
-      if (r < 0.99) return { url: server.url, body: oversized, from: pick(attackers), expect: [413] };
-      return { url: server.url, body: chunked, from: pick(attackers), expect: [413] };
+      if (r < 0.94) return { label: 'malformed key', url: servers.autojoin.url, body: JSON.stringify({ api_key: `mlabk.org_x.${generateSecret()}` }), from: pick(clients), expect: [401] };
+      if (r < 0.95) return { label: 'bad body', url: servers.autojoin.url, body: '{"api_key": 7}', from: pick(clients), expect: [400] };
+      if (r < 0.97) return { label: 'gzip', url: server.url, body: gzipped, headers: { 'Content-Encoding': 'gzip' }, from: pick(attackers), expect: [415] };
+      if (r < 0.99) return { label: 'declared 64 KiB', url: server.url, body: oversized, from: pick(attackers), expect: [413] };
+      return { label: 'chunked 256 KiB', url: server.url, body: chunked, from: pick(attackers), expect: [413] };
     };
 
     const counts = new Map<number, number>();
     let unexpected = 0;
     let connectionErrors = 0;
+    const errorKinds = new Map<string, number>();
     let requests = 0;
     const started = Date.now();
     const endAt = started + SECONDS * 1000;
@@ -175,8 +176,11 @@ async function main(): Promise<void> {
             await response.arrayBuffer();
             counts.set(response.status, (counts.get(response.status) ?? 0) + 1);
             if (!s.expect.includes(response.status)) unexpected += 1;
-          } catch {
+          } catch (error) {
             connectionErrors += 1;
+            const cause = (error as Error & { cause?: { code?: string; message?: string } }).cause;
+            const kind = `${s.label}: ${cause?.code ?? cause?.message ?? (error as Error).name}`;
+            errorKinds.set(kind, (errorKinds.get(kind) ?? 0) + 1);
           }
         }
       }),
@@ -194,7 +198,7 @@ async function main(): Promise<void> {
 soak: ${requests} requests in ${elapsed.toFixed(0)} s (${(requests / elapsed).toFixed(0)} req/s), ${CONNECTIONS} connections
 statuses: ${[...counts].sort(([a], [b]) => a - b).map(([s, c]) => `${s}: ${c}`).join(', ')}
 5xx responses: ${fivexx}
-connection errors: ${connectionErrors}
+connection errors: ${connectionErrors}${errorKinds.size ? ` (${[...errorKinds].map(([k, c]) => `${k} × ${c}`).join(', ')})` : ''}
 unexpected statuses: ${unexpected}
 resident memory after ${WARMUP_SECONDS} s → end: ${
       rssAfterWarmup && ratios

@@ -4,6 +4,7 @@
  * a flood of wrong secrets does not starve valid keys, cached or not.
  */
 import type { Datastore } from '@google-cloud/datastore';
+import { request } from 'node:http';
 import { formatApiKey, generateSecret, parseApiKey } from '../../../shared/keys/grammar';
 import type { Namespaces } from '../../../shared/keys/entities';
 import { createApiKey, createIntegration } from '../../../shared/admin/keys';
@@ -104,11 +105,16 @@ it('with the verified-secret cache off (VERIFIED_SECRET_CACHE_SIZE=0), concurren
   try {
     const apiKey = await newIntegrationKey(datastore, namespaces);
     const statuses = await Promise.all(Array.from({ length: 20 }, async () => (await postJson(instance.url('exchangeIntegration'), { api_key: apiKey })).status));
+    // Before, the cache size also turned sharing off: each request was a guess in flight and
+    // all but the throttle's allowance got 429. Requests that arrive while a compare is under
+    // way share it (on a loaded machine some may arrive after it ended and pay their own).
     expect(statuses).toEqual(Array(20).fill(200));
-    expect(uncachedCompares).toBe(1);
+    expect(uncachedCompares).toBeGreaterThanOrEqual(1);
+    expect(uncachedCompares).toBeLessThan(20);
     // Nothing remembered: the next request pays bcrypt again.
+    const before = uncachedCompares;
     expect((await postJson(instance.url('exchangeIntegration'), { api_key: apiKey })).status).toBe(200);
-    expect(uncachedCompares).toBe(2);
+    expect(uncachedCompares).toBe(before + 1);
   } finally {
     await instance.close();
   }
@@ -121,6 +127,18 @@ it('a secret this instance already verified keeps working while its key id is th
   expect((await exchange(withWrongSecret(apiKey))).status).toBe(429);
   expect((await exchange(apiKey)).status).toBe(200);
 });
+
+/** One POST on a connection of its own; resolves with the status. */
+function postOnce(url: string, body: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent: false, headers: { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)), ...headers } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 /** X-Forwarded-For as Google's load balancer hands it on: what the client wrote, then `<client>, <load balancer>`. */
 const from = (client: string, spoofed?: string): Record<string, string> => ({ 'X-Forwarded-For': `${spoofed ? `${spoofed}, ` : ''}${client}, 130.211.0.1` });
@@ -189,9 +207,9 @@ it('during 600 wrong guesses over 60 key ids from 6 addresses, valid keys (cache
       Array.from({ length: 150 }, async () => {
         while (next < 600) {
           const i = next++;
-          const response = await exchange(withWrongSecret(targets[i % 60]!), from(attackers[i % 6]!, `10.0.${i % 250}.1`));
-          await response.arrayBuffer();
-          floodStatuses.push(response.status);
+          // A connection each (no keep-alive): reusing 150 idle sockets on a loaded machine races
+          // the server's keep-alive timeout, which is about the client, not the exchange.
+          floodStatuses.push(await postOnce(instance.url('exchangeIntegration'), JSON.stringify({ api_key: withWrongSecret(targets[i % 60]!) }), from(attackers[i % 6]!, `10.0.${i % 250}.1`)));
         }
       }),
     ).then(() => performance.now());
