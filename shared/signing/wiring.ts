@@ -1,15 +1,12 @@
 /**
- * The signing side of an instance, from its configuration: where the signing key lives, the
- * signer the exchange functions use, and the whole `jwks` function. Nothing here touches
- * Datastore, so the jwks bundle carries no Datastore client.
+ * The signing side of an instance, from its configuration: where the signing key lives and
+ * the signer the exchange functions use. The jwks function's wiring is jwksFunction.ts, so
+ * that the exchange bundles carry no JWKS publisher.
  */
-import type { HttpFunction } from '@google-cloud/functions-framework';
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
-import { loadConfig, type Config } from '../platform/config';
+import type { Config } from '../platform/config';
 import { installFrameworkGuards } from '../platform/frameworkGuards';
 import { stdoutLogger, type Logger } from '../platform/log';
-import { createJwksHandler } from './jwksHandler';
-import { JwksPublisher } from './jwksPublisher';
 import { TokenSigner } from './signer';
 import { signingKeySource, type SigningKeySource } from './sources';
 
@@ -37,16 +34,4 @@ export function signerFor(config: Config, options: SigningOptions = {}): TokenSi
   // A failure is logged and retried by the first request, never remembered.
   signer.key().catch((error: Error) => log({ severity: 'ERROR', message: `cannot load the signing key: ${error.message}` }));
   return signer;
-}
-
-/** The jwks function of an instance: every enabled key version, refreshed in the background. */
-export function jwksHandlerFor(config: Config, options: SigningOptions = {}, functionName = 'jwks'): HttpFunction {
-  const log = options.log ?? stdoutLogger;
-  const publisher = new JwksPublisher(keySourceFor(config, options), config.jwksRefreshSeconds * 1000, log);
-  return createJwksHandler(publisher, log, functionName);
-}
-
-/** functions/jwks: the handler, from process.env (a bad variable stops the instance, named). */
-export function jwksFunction(): HttpFunction {
-  return jwksHandlerFor(loadConfig());
 }

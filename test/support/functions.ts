@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../shared/platform/config';
 import type { LogEntry } from '../../shared/platform/log';
 import { ExchangeInstance, type ExchangeOptions } from '../../shared/exchange/wiring';
-import { jwksHandlerFor } from '../../shared/signing/wiring';
+import { jwksHandlerFor } from '../../shared/signing/jwksFunction';
 
 export type FunctionName = 'exchangeIntegration' | 'exchangeAutojoin' | 'jwks';
 

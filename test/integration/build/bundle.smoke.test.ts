@@ -97,7 +97,7 @@ describe('what the build ships', () => {
   test.each(FUNCTIONS)('dist/%s holds the bundle, its package files and the files it reads at run time', (name) => {
     const dir = join(dist, name);
     expect(readdirSync(dir, { recursive: true }).map(String).sort()).toEqual(
-      ['.gcloudignore', 'index.js', 'package-lock.json', 'package.json', 'protos', join('protos', 'app_engine_key.proto')].sort(),
+      ['.gcloudignore', 'googleLibraries.js', 'index.js', 'package-lock.json', 'package.json'].sort(),
     );
     const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
     const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8'));
@@ -110,6 +110,40 @@ describe('what the build ships', () => {
   });
 });
 
+describe('what each bundle holds (esbuild\'s metafile, dist/meta/<name>.json)', () => {
+  /** The source files and packages in one output file of a function's folder. */
+  function inputsOf(name: FunctionName, file: 'index.js' | 'googleLibraries.js'): string[] {
+    const meta = JSON.parse(readFileSync(join(dist, 'meta', `${name}.json`), 'utf8')) as {
+      outputs: Record<string, { inputs: Record<string, unknown> }>;
+    };
+    const output = Object.entries(meta.outputs).find(([path]) => path.endsWith(`/${name}/${file}`));
+    if (!output) throw new Error(`no ${name}/${file} in the metafile`);
+    return Object.keys(output[1].inputs);
+  }
+  const GOOGLE_LIBRARIES = /node_modules\/(@google-cloud\/secret-manager|google-gax|@grpc\/grpc-js|protobufjs|google-auth-library)\//;
+
+  test('jwks holds no Datastore client and no Datastore code of ours', () => {
+    const inputs = [...inputsOf('jwks', 'index.js'), ...inputsOf('jwks', 'googleLibraries.js')];
+    expect(inputs.filter((path) => path.includes('node_modules/@google-cloud/datastore/'))).toEqual([]);
+    expect(inputs.filter((path) => /^shared\/(exchange|admin)\//.test(path))).toEqual([]);
+    expect(inputs).toContain('shared/signing/jwksPublisher.ts');
+  });
+
+  test.each(['exchangeIntegration', 'exchangeAutojoin'] as const)('%s holds no JWKS publisher and no Datastore client library', (name) => {
+    const inputs = inputsOf(name, 'index.js');
+    expect(inputs.filter((path) => /^shared\/signing\/jwks/.test(path))).toEqual([]);
+    expect(inputs.filter((path) => path.includes('node_modules/@google-cloud/datastore/'))).toEqual([]);
+    expect(inputs).toContain('shared/exchange/verifier.ts');
+  });
+
+  test.each(FUNCTIONS)('%s: no operator code, and the Google libraries only in the file loaded on first use', (name) => {
+    const inputs = inputsOf(name, 'index.js');
+    expect(inputs.filter((path) => path.startsWith('shared/admin/'))).toEqual([]);
+    expect(inputs.filter((path) => GOOGLE_LIBRARIES.test(path))).toEqual([]);
+    expect(inputsOf(name, 'googleLibraries.js').some((path) => path.includes('node_modules/@google-cloud/secret-manager/'))).toBe(true);
+  });
+});
+
 describe('what gcloud uploads from dist/<name>', () => {
   test.each(FUNCTIONS)('%s: the bundle and its package files, even beside a node_modules and a source map', (name) => {
     // The installed copy has a node_modules; add a source map too. gcloud reads the folder's
@@ -118,7 +152,7 @@ describe('what gcloud uploads from dist/<name>', () => {
     const listed = spawnSync('gcloud', ['meta', 'list-files-for-upload', folders[name]], { encoding: 'utf8', timeout: 60_000 });
     rmSync(join(folders[name], 'index.js.map'));
     expect(listed.status).toBe(0);
-    expect(listed.stdout.trim().split('\n').sort()).toEqual(['index.js', 'package-lock.json', 'package.json', 'protos/app_engine_key.proto']);
+    expect(listed.stdout.trim().split('\n').sort()).toEqual(['googleLibraries.js', 'index.js', 'package-lock.json', 'package.json']);
   });
 });
 

@@ -1,0 +1,25 @@
+/**
+ * The jwks function's wiring: every enabled signing-key version, published and refreshed in
+ * the background. Nothing here touches Datastore, so the jwks bundle carries no Datastore client.
+ */
+import type { HttpFunction } from '@google-cloud/functions-framework';
+import { loadConfig, type Config } from '../platform/config';
+import { installFrameworkGuards } from '../platform/frameworkGuards';
+import { stdoutLogger } from '../platform/log';
+import { createJwksHandler } from './jwksHandler';
+import { JwksPublisher } from './jwksPublisher';
+import { keySourceFor, type SigningOptions } from './wiring';
+
+installFrameworkGuards();
+
+/** The jwks function of an instance: every enabled key version, refreshed in the background. */
+export function jwksHandlerFor(config: Config, options: SigningOptions = {}, functionName = 'jwks'): HttpFunction {
+  const log = options.log ?? stdoutLogger;
+  const publisher = new JwksPublisher(keySourceFor(config, options), config.jwksRefreshSeconds * 1000, log);
+  return createJwksHandler(publisher, log, functionName);
+}
+
+/** functions/jwks: the handler, from process.env (a bad variable stops the instance, named). */
+export function jwksFunction(): HttpFunction {
+  return jwksHandlerFor(loadConfig());
+}
