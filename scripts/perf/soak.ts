@@ -123,7 +123,8 @@ async function main(): Promise<void> {
     };
     const shot = (): Shot => {
       const r = Math.random();
-      const server = r < 0.5 ? servers.integration : servers.autojoin;
+      // Refused bodies go to both servers alike (a draw of their own: r alone would pick one).
+      const server = Math.random() < 0.5 ? servers.integration : servers.autojoin;
       // Both servers get a similar share, so both reach their steady state in the first minute.
       if (r < 0.45) return { label: 'valid integration', url: servers.integration.url, body: JSON.stringify({ api_key: pick(integrationKeys) }), from: pick(clients), expect: [200] };
       if (r < 0.83) return { label: 'valid autojoin', url: servers.autojoin.url, body: JSON.stringify({ api_key: pick(autojoinKeys) }), from: pick(clients), expect: [200] };
