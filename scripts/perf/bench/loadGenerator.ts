@@ -13,6 +13,11 @@ export interface LoadTarget {
   readonly name: string;
   readonly port: number;
   readonly body: Buffer;
+  /**
+   * A body per connection, used in turn instead of `body`: distinct keys, so that concurrent
+   * requests cannot share one bcrypt compare (the exchange shares identical ones).
+   */
+  readonly bodies?: readonly Buffer[];
   /** The server's CPU ms so far (NaN where unknown). */
   cpuMs(): number;
 }
@@ -54,7 +59,7 @@ export class Load {
   }
 
   /** One request; resolves with the status and body. */
-  send(withBody = false): Promise<{ status: number; body: string }> {
+  send(withBody = false, body: Buffer = this.target.body): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
       const req = request(
         {
@@ -63,7 +68,7 @@ export class Load {
           port: this.target.port,
           method: 'POST',
           path: '/',
-          headers: { 'Content-Type': 'application/json', 'Content-Length': this.target.body.length },
+          headers: { 'Content-Type': 'application/json', 'Content-Length': body.length },
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -75,7 +80,7 @@ export class Load {
       );
       req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error('timeout')));
       req.once('error', reject);
-      req.end(this.target.body);
+      req.end(body);
     });
   }
 
@@ -103,13 +108,15 @@ export class Load {
         : undefined;
     let cut = false;
     const f = this.figures;
-    const worker = async (): Promise<void> => {
+    const bodies = this.target.bodies;
+    const worker = async (index: number): Promise<void> => {
+      const body = bodies?.length ? (bodies[index % bodies.length] as Buffer) : this.target.body;
       while (!cut && performance.now() < end) {
         const t0 = process.hrtime.bigint();
         const sentWhileRecording = recording;
         let status: number | undefined;
         try {
-          status = (await this.send()).status;
+          status = (await this.send(false, body)).status;
         } catch {
           status = undefined;
         }
@@ -127,7 +134,7 @@ export class Load {
         if (status === undefined) await sleep(10);
       }
     };
-    const workers = Promise.all(Array.from({ length: this.connections }, worker));
+    const workers = Promise.all(Array.from({ length: this.connections }, (_, index) => worker(index)));
     let timer: NodeJS.Timeout | undefined;
     const drained = await Promise.race([
       workers.then(() => true),
