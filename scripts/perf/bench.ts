@@ -42,6 +42,7 @@ import { sha256Hex } from '../../shared/keys/secretHash';
 import { generateSigningKey, parseSigningKey, type SigningAlgorithm } from '../../shared/signing/signingKey';
 import { cloudFunctionsEnv, functionsFrameworkBin, installBundled } from './coldStart';
 import { installHelloWorld, measureColdStarts, type ColdStartReport } from './bench/coldStarts';
+import { measureEmulatorTransports, type TransportFigures } from './bench/emulatorTransports';
 import { freePort, isEmulatorReady, startEmulator } from '../dev/emulator';
 import { bundleFunction, RUNTIME_FILES } from '../build/functionBundle.mts';
 import { Load, type LoadFigures } from './bench/loadGenerator';
@@ -325,8 +326,16 @@ interface RatioResult {
   readonly pass: boolean | null;
 }
 
-function ratios(algorithms: Record<string, { phases: Record<Phase, PhaseResult> }>, cold: (ColdStartReport & { algorithm: string }) | undefined): RatioResult[] {
+function ratios(
+  algorithms: Record<string, { phases: Record<Phase, PhaseResult> }>,
+  cold: (ColdStartReport & { algorithm: string }) | undefined,
+  transports: TransportFigures | undefined,
+): RatioResult[] {
   const list: RatioResult[] = [];
+  if (transports) {
+    const value = ratio(transports.restLookupsPerSec, transports.grpcLookupsPerSec);
+    list.push({ name: "the emulator's lookups/s over REST (ours) ÷ over gRPC (the floor's)", algorithm: '—', value, target: '—', pass: null });
+  }
   for (const [alg, { phases }] of Object.entries(algorithms)) {
     const ff = ratio(phases.ours.reqPerSec, phases['floor-ff'].reqPerSec);
     list.push({ name: 'ours ÷ floor under functions-framework (req/s)', algorithm: alg, value: ff, target: '≥ 0.9', pass: ff >= 0.9 });
@@ -356,6 +365,7 @@ interface Report {
   settings: Record<string, number | string | boolean>;
   algorithms: Record<string, { signOnly: SignCost; phases: Record<Phase, PhaseResult> }>;
   coldStart: (ColdStartReport & { algorithm: string }) | null;
+  emulatorTransports: TransportFigures | null;
   ratios: RatioResult[];
   durationSeconds: number;
 }
@@ -474,6 +484,13 @@ async function main(): Promise<void> {
     await stopAll([warmup]);
   }
 
+  let emulatorTransports: TransportFigures | null = null;
+  if (!COLD_START_ONLY) {
+    progress("the emulator's own capacity: lookups/s over REST and over gRPC");
+    const path = ['IntegrationMeta', 'bench', 'IntegrationAPIKey', floorKeyId];
+    emulatorTransports = await measureEmulatorTransports(baseEnv.DATASTORE_EMULATOR_HOST, baseEnv.PROJECT_ID, { namespace: namespaces.integrationNamespace, path }, CONNECTIONS);
+  }
+
   const algorithms: Report['algorithms'] = {};
   for (const alg of COLD_START_ONLY ? [] : ALGORITHMS) {
     progress(`${alg}: signing cost alone`);
@@ -505,10 +522,11 @@ async function main(): Promise<void> {
     settings: { ours: OURS_DIR.startsWith(ROOT) ? OURS_DIR.slice(ROOT.length + 1) : OURS_DIR, connections: CONNECTIONS, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, sliceSeconds: SLICE_SECONDS, coldStarts: SKIP_COLD_START ? 0 : COLD_STARTS, stdout: 'pipe, read and discarded', cpuProfile: Boolean(CPU_PROF) },
     algorithms,
     coldStart,
+    emulatorTransports,
     ratios: [],
     durationSeconds: 0,
   };
-  report.ratios = ratios(algorithms, coldStart ?? undefined);
+  report.ratios = ratios(algorithms, coldStart ?? undefined, emulatorTransports ?? undefined);
   report.durationSeconds = Math.round((performance.now() - started) / 1000);
   mkdirSync(dirname(OUT), { recursive: true });
   writeFileSync(OUT, `${JSON.stringify(report, (_, v: unknown) => (typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(6)) : v), 2)}\n`);
