@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../../shared/platform/config';
-import { AdminError } from '../../shared/admin/keys';
+import { AdminError } from '../../shared/admin/adminError';
 import { SigningKeyError } from '../../shared/signing/signingKey';
 import { UsageError } from './args';
 import { autojoinCommands } from './commands/autojoin';

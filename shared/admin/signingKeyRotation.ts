@@ -22,7 +22,7 @@
 import type { SecretManagerServiceClient, protos } from '@google-cloud/secret-manager';
 import type { TimingSettings } from '../platform/config';
 import { JWKS_MAX_AGE_SECONDS } from '../signing/jwksHandler';
-import { AdminError } from './keys';
+import { AdminError } from './adminError';
 import { espv2Warning, parseSigningKey, SigningKeyError, type SigningAlgorithm } from '../signing/signingKey';
 import { MAX_PUBLISHED_VERSIONS } from '../signing/sources';
 
