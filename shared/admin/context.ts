@@ -6,7 +6,8 @@
  * are AdminErrors with a stable code, which the CLI prints as one line.
  */
 import type { Datastore, Key } from '@google-cloud/datastore';
-import { isAcceptedOwnerId, isValidOwnerId, type KeyKind } from '../keys/grammar';
+import { isAcceptedOwnerId, isValidOwnerId } from '../keys/grammar';
+import { KINDS, type KeyKind } from '../keys/kinds';
 import { ownerKey, type Namespaces } from '../keys/entities';
 import { AdminError } from './adminError';
 
@@ -60,14 +61,10 @@ export async function runQuery(ctx: AdminContext, query: ReturnType<Datastore['c
   return entities as Entity[];
 }
 
-export function ownerWord(kind: KeyKind): string {
-  return kind === 'integration' ? 'integration' : 'organisation';
-}
-
 /** The owner's entity; an AdminError if its id is malformed or it does not exist. */
 export async function getOwner(ctx: AdminContext, kind: KeyKind, ownerId: string): Promise<Entity> {
-  checkOwnerId(ownerId, kind === 'integration' ? 'integration id' : 'organisation name');
+  checkOwnerId(ownerId, KINDS[kind].ownerIdWord);
   const [owner] = await ctx.datastore.get(ownerKey(ctx.datastore, kind, ownerId, ctx.namespaces));
-  if (!owner) throw new AdminError(`${ownerWord(kind)} ${ownerId} does not exist`, 'not-found');
+  if (!owner) throw new AdminError(`${KINDS[kind].ownerWord} ${ownerId} does not exist`, 'not-found');
   return owner as Entity;
 }

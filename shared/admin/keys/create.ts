@@ -3,8 +3,9 @@ import type { Key } from '@google-cloud/datastore';
 import { formatApiKey, generateKeyId, generateSecret, isValidKeyId, type KeyKind } from '../../keys/grammar';
 import { apiKeyKey, KEY_STATUS, ownerKey } from '../../keys/entities';
 import { DEFAULT_BCRYPT_COST, hashSecret } from '../../keys/secretHash';
+import { KINDS } from '../../keys/kinds';
 import { AdminError } from '../adminError';
-import { checkOwnerId, isAlreadyExists, nowOf, ownerWord, type AdminContext } from '../context';
+import { checkOwnerId, isAlreadyExists, nowOf, type AdminContext } from '../context';
 
 export interface NewKeyInput {
   readonly kind: KeyKind;
@@ -36,10 +37,10 @@ export interface PreparedKey {
 export const UNINDEXED_KEY_PROPERTIES = ['key_hash', 'description'];
 
 export async function prepareApiKey(ctx: AdminContext, input: NewKeyInput): Promise<PreparedKey> {
-  checkOwnerId(input.ownerId, input.kind === 'integration' ? 'integration id' : 'organisation name');
+  checkOwnerId(input.ownerId, KINDS[input.kind].ownerIdWord);
   const keyId = input.keyId ?? generateKeyId();
   if (!isValidKeyId(keyId)) throw new AdminError(`key id ${JSON.stringify(keyId)} is not valid: use ki_ and 16 lowercase hex digits`, 'invalid-argument');
-  if (input.tier !== undefined && (input.kind !== 'integration' || !Number.isSafeInteger(input.tier) || input.tier < 0)) {
+  if (input.tier !== undefined && (!KINDS[input.kind].hasTier || !Number.isSafeInteger(input.tier) || input.tier < 0)) {
     throw new AdminError('tier is a whole number ≥ 0, for integration keys only', 'invalid-argument');
   }
   const now = nowOf(ctx);
@@ -50,7 +51,7 @@ export async function prepareApiKey(ctx: AdminContext, input: NewKeyInput): Prom
     description: input.description ?? '',
     status: KEY_STATUS.active,
   };
-  if (input.kind === 'integration') data.tier = ctx.datastore.int(input.tier ?? 0);
+  if (KINDS[input.kind].hasTier) data.tier = ctx.datastore.int(input.tier ?? 0);
   if (input.expiresAt !== undefined) data.expires_at = input.expiresAt;
   return {
     entity: { key: apiKeyKey(ctx.datastore, input.kind, input.ownerId, keyId, ctx.namespaces), data, excludeFromIndexes: UNINDEXED_KEY_PROPERTIES },
@@ -61,7 +62,7 @@ export async function prepareApiKey(ctx: AdminContext, input: NewKeyInput): Prom
 export async function createApiKey(ctx: AdminContext, input: NewKeyInput): Promise<NewKey> {
   const prepared = await prepareApiKey(ctx, input);
   const [owner] = await ctx.datastore.get(ownerKey(ctx.datastore, input.kind, input.ownerId, ctx.namespaces));
-  if (!owner) throw new AdminError(`${ownerWord(input.kind)} ${input.ownerId} does not exist`, 'not-found');
+  if (!owner) throw new AdminError(`${KINDS[input.kind].ownerWord} ${input.ownerId} does not exist`, 'not-found');
   try {
     await ctx.datastore.insert(prepared.entity);
   } catch (error) {

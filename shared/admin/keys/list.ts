@@ -1,9 +1,10 @@
 /** Listing and showing keys: an owner's, or every owner's at once (one query per kind, not one per owner). */
 import { PropertyFilter } from '@google-cloud/datastore';
 import type { KeyKind } from '../../keys/grammar';
-import { KIND, namespaceFor, OWNER_KIND, ownerKey } from '../../keys/entities';
+import { KIND, namespaceFor, ownerKey } from '../../keys/entities';
+import { KINDS } from '../../keys/kinds';
 import { AdminError } from '../adminError';
-import { getOwner, keyOf, ownerWord, runQuery, type AdminContext, type Entity } from '../context';
+import { getOwner, keyOf, runQuery, type AdminContext, type Entity } from '../context';
 import { locateKey, type KeyRef } from './locate';
 import {
   byCreation,
@@ -16,7 +17,7 @@ import {
 
 export async function keyEntitiesOf(ctx: AdminContext, kind: KeyKind, ownerId: string): Promise<Entity[]> {
   const query = ctx.datastore
-    .createQuery(namespaceFor(kind, ctx.namespaces), OWNER_KIND[kind].key)
+    .createQuery(namespaceFor(kind, ctx.namespaces), KINDS[kind].keyKind)
     .hasAncestor(ownerKey(ctx.datastore, kind, ownerId, ctx.namespaces));
   return runQuery(ctx, query);
 }
@@ -35,7 +36,7 @@ export async function listApiKeys(ctx: AdminContext, kind: KeyKind, ownerId: str
   const keys = entities
     .filter((entity) => isScopedKeyEntity(ctx, entity))
     .map((entity) => scopedRecord(ctx, kind, ownerId, keyOf(ctx, entity).name as string, entity));
-  if (kind === 'autojoin') {
+  if (KINDS[kind].hasFlatKeys) {
     const plaintexts = entities.filter((entity) => isPlaintextEntity(ctx, entity));
     keys.push(...flatKeyRecords(ctx, await legacyEntitiesOf(ctx, ownerId), plaintexts));
   }
@@ -47,11 +48,11 @@ export async function showApiKey(ctx: AdminContext, ref: KeyRef): Promise<KeyRec
   const { key, legacy } = await locateKey(ctx, ref);
   if (!legacy) {
     const [entity] = await ctx.datastore.get(key);
-    if (!entity) throw new AdminError(`key ${ref.keyId} of ${ownerWord(ref.kind)} ${ref.ownerId} does not exist`, 'not-found');
+    if (!entity) throw new AdminError(`key ${ref.keyId} of ${KINDS[ref.kind].ownerWord} ${ref.ownerId} does not exist`, 'not-found');
     return scopedRecord(ctx, ref.kind, ref.ownerId, ref.keyId, entity as Entity);
   }
   const found = (await listApiKeys(ctx, ref.kind, ref.ownerId)).find((record) => record.keyId === ref.keyId);
-  if (!found) throw new AdminError(`key ${ref.keyId} of ${ownerWord(ref.kind)} ${ref.ownerId} does not exist`, 'not-found');
+  if (!found) throw new AdminError(`key ${ref.keyId} of ${KINDS[ref.kind].ownerWord} ${ref.ownerId} does not exist`, 'not-found');
   return found;
 }
 
@@ -64,13 +65,13 @@ export async function allKeysByOwner(ctx: AdminContext, kind: KeyKind): Promise<
     byOwner.set(record.ownerId, list);
   };
   const plaintexts: Entity[] = [];
-  for (const entity of await runQuery(ctx, ctx.datastore.createQuery(namespaceFor(kind, ctx.namespaces), OWNER_KIND[kind].key))) {
+  for (const entity of await runQuery(ctx, ctx.datastore.createQuery(namespaceFor(kind, ctx.namespaces), KINDS[kind].keyKind))) {
     const key = keyOf(ctx, entity);
     const owner = key.parent?.name;
     if (owner !== undefined && isScopedKeyEntity(ctx, entity)) add(scopedRecord(ctx, kind, owner, key.name as string, entity));
-    else if (kind === 'autojoin' && owner !== undefined && isPlaintextEntity(ctx, entity)) plaintexts.push(entity);
+    else if (KINDS[kind].hasFlatKeys && owner !== undefined && isPlaintextEntity(ctx, entity)) plaintexts.push(entity);
   }
-  if (kind === 'autojoin') {
+  if (KINDS[kind].hasFlatKeys) {
     const records = await runQuery(ctx, ctx.datastore.createQuery(ctx.namespaces.platformNamespace, KIND.legacyKey));
     for (const record of flatKeyRecords(ctx, records, plaintexts)) add(record);
   }

@@ -6,8 +6,9 @@
 import type { Key, Transaction } from '@google-cloud/datastore';
 import { isAcceptedKeyId, isLegacyKeyId, legacyKeyId, legacyKeyName, type KeyKind } from '../../keys/grammar';
 import { apiKeyKey, KEY_STATUS, legacyKeyKey, PLAINTEXT_TWIN } from '../../keys/entities';
+import { KINDS } from '../../keys/kinds';
 import { AdminError } from '../adminError';
-import { checkOwnerId, dateOf, keyOf, nowOf, ownerWord, type AdminContext, type Entity } from '../context';
+import { checkOwnerId, dateOf, keyOf, nowOf, type AdminContext, type Entity } from '../context';
 import { UNINDEXED_KEY_PROPERTIES } from './create';
 import { keyEntitiesOf, legacyEntitiesOf } from './list';
 import { isPlaintextEntity, legacyRecord, scopedRecord, type KeyRecord } from './records';
@@ -30,7 +31,7 @@ export async function updateKey(
   await tx.run();
   try {
     const [found] = await tx.get(key);
-    if (!found && !absentAs) throw new AdminError(`key ${ref.keyId} of ${ownerWord(ref.kind)} ${ref.ownerId} does not exist`, 'not-found');
+    if (!found && !absentAs) throw new AdminError(`key ${ref.keyId} of ${KINDS[ref.kind].ownerWord} ${ref.ownerId} does not exist`, 'not-found');
     const entity = (found ?? absentAs) as Entity;
     const record = legacy ? legacyRecord(ctx, key.name as string, entity) : scopedRecord(ctx, ref.kind, ref.ownerId, ref.keyId, entity);
     const updated = await change(entity, record, tx);
@@ -62,10 +63,10 @@ function stripKey(entity: Entity): Record<string, unknown> {
  * plaintext, as the exchange would write it).
  */
 export async function locateKey(ctx: AdminContext, ref: KeyRef): Promise<{ key: Key; legacy: boolean; absentAs?: Entity }> {
-  checkOwnerId(ref.ownerId, ref.kind === 'integration' ? 'integration id' : 'organisation name');
+  checkOwnerId(ref.ownerId, KINDS[ref.kind].ownerIdWord);
   // Any key id the Go service accepted (its tool documents -key-id=ki_custom).
   if (isAcceptedKeyId(ref.keyId)) return { key: apiKeyKey(ctx.datastore, ref.kind, ref.ownerId, ref.keyId, ctx.namespaces), legacy: false };
-  if (ref.kind === 'autojoin' && isLegacyKeyId(ref.keyId)) {
+  if (KINDS[ref.kind].hasFlatKeys && isLegacyKeyId(ref.keyId)) {
     const matches = (await legacyEntitiesOf(ctx, ref.ownerId)).filter((entity) => legacyKeyId(keyOf(ctx, entity).name as string) === ref.keyId);
     if (matches.length > 1) throw new AdminError(`key id ${ref.keyId} is ambiguous`, 'failed-precondition');
     if (matches.length === 1) return { key: keyOf(ctx, matches[0] as Entity), legacy: true };
@@ -83,7 +84,7 @@ export async function locateKey(ctx: AdminContext, ref: KeyRef): Promise<{ key: 
     };
   }
   throw new AdminError(
-    `key id ${JSON.stringify(ref.keyId)} is not valid: use ki_ and up to 61 more bytes without a dot${ref.kind === 'autojoin' ? ' (or legacy_ and 16 hex, for a flat key)' : ''}`,
+    `key id ${JSON.stringify(ref.keyId)} is not valid: use ki_ and up to 61 more bytes without a dot${KINDS[ref.kind].hasFlatKeys ? ' (or legacy_ and 16 hex, for a flat key)' : ''}`,
     'invalid-argument',
   );
 }

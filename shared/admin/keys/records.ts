@@ -4,8 +4,8 @@
  * plaintext `APIKey/<the key>` entity, a `LegacyAPIKey/<sha256>` record, or both; operators
  * see one record per key either way, named by its hash prefix, never by the key itself.
  */
-import type { KeyKind } from '../../keys/grammar';
 import { legacyKeyId, legacyKeyName } from '../../keys/grammar';
+import { KINDS, type KeyKind } from '../../keys/kinds';
 import {
   decodeStoredKey,
   decodeStoredLegacyKey,
@@ -47,7 +47,7 @@ export function scopedRecord(ctx: AdminContext, kind: KeyKind, ownerId: string, 
     ownerId,
     keyId,
     status: statusOf(stored, nowOf(ctx)),
-    tier: kind === 'integration' ? stored.tier : undefined,
+    tier: KINDS[kind].hasTier ? stored.tier : undefined,
     description: textOf(entity.description),
     createdAt: dateOf(entity.created_at),
     expiresAt: stored.expiresAt,

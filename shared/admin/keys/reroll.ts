@@ -1,7 +1,8 @@
 /** Rerolling a key: a successor for the same owner, and a grace period for the old key. */
 import { ownerKey, KEY_STATUS } from '../../keys/entities';
+import { KINDS } from '../../keys/kinds';
 import { AdminError } from '../adminError';
-import { nowOf, ownerWord, type AdminContext } from '../context';
+import { nowOf, type AdminContext } from '../context';
 import { prepareApiKey, type NewKey } from './create';
 import { updateKey, type KeyRef } from './locate';
 import type { KeyRecord } from './records';
@@ -86,7 +87,7 @@ export async function rerollApiKey(ctx: AdminContext, ref: KeyRef, options: Rero
       ...(newExpiry.expiresAt !== undefined && { expiresAt: newExpiry.expiresAt }),
     });
     const [owner] = await tx.get(ownerKey(ctx.datastore, ref.kind, ref.ownerId, ctx.namespaces));
-    if (!owner) throw new AdminError(`${ownerWord(ref.kind)} ${ref.ownerId} does not exist`, 'not-found');
+    if (!owner) throw new AdminError(`${KINDS[ref.kind].ownerWord} ${ref.ownerId} does not exist`, 'not-found');
     tx.insert(prepared.entity);
     newKey = prepared.newKey;
     const graceEnd = new Date(nowOf(ctx).getTime() + graceSeconds * 1000);
