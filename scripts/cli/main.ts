@@ -85,14 +85,19 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
 
 /** Finds the command, reads its command line (a UsageError if it cannot), and runs it. */
 async function runCommand(noun: string, verb: string | undefined, args: readonly string[], io: CliIO): Promise<number> {
-  if (!COMMANDS.some((c) => c.noun === noun)) throw new UsageError(`unknown command ${JSON.stringify(noun)}; run token-admin --help`);
+  if (!COMMANDS.some((c) => c.noun === noun)) {
+    throw new UsageError(`unknown command ${JSON.stringify(noun)}; run token-admin --help`);
+  }
   const command = COMMANDS.find((c) => c.noun === noun && c.verb === verb);
-  if (!command) throw new UsageError(`unknown command ${JSON.stringify(`${noun} ${verb}`)}; run token-admin ${noun} --help`);
+  if (!command) {
+    throw new UsageError(`unknown command ${JSON.stringify(`${noun} ${verb}`)}; run token-admin ${noun} --help`);
+  }
 
   const specs = { ...command.options, ...(command.secretManager ? SECRET_OPTIONS : {}), ...GLOBAL_OPTIONS };
   let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
   try {
-    parsed = parseArgs({ args: [...args], options: parseOptions(specs), allowPositionals: true, strict: true }) as typeof parsed;
+    const options = parseOptions(specs);
+    parsed = parseArgs({ args: [...args], options, allowPositionals: true, strict: true }) as typeof parsed;
   } catch (error) {
     const reason = (error as Error).message.replace(/\. To specify a positional argument.*$/s, '');
     throw new UsageError(`${reason}; run token-admin ${noun} ${verb} --help`);

@@ -23,7 +23,10 @@ export function publicationDelaySeconds(timing: Pick<TimingSettings, 'jwksRefres
   return JWKS_MAX_AGE_SECONDS + timing.jwksRefreshSeconds;
 }
 
-export type RetirementTiming = Pick<TimingSettings, 'integrationTokenTtl' | 'autojoinTokenTtl' | 'signingKeyRefreshSeconds'>;
+export type RetirementTiming = Pick<
+  TimingSettings,
+  'integrationTokenTtl' | 'autojoinTokenTtl' | 'signingKeyRefreshSeconds'
+>;
 
 /**
  * How long a version must stay published after the alias left it, in seconds: instances keep

@@ -150,7 +150,8 @@ export function createKeyVerifier(deps: KeyVerifierDeps): KeyVerifier {
     async verify(apiKey: string, kind: KeyKind, client = ''): Promise<Verification> {
       const parsed = parseApiKey(apiKey);
       if (!parsed.ok) {
-        if (KINDS[kind].hasFlatKeys && !apiKey.startsWith('mlabk.') && isLegacyAutojoinKey(apiKey)) return verifyLegacy(apiKey);
+        const flat = KINDS[kind].hasFlatKeys && !apiKey.startsWith('mlabk.') && isLegacyAutojoinKey(apiKey);
+        if (flat) return verifyLegacy(apiKey);
         return { ok: false, outcome: 'invalid', reason: `malformed key: ${parsed.reason}` };
       }
       const { ownerId, keyId, secret } = parsed.key;

@@ -70,7 +70,8 @@ export function keyRows(records: readonly KeyRecord[], kind: KeyKind): string[][
 }
 
 export function keyTable(rows: string[][], kind: KeyKind): string {
-  return table(['KEY ID', 'STATUS', ...(KINDS[kind].hasTier ? ['TIER'] : []), 'CREATED', 'EXPIRES', 'DESCRIPTION'], rows);
+  const tier = KINDS[kind].hasTier ? ['TIER'] : [];
+  return table(['KEY ID', 'STATUS', ...tier, 'CREATED', 'EXPIRES', 'DESCRIPTION'], rows);
 }
 
 /** The one place a plaintext key is printed: once, with the warning that it will not be again. */

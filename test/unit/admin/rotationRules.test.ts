@@ -11,7 +11,12 @@ import {
 } from '../../../shared/admin/rotationRules';
 import { JWKS_MAX_AGE_SECONDS } from '../../../shared/signing/jwksHandler';
 
-const timing = { integrationTokenTtl: 20, autojoinTokenTtl: 3600, jwksRefreshSeconds: 300, signingKeyRefreshSeconds: 300 };
+const timing = {
+  integrationTokenTtl: 20,
+  autojoinTokenTtl: 3600,
+  jwksRefreshSeconds: 300,
+  signingKeyRefreshSeconds: 300,
+};
 const T0 = new Date('2026-06-01T00:00:00Z');
 const at = (seconds: number): Date => new Date(T0.getTime() + seconds * 1000);
 

@@ -43,7 +43,8 @@ describe('parseDuration', () => {
   });
 
   it('ParseDuration_BeyondSafeIntegers_IsTooLong', () => {
-    expect(usageError(() => parseDuration('99999999999999999w', '--expires-in')).message).toBe('--expires-in is too long');
+    const error = usageError(() => parseDuration('99999999999999999w', '--expires-in'));
+    expect(error.message).toBe('--expires-in is too long');
   });
 });
 
@@ -117,7 +118,9 @@ describe('parseExpiry', () => {
   });
 
   it('ParseExpiry_MalformedValue_NamesItsOption', () => {
-    expect(usageError(() => parseExpiry({ 'expires-in': 'soon' }, NOW)).message).toMatch(/^--expires-in takes a duration/);
-    expect(usageError(() => parseExpiry({ 'expires-at': 'soon' }, NOW)).message).toMatch(/^--expires-at takes an ISO 8601/);
+    const duration = usageError(() => parseExpiry({ 'expires-in': 'soon' }, NOW));
+    expect(duration.message).toMatch(/^--expires-in takes a duration/);
+    const time = usageError(() => parseExpiry({ 'expires-at': 'soon' }, NOW));
+    expect(time.message).toMatch(/^--expires-at takes an ISO 8601/);
   });
 });

@@ -13,7 +13,8 @@ describe.each(KEY_KINDS)('the %s row', (kind) => {
   it('Prefix_FormatsAndParsesBackToTheKind', () => {
     const apiKey = formatApiKey({ kind, ownerId: 'owner', keyId: 'ki_0123456789abcdef', secret: 's3cret' });
     expect(apiKey.startsWith(`mlabk.${info.prefix}owner.`)).toBe(true);
-    expect(parseApiKey(apiKey)).toEqual({ ok: true, key: { kind, ownerId: 'owner', keyId: 'ki_0123456789abcdef', secret: 's3cret' } });
+    const key = { kind, ownerId: 'owner', keyId: 'ki_0123456789abcdef', secret: 's3cret' };
+    expect(parseApiKey(apiKey)).toEqual({ ok: true, key });
   });
 
   it('EntityKindsAndNamespace_NameTheDatastorePath', () => {
@@ -27,7 +28,8 @@ describe.each(KEY_KINDS)('the %s row', (kind) => {
   });
 
   it('AudienceOwnerClaimAndTtl_AreWhatTheTokenCarries', () => {
-    const claims: Record<string, unknown> = { ...claimsFor({ kind, ownerId: 'owner', keyId: 'ki_1', tier: 3 }, settings, 0) };
+    const key = { kind, ownerId: 'owner', keyId: 'ki_1', tier: 3 };
+    const claims: Record<string, unknown> = { ...claimsFor(key, settings, 0) };
     expect(claims.aud).toBe(info.audience);
     expect(claims[info.ownerClaim]).toBe('owner');
     expect('tier' in claims).toBe(info.hasTier);
