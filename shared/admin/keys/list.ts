@@ -1,11 +1,10 @@
 /** Listing and showing keys: an owner's, or every owner's at once (one query per kind, not one per owner). */
-import { PropertyFilter } from '@google-cloud/datastore';
-import type { KeyKind } from '../../keys/grammar';
-import { KIND, namespaceFor, ownerKey } from '../../keys/entities';
-import { KINDS } from '../../keys/kinds';
+import { KIND, namespaceFor } from '../../keys/entities';
+import { KINDS, type KeyKind } from '../../keys/kinds';
 import { AdminError } from '../adminError';
 import { getOwner, keyOf, runQuery, type AdminContext, type Entity } from '../context';
 import { locateKey, type KeyRef } from './locate';
+import { keyEntitiesOf, legacyEntitiesOf } from './queries';
 import {
   byCreation,
   flatKeyRecords,
@@ -14,20 +13,6 @@ import {
   scopedRecord,
   type KeyRecord,
 } from './records';
-
-export async function keyEntitiesOf(ctx: AdminContext, kind: KeyKind, ownerId: string): Promise<Entity[]> {
-  const query = ctx.datastore
-    .createQuery(namespaceFor(kind, ctx.namespaces), KINDS[kind].keyKind)
-    .hasAncestor(ownerKey(ctx.datastore, kind, ownerId, ctx.namespaces));
-  return runQuery(ctx, query);
-}
-
-export async function legacyEntitiesOf(ctx: AdminContext, org: string): Promise<Entity[]> {
-  const query = ctx.datastore
-    .createQuery(ctx.namespaces.platformNamespace, KIND.legacyKey)
-    .filter(new PropertyFilter('org', '=', org));
-  return runQuery(ctx, query);
-}
 
 /** Every key of an integration or organisation (flat keys included, migrated or not), oldest first. */
 export async function listApiKeys(ctx: AdminContext, kind: KeyKind, ownerId: string): Promise<KeyRecord[]> {

@@ -10,7 +10,7 @@ import { KINDS } from '../../keys/kinds';
 import { AdminError } from '../adminError';
 import { checkOwnerId, dateOf, keyOf, nowOf, type AdminContext, type Entity } from '../context';
 import { UNINDEXED_KEY_PROPERTIES } from './create';
-import { keyEntitiesOf, legacyEntitiesOf } from './list';
+import { keyEntitiesOf, legacyEntitiesOf } from './queries';
 import { isPlaintextEntity, legacyRecord, scopedRecord, type KeyRecord } from './records';
 
 /** Names one API key: an integration's or organisation's `ki_…` key, or an org's `legacy_…` key. */
