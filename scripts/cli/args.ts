@@ -2,8 +2,10 @@
  * Reading what operators type: durations, times, numbers. A value that cannot be read is a
  * UsageError, which the CLI reports as one line with exit code 2.
  */
+import { ExpectedError } from '../../shared/platform/errors';
 
-export class UsageError extends Error {
+/** A command line that cannot be understood: an unknown option, a missing or malformed value. */
+export class UsageError extends ExpectedError {
   override readonly name = 'UsageError';
   readonly code = 'usage';
 }

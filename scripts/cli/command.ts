@@ -6,7 +6,7 @@ import { Datastore } from '@google-cloud/datastore';
 import { datastoreOptions } from '../../shared/platform/googleClients';
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { ConfigError, isSecretName, isVersionAlias, loadDatastoreSettings, loadTimingSettings } from '../../shared/platform/config';
-import type { AdminContext } from '../../shared/admin/keys';
+import type { AdminContext } from '../../shared/admin/context';
 import type { SigningKeyAdminContext } from '../../shared/admin/signingKeyRotation';
 import { secretManagerClient } from '../../shared/signing/sources';
 import { isEmulatorReady } from '../dev/emulator';

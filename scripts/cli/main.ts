@@ -3,13 +3,11 @@
  * API keys and the signing key. Every rule it applies lives in the core library (shared/);
  * this layer only reads arguments and prints results.
  *
- * Output: aligned tables, or JSON with --json. Errors: one line on stderr, exit code 1
- * (2 for a command line that cannot be understood). No stack traces for anything expected.
+ * Output: aligned tables, or JSON with --json. Errors: one line on stderr, and an exit code
+ * by one rule (exitCodeFor). No stack traces for anything expected.
  */
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../../shared/platform/config';
-import { AdminError } from '../../shared/admin/keys';
-import { SigningKeyError } from '../../shared/signing/signingKey';
+import { isExpectedError } from '../../shared/platform/errors';
 import { UsageError } from './args';
 import { autojoinCommands } from './commands/autojoin';
 import { commandHelp, GLOBAL_OPTIONS, mainHelp, NO_PROJECT, nounHelp, SECRET_OPTIONS, Session, type CliIO, type Command, type OptionSpec } from './command';
@@ -35,9 +33,21 @@ function parseOptions(options: Readonly<Record<string, OptionSpec>>): ParseOptio
   return Object.fromEntries(Object.entries(options).map(([name, spec]) => [name, { type: spec.type, ...(spec.short && { short: spec.short }) }]));
 }
 
+/** Expected errors whose code means "what was typed cannot be used as given". */
+const USAGE_CODES: ReadonlySet<string> = new Set(['usage', 'invalid-argument']);
+
+/**
+ * The CLI's one rule for exit codes: 2 when the command line cannot be understood, a
+ * malformed id or value included (a UsageError, or an AdminError `invalid-argument`); 1 when
+ * the operation failed (anything else: refused, not found, unreachable).
+ */
+export function exitCodeFor(error: unknown): number {
+  return isExpectedError(error) && USAGE_CODES.has(error.code) ? EXIT_USAGE : EXIT_FAILURE;
+}
+
 /** One line for the operator, whatever went wrong; never a stack trace. */
 export function describeError(error: unknown): string {
-  if (error instanceof AdminError || error instanceof ConfigError || error instanceof SigningKeyError || error instanceof UsageError) return error.message;
+  if (isExpectedError(error)) return error.message;
   if (error instanceof Error) {
     // google-auth-library's words for "no project": give the operator the two ways to name one.
     if (/Unable to detect a Project Id/i.test(error.message)) return NO_PROJECT;
@@ -50,34 +60,47 @@ export function describeError(error: unknown): string {
 }
 
 export async function main(argv: readonly string[], io: CliIO): Promise<number> {
-  const fail = (message: string, code: number): number => {
-    io.stderr.write(`token-admin: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
-    return code;
-  };
   const [noun, verb] = argv;
   if (noun === '--version') {
     // Names the Node it runs on: bin/token-admin.js runs the CLI on the project's Node 24.
     io.stdout.write(`token-admin ${PACKAGE_VERSION} (Node ${process.version})\n`);
     return EXIT_OK;
   }
+  // Help asked for prints to stdout and succeeds; help given for want of a command is a usage error.
   if (noun === undefined || noun === '--help' || noun === '-h' || noun === 'help') {
     io.stdout.write(mainHelp(COMMANDS));
     return noun === undefined ? EXIT_USAGE : EXIT_OK;
   }
-  if (!COMMANDS.some((c) => c.noun === noun)) return fail(`unknown command ${JSON.stringify(noun)}; run token-admin --help`, EXIT_USAGE);
-  if (verb === undefined || verb === '--help' || verb === '-h') {
+  if (COMMANDS.some((c) => c.noun === noun) && (verb === undefined || verb === '--help' || verb === '-h')) {
     io.stdout.write(nounHelp(noun, COMMANDS));
     return verb === undefined ? EXIT_USAGE : EXIT_OK;
   }
+  try {
+    return await runCommand(noun, verb, argv.slice(2), io);
+  } catch (error) {
+    io.stderr.write(`token-admin: ${describeError(error).replace(/\s*\n\s*/g, ' ')}\n`);
+    return exitCodeFor(error);
+  }
+}
+
+/** Finds the command, reads its command line (a UsageError if it cannot), and runs it. */
+async function runCommand(noun: string, verb: string | undefined, args: readonly string[], io: CliIO): Promise<number> {
+  if (!COMMANDS.some((c) => c.noun === noun)) {
+    throw new UsageError(`unknown command ${JSON.stringify(noun)}; run token-admin --help`);
+  }
   const command = COMMANDS.find((c) => c.noun === noun && c.verb === verb);
-  if (!command) return fail(`unknown command ${JSON.stringify(`${noun} ${verb}`)}; run token-admin ${noun} --help`, EXIT_USAGE);
+  if (!command) {
+    throw new UsageError(`unknown command ${JSON.stringify(`${noun} ${verb}`)}; run token-admin ${noun} --help`);
+  }
 
   const specs = { ...command.options, ...(command.secretManager ? SECRET_OPTIONS : {}), ...GLOBAL_OPTIONS };
   let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
   try {
-    parsed = parseArgs({ args: argv.slice(2), options: parseOptions(specs), allowPositionals: true, strict: true }) as typeof parsed;
+    const options = parseOptions(specs);
+    parsed = parseArgs({ args: [...args], options, allowPositionals: true, strict: true }) as typeof parsed;
   } catch (error) {
-    return fail(`${(error as Error).message.replace(/\. To specify a positional argument.*$/s, '')}; run token-admin ${noun} ${verb} --help`, EXIT_USAGE);
+    const reason = (error as Error).message.replace(/\. To specify a positional argument.*$/s, '');
+    throw new UsageError(`${reason}; run token-admin ${noun} ${verb} --help`);
   }
   if (parsed.values.help === true) {
     io.stdout.write(commandHelp(command));
@@ -86,7 +109,7 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
   const [min, max] = command.positionals;
   if (parsed.positionals.length < min || parsed.positionals.length > max) {
     const expected = command.usage ? `usage: token-admin ${noun} ${verb} ${command.usage}` : `${noun} ${verb} takes no arguments`;
-    return fail(`${expected}; run token-admin ${noun} ${verb} --help`, EXIT_USAGE);
+    throw new UsageError(`${expected}; run token-admin ${noun} ${verb} --help`);
   }
 
   const session = new Session(io, parsed.values);
@@ -103,8 +126,6 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
       note: (text) => io.stderr.write(text),
     });
     return EXIT_OK;
-  } catch (error) {
-    return fail(describeError(error), error instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE);
   } finally {
     await session.close().catch(() => undefined);
   }
@@ -118,7 +139,7 @@ export function run(): void {
     },
     (error: unknown) => {
       process.stderr.write(`token-admin: ${describeError(error)}\n`);
-      process.exitCode = EXIT_FAILURE;
+      process.exitCode = exitCodeFor(error);
     },
   );
 }

@@ -18,7 +18,8 @@ import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Datastore } from '@google-cloud/datastore';
 import { formatApiKey, generateKeyId, generateSecret, parseApiKey } from '../../shared/keys/grammar';
-import { createApiKey, createIntegration, createOrganization } from '../../shared/admin/keys';
+import { createApiKey } from '../../shared/admin/keys';
+import { createIntegration, createOrganization } from '../../shared/admin/owners';
 import { generateSigningKey } from '../../shared/signing/signingKey';
 import { freePort, startEmulator, type Emulator } from '../dev/emulator';
 

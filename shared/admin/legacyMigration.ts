@@ -22,7 +22,7 @@
 import type { Key } from '@google-cloud/datastore';
 import { isAcceptedOwnerId, legacyKeyId, legacyKeyName } from '../keys/grammar';
 import { decodeStoredLegacyKey, isPlaintextFlatKey, isScopedKeyRecord, KEY_STATUS, KIND, legacyKeyKey, PLAINTEXT_TWIN } from '../keys/entities';
-import type { AdminContext } from './keys';
+import type { AdminContext } from './context';
 
 export interface MigrationOptions {
   /** Delete each plaintext entity once its hashed form exists (default: keep them). */

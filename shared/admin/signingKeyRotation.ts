@@ -17,32 +17,42 @@
  * alias, and `retire` reads it back. `stage` also records each version's kid and alg
  * (`token-admin-key-<version>`) so `list` can name versions whose payload is disabled.
  *
- * Expected refusals are AdminErrors; `force` overrides the time rules, never the others.
+ * The rules (roles, waits) are pure functions in rotationRules.ts; this module reads and
+ * writes the secret. Expected refusals are AdminErrors; `force` overrides the time rules,
+ * never the others.
  */
-import type { SecretManagerServiceClient, protos } from '@google-cloud/secret-manager';
-import type { TimingSettings } from '../platform/config';
-import { JWKS_MAX_AGE_SECONDS } from '../signing/jwksHandler';
-import { AdminError } from './keys';
+import { AdminError } from './adminError';
+import {
+  promotableAt,
+  promotionRefusal,
+  retirableAt,
+  retirementRefusal,
+  versionRole,
+  type VersionRole,
+  type VersionState,
+} from './rotationRules';
 import { espv2Warning, parseSigningKey, SigningKeyError, type SigningAlgorithm } from '../signing/signingKey';
+import {
+  aliasesOf,
+  CALL_OPTIONS,
+  dateOfTimestamp,
+  getSecret,
+  KEY_INFO,
+  listVersions,
+  nowOf,
+  readKey,
+  recordedKey,
+  recordedStop,
+  stateOf,
+  STOPPED,
+  updateAnnotations,
+  versionNumber,
+  type SigningKeyAdminContext,
+} from './signingKeySecret';
 import { MAX_PUBLISHED_VERSIONS } from '../signing/sources';
 
-type SecretVersion = protos.google.cloud.secretmanager.v1.ISecretVersion;
-type Secret = protos.google.cloud.secretmanager.v1.ISecret;
-
-export interface SigningKeyAdminContext {
-  readonly client: SecretManagerServiceClient;
-  /** `projects/<project>/secrets/<name>`. */
-  readonly secret: string;
-  /** The version alias signers read (SIGNING_KEY_VERSION), e.g. `current`. */
-  readonly alias: string;
-  readonly timing: TimingSettings;
-  readonly now?: () => Date;
-}
-
-export type VersionState = 'ENABLED' | 'DISABLED' | 'DESTROYED' | 'UNKNOWN';
-
-/** Where a version stands in the rotation. */
-export type VersionRole = 'signing' | 'staged' | 'stopped-signing' | 'published' | 'disabled' | 'destroyed';
+export type { SigningKeyAdminContext } from './signingKeySecret';
+export { publicationDelaySeconds, retirementDelaySeconds, type VersionRole, type VersionState } from './rotationRules';
 
 export interface SigningKeyVersion {
   readonly version: number;
@@ -60,91 +70,6 @@ export interface SigningKeyVersion {
   readonly retirableAt: Date | undefined;
 }
 
-const CALL_OPTIONS = { timeout: 30_000 };
-const STOPPED = 'token-admin-stopped-';
-const KEY_INFO = 'token-admin-key-';
-
-/** How long a staged version must have been published before it may sign, in seconds. */
-export function publicationDelaySeconds(timing: Pick<TimingSettings, 'jwksRefreshSeconds'>): number {
-  // A verifier may hold the set fetched just before `jwks` re-read the versions.
-  return JWKS_MAX_AGE_SECONDS + timing.jwksRefreshSeconds;
-}
-
-/**
- * How long a version must stay published after the alias left it, in seconds: instances keep
- * signing with it until their next re-read of the alias, and its last tokens then live on.
- */
-export function retirementDelaySeconds(timing: Pick<TimingSettings, 'integrationTokenTtl' | 'autojoinTokenTtl' | 'signingKeyRefreshSeconds'>): number {
-  return timing.signingKeyRefreshSeconds + Math.max(timing.integrationTokenTtl, timing.autojoinTokenTtl);
-}
-
-function nowOf(ctx: SigningKeyAdminContext): Date {
-  return (ctx.now ?? (() => new Date()))();
-}
-
-function versionNumber(name: string | null | undefined): number {
-  return Number((name ?? '').slice((name ?? '').lastIndexOf('/') + 1)) || 0;
-}
-
-function dateOfTimestamp(timestamp: protos.google.protobuf.ITimestamp | null | undefined): Date | undefined {
-  if (!timestamp || timestamp.seconds === null || timestamp.seconds === undefined) return undefined;
-  return new Date(Number(timestamp.seconds) * 1000 + Math.floor((timestamp.nanos ?? 0) / 1e6));
-}
-
-function stateOf(version: SecretVersion): VersionState {
-  const state = String(version.state ?? '');
-  return state === 'ENABLED' || state === 'DISABLED' || state === 'DESTROYED' ? state : 'UNKNOWN';
-}
-
-function later(date: Date, seconds: number): Date {
-  return new Date(date.getTime() + seconds * 1000);
-}
-
-function iso(date: Date): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-async function getSecret(ctx: SigningKeyAdminContext): Promise<Secret> {
-  const [secret] = await ctx.client.getSecret({ name: ctx.secret }, CALL_OPTIONS);
-  return secret;
-}
-
-function aliasesOf(secret: Secret): Map<string, number> {
-  return new Map(Object.entries(secret.versionAliases ?? {}).map(([alias, version]) => [alias, Number(version)]));
-}
-
-async function listVersions(ctx: SigningKeyAdminContext): Promise<SecretVersion[]> {
-  const [versions] = await ctx.client.listSecretVersions({ parent: ctx.secret }, CALL_OPTIONS);
-  return versions.sort((a, b) => versionNumber(b.name) - versionNumber(a.name));
-}
-
-async function readKey(ctx: SigningKeyAdminContext, version: number): Promise<{ kid: string; alg: SigningAlgorithm } | undefined> {
-  try {
-    const [response] = await ctx.client.accessSecretVersion({ name: `${ctx.secret}/versions/${version}` }, CALL_OPTIONS);
-    const data = response.payload?.data;
-    const text = data === null || data === undefined ? '' : typeof data === 'string' ? data : Buffer.from(data).toString('utf8');
-    const key = await parseSigningKey(text);
-    return { kid: key.kid, alg: key.alg };
-  } catch (error) {
-    if (error instanceof SigningKeyError) return undefined;
-    throw error;
-  }
-}
-
-function recordedKey(annotations: Record<string, string>, version: number): { kid: string; alg: SigningAlgorithm } | undefined {
-  const value = annotations[`${KEY_INFO}${version}`];
-  const colon = value?.indexOf(':') ?? -1;
-  if (value === undefined || colon < 0) return undefined;
-  const alg = value.slice(0, colon);
-  if (alg !== 'EdDSA' && alg !== 'ES256' && alg !== 'RS256') return undefined;
-  return { alg, kid: value.slice(colon + 1) };
-}
-
-function recordedStop(annotations: Record<string, string>, version: number): Date | undefined {
-  const value = annotations[`${STOPPED}${version}`];
-  const date = value === undefined ? undefined : new Date(value);
-  return date === undefined || Number.isNaN(date.getTime()) ? undefined : date;
-}
 
 /** Every version of the secret, newest first, with its kid and its place in the rotation. */
 export async function listSigningKeys(ctx: SigningKeyAdminContext): Promise<SigningKeyVersion[]> {
@@ -161,13 +86,7 @@ export async function listSigningKeys(ctx: SigningKeyAdminContext): Promise<Sign
       const key = (state === 'ENABLED' ? await readKey(ctx, number) : undefined) ?? recordedKey(annotations, number);
       const createdAt = dateOfTimestamp(v.createTime);
       const stoppedSigningAt = recordedStop(annotations, number);
-      let role: VersionRole;
-      if (state === 'DESTROYED') role = 'destroyed';
-      else if (state !== 'ENABLED' || !published.has(number)) role = 'disabled';
-      else if (number === signing) role = 'signing';
-      else if (stoppedSigningAt !== undefined) role = 'stopped-signing';
-      else if (signing === undefined || number > signing) role = 'staged';
-      else role = 'published';
+      const role = versionRole({ version: number, state, published: published.has(number), signing, stoppedSigningAt });
       return {
         version: number,
         kid: key?.kid,
@@ -177,8 +96,8 @@ export async function listSigningKeys(ctx: SigningKeyAdminContext): Promise<Sign
         role,
         createdAt,
         stoppedSigningAt,
-        promotableAt: role === 'staged' && createdAt ? later(createdAt, publicationDelaySeconds(ctx.timing)) : undefined,
-        retirableAt: role === 'stopped-signing' && stoppedSigningAt ? later(stoppedSigningAt, retirementDelaySeconds(ctx.timing)) : undefined,
+        promotableAt: role === 'staged' && createdAt ? promotableAt(createdAt, ctx.timing) : undefined,
+        retirableAt: role === 'stopped-signing' && stoppedSigningAt ? retirableAt(stoppedSigningAt, ctx.timing) : undefined,
       };
     }),
   );
@@ -236,15 +155,7 @@ export async function stageSigningKey(ctx: SigningKeyAdminContext, jwkText: stri
   const version = versionNumber(added.name);
   await updateAnnotations(ctx, (current) => ({ ...current, [`${KEY_INFO}${version}`]: `${key.alg}:${key.kid}` }));
   const createdAt = dateOfTimestamp(added.createTime) ?? nowOf(ctx);
-  return { version, kid: key.kid, alg: key.alg, promotableAt: later(createdAt, publicationDelaySeconds(ctx.timing)) };
-}
-
-async function updateAnnotations(ctx: SigningKeyAdminContext, change: (current: Record<string, string>) => Record<string, string>): Promise<void> {
-  const secret = await getSecret(ctx);
-  await ctx.client.updateSecret(
-    { secret: { name: ctx.secret, annotations: change({ ...(secret.annotations ?? {}) }) }, updateMask: { paths: ['annotations'] } },
-    CALL_OPTIONS,
-  );
+  return { version, kid: key.kid, alg: key.alg, promotableAt: promotableAt(createdAt, ctx.timing) };
 }
 
 export interface PromotedKey {
@@ -280,15 +191,8 @@ export async function promoteSigningKey(ctx: SigningKeyAdminContext, options: { 
   const key = await readKey(ctx, target);
   if (key === undefined) throw new AdminError(`version ${target} does not hold a usable private JWK`, 'failed-precondition');
   const now = nowOf(ctx);
-  const createdAt = dateOfTimestamp(stored.createTime);
-  const promotableAt = createdAt === undefined ? now : later(createdAt, publicationDelaySeconds(ctx.timing));
-  const early = promotableAt.getTime() > now.getTime();
-  if (early && !options.force) {
-    throw new AdminError(
-      `version ${target} has been published since ${createdAt ? iso(createdAt) : 'an unknown time'}; verifiers may cache the JWKS for ${publicationDelaySeconds(ctx.timing)} s, so promote it after ${iso(promotableAt)}, or pass --force`,
-      'failed-precondition',
-    );
-  }
+  const early = promotionRefusal(target, dateOfTimestamp(stored.createTime), now, ctx.timing);
+  if (early !== undefined && !options.force) throw new AdminError(`${early}, or pass --force`, 'failed-precondition');
   const annotations: Record<string, string> = { ...(secret.annotations ?? {}) };
   if (previous !== undefined) annotations[`${STOPPED}${previous}`] = now.toISOString();
   delete annotations[`${STOPPED}${target}`];
@@ -300,7 +204,7 @@ export async function promoteSigningKey(ctx: SigningKeyAdminContext, options: { 
     },
     CALL_OPTIONS,
   );
-  return { version: target, kid: key.kid, previous, forced: early };
+  return { version: target, kid: key.kid, previous, forced: early !== undefined };
 }
 
 export interface RetiredKey {
@@ -331,16 +235,7 @@ export async function retireSigningKey(ctx: SigningKeyAdminContext, options: { v
   const now = nowOf(ctx);
   const stoppedAt = recordedStop(secret.annotations ?? {}, version);
   const signing = aliases.get(ctx.alias);
-  const neverSigned = stoppedAt === undefined && signing !== undefined && version > signing;
-  let refusal: string | undefined;
-  if (stoppedAt !== undefined) {
-    const retirableAt = later(stoppedAt, retirementDelaySeconds(ctx.timing));
-    if (retirableAt.getTime() > now.getTime()) {
-      refusal = `version ${version} stopped signing at ${iso(stoppedAt)}; instances may sign with it for ${ctx.timing.signingKeyRefreshSeconds} s more and tokens live up to ${retirementDelaySeconds(ctx.timing) - ctx.timing.signingKeyRefreshSeconds} s: retire it after ${iso(retirableAt)}`;
-    }
-  } else if (!neverSigned) {
-    refusal = `there is no record of when version ${version} stopped signing (it was not moved off ${ctx.alias} by promote): retire it once no token it signed can be unexpired`;
-  }
+  const refusal = retirementRefusal({ version, stoppedAt, signing, alias: ctx.alias, now, timing: ctx.timing });
   if (refusal !== undefined && !options.force) throw new AdminError(`${refusal}, or pass --force`, 'failed-precondition');
   await ctx.client.disableSecretVersion({ name: `${ctx.secret}/versions/${version}` }, CALL_OPTIONS);
   return { version, alreadyDisabled: false, forced: refusal !== undefined };

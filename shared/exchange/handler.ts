@@ -4,7 +4,7 @@
  * something that signs claims, so tests can hand it either directly.
  */
 import type { HttpFunction, Request } from '@google-cloud/functions-framework';
-import type { KeyKind } from '../keys/grammar';
+import { KINDS, type KeyKind } from '../keys/kinds';
 import { claimsFor, tokenTtl, type TokenSettings } from './claims';
 import {
   INVALID_API_KEY,
@@ -74,7 +74,7 @@ export function createExchangeHandler(options: ExchangeOptions): HttpFunction {
         latency_ms: Math.round((performance.now() - started) * 100) / 100,
       });
     };
-    const owner = kind === 'integration' ? 'integration_id' : 'org';
+    const owner = KINDS[kind].ownerField;
 
     if (req.method !== 'POST') {
       sendProblem(res, POST_ONLY);
@@ -117,6 +117,6 @@ export function createExchangeHandler(options: ExchangeOptions): HttpFunction {
     }
     res.status(200).set({ 'Content-Type': 'application/json', 'Cache-Control': 'no-store', Pragma: 'no-cache' });
     res.send(JSON.stringify({ token, token_type: 'Bearer', expires_in: tokenTtl(kind, settings) }));
-    record(200, 'ok', { ...who, ...(kind === 'integration' ? { tier: result.key.tier } : {}) });
+    record(200, 'ok', { ...who, ...(KINDS[kind].hasTier ? { tier: result.key.tier } : {}) });
   };
 }

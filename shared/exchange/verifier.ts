@@ -8,7 +8,8 @@
  * Expected failures are values, not exceptions: a bad key, an outage, a throttled key id.
  * The reasons are for logs only; the HTTP layer answers every bad-key reason identically.
  */
-import { isLegacyAutojoinKey, parseApiKey, type KeyKind } from '../keys/grammar';
+import { isLegacyAutojoinKey, parseApiKey } from '../keys/grammar';
+import { KINDS, type KeyKind } from '../keys/kinds';
 import { apiKeyKey, decodeStoredKey, isUsable, type KeyBuilder, type KeyPath, type Namespaces } from '../keys/entities';
 import type { FairLimit } from './fairLimit';
 import type { GuessThrottle } from './throttle';
@@ -149,7 +150,8 @@ export function createKeyVerifier(deps: KeyVerifierDeps): KeyVerifier {
     async verify(apiKey: string, kind: KeyKind, client = ''): Promise<Verification> {
       const parsed = parseApiKey(apiKey);
       if (!parsed.ok) {
-        if (kind === 'autojoin' && !apiKey.startsWith('mlabk.') && isLegacyAutojoinKey(apiKey)) return verifyLegacy(apiKey);
+        const flat = KINDS[kind].hasFlatKeys && !apiKey.startsWith('mlabk.') && isLegacyAutojoinKey(apiKey);
+        if (flat) return verifyLegacy(apiKey);
         return { ok: false, outcome: 'invalid', reason: `malformed key: ${parsed.reason}` };
       }
       const { ownerId, keyId, secret } = parsed.key;

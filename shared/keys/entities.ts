@@ -12,30 +12,21 @@
  * `created_at`, `migrated_at` and `plaintext_twin`: true while the plaintext entity still
  * exists and governs the key (deleting it, as the old tools revoke, refuses the key).
  */
-import { isAcceptedKeyId, isLegacyAutojoinKey, type KeyKind } from './grammar';
-import type { Config } from '../platform/config';
+import { isAcceptedKeyId, isLegacyAutojoinKey } from './grammar';
+import { KINDS, namespaceFor, type KeyKind, type Namespaces } from './kinds';
 
+export { namespaceFor, type Namespaces } from './kinds';
+
+/** Datastore kinds by name; those of owners and key records come from the kinds table. */
 export const KIND = {
-  integration: 'IntegrationMeta',
-  integrationKey: 'IntegrationAPIKey',
-  organization: 'Organization',
-  organizationKey: 'APIKey',
+  integration: KINDS.integration.ownerKind,
+  integrationKey: KINDS.integration.keyKind,
+  organization: KINDS.autojoin.ownerKind,
+  organizationKey: KINDS.autojoin.keyKind,
   legacyKey: 'LegacyAPIKey',
 } as const;
 
 export const KEY_STATUS = { active: 'active', revoked: 'revoked' } as const;
-
-/** The kinds of owner and key record for each kind of API key. */
-export const OWNER_KIND: Readonly<Record<KeyKind, { owner: string; key: string }>> = {
-  integration: { owner: KIND.integration, key: KIND.integrationKey },
-  autojoin: { owner: KIND.organization, key: KIND.organizationKey },
-};
-
-export type Namespaces = Pick<Config, 'integrationNamespace' | 'platformNamespace'>;
-
-export function namespaceFor(kind: KeyKind, namespaces: Namespaces): string {
-  return kind === 'integration' ? namespaces.integrationNamespace : namespaces.platformNamespace;
-}
 
 /** A key as Datastore names it: a namespace and a path of kinds and names. */
 export interface KeyPath {
@@ -54,13 +45,13 @@ export interface KeyBuilder<K> {
 export const KEY_PATHS: KeyBuilder<KeyPath> = { key: (options) => options };
 
 export function ownerKey<K>(keys: KeyBuilder<K>, kind: KeyKind, ownerId: string, namespaces: Namespaces): K {
-  return keys.key({ namespace: namespaceFor(kind, namespaces), path: [OWNER_KIND[kind].owner, ownerId] });
+  return keys.key({ namespace: namespaceFor(kind, namespaces), path: [KINDS[kind].ownerKind, ownerId] });
 }
 
 export function apiKeyKey<K>(keys: KeyBuilder<K>, kind: KeyKind, ownerId: string, keyId: string, namespaces: Namespaces): K {
   return keys.key({
     namespace: namespaceFor(kind, namespaces),
-    path: [OWNER_KIND[kind].owner, ownerId, OWNER_KIND[kind].key, keyId],
+    path: [KINDS[kind].ownerKind, ownerId, KINDS[kind].keyKind, keyId],
   });
 }
 

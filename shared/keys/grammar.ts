@@ -30,8 +30,9 @@
  * path; they are found by the SHA-256 of what was presented (see legacyKeyName).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { KEY_KINDS, KINDS, type KeyKind } from './kinds';
 
-export type KeyKind = 'integration' | 'autojoin';
+export type { KeyKind } from './kinds';
 
 export interface ScopedKey {
   readonly kind: KeyKind;
@@ -48,7 +49,6 @@ export type ParsedKey =
 
 export const API_KEY_PREFIX = 'mlabk.';
 export const MAX_API_KEY_BYTES = 300;
-export const OWNER_PREFIX: Readonly<Record<KeyKind, string>> = { integration: 'cii_', autojoin: 'org_' };
 export const KEY_ID_PREFIX = 'ki_';
 /** The Go service's limits, in bytes. */
 export const MAX_OWNER_ID_BYTES = 64;
@@ -109,11 +109,9 @@ export function parseApiKey(input: unknown): ParsedKey {
   const parts = text.slice(API_KEY_PREFIX.length).split('.');
   if (parts.length !== 3) return { ok: false, reason: `expected 3 dot-separated parts after the prefix, got ${parts.length}` };
   const [owner, keyId, secret] = parts as [string, string, string];
-  let kind: KeyKind;
-  if (owner.startsWith(OWNER_PREFIX.integration)) kind = 'integration';
-  else if (owner.startsWith(OWNER_PREFIX.autojoin)) kind = 'autojoin';
-  else return { ok: false, reason: 'unknown owner prefix' };
-  const ownerId = owner.slice(OWNER_PREFIX[kind].length);
+  const kind = KEY_KINDS.find((k) => owner.startsWith(KINDS[k].prefix));
+  if (kind === undefined) return { ok: false, reason: 'unknown owner prefix' };
+  const ownerId = owner.slice(KINDS[kind].prefix.length);
   if (ownerId === '' || bytes(ownerId) > MAX_OWNER_ID_BYTES) return { ok: false, reason: 'malformed owner id' };
   if (RESERVED.test(ownerId)) return { ok: false, reason: 'reserved owner id' };
   if (!isAcceptedKeyId(keyId)) return { ok: false, reason: 'malformed key id' };
@@ -122,7 +120,7 @@ export function parseApiKey(input: unknown): ParsedKey {
 }
 
 export function formatApiKey(key: ScopedKey): string {
-  return `${API_KEY_PREFIX}${OWNER_PREFIX[key.kind]}${key.ownerId}.${key.keyId}.${key.secret}`;
+  return `${API_KEY_PREFIX}${KINDS[key.kind].prefix}${key.ownerId}.${key.keyId}.${key.secret}`;
 }
 
 /** 32 random bytes, base64url without padding: 43 characters. */

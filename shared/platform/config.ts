@@ -3,10 +3,12 @@
  * start-up: a bad value stops the instance with a message that names the variable, rather
  * than surfacing later as a confusing 500 on the hot path.
  */
+import { ExpectedError } from './errors';
 
-export class ConfigError extends Error {
+/** A setting that is missing, malformed or contradicts another. */
+export class ConfigError extends ExpectedError {
   override readonly name = 'ConfigError';
-  readonly code = 'ERR_CONFIG';
+  readonly code = 'invalid-config';
 }
 
 export type SigningKeyLocation =

@@ -8,6 +8,7 @@
  * HMAC) only. EdDSA and ES256 keys still load and sign, for verifiers that take them.
  */
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
+import { ExpectedError } from '../platform/errors';
 
 export type SigningAlgorithm = 'EdDSA' | 'ES256' | 'RS256';
 
@@ -42,9 +43,10 @@ export interface SigningKey {
   readonly publicJwk: PublicJwk;
 }
 
-export class SigningKeyError extends Error {
+/** A JWK that cannot be a signing key here: not JSON, public, of an unsupported type, … */
+export class SigningKeyError extends ExpectedError {
   override readonly name = 'SigningKeyError';
-  readonly code = 'ERR_SIGNING_KEY';
+  readonly code = 'invalid-signing-key';
 }
 
 function algorithmOf(jwk: JWK): SigningAlgorithm {

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { formatApiKey, generateKeyId, generateSecret } from '../../shared/keys/grammar';
 import { apiKeyKey } from '../../shared/keys/entities';
 import type { Namespaces } from '../../shared/keys/entities';
-import { createApiKey, createIntegration, createOrganization, type NewKeyInput } from '../../shared/admin/keys';
+import { createApiKey, type NewKeyInput } from '../../shared/admin/keys';
+import { createIntegration, createOrganization } from '../../shared/admin/owners';
 import { sha256Hex } from '../../shared/keys/secretHash';
 
 /** Low bcrypt cost keeps the suite fast; the exchange reads the cost from the hash. */

@@ -1,5 +1,5 @@
 /** `token-admin integration create|list|show|delete`. */
-import { createIntegration, deleteIntegration, listIntegrations, showIntegration, type IntegrationRecord } from '../../../shared/admin/keys';
+import { createIntegration, deleteIntegration, listIntegrations, showIntegration, type IntegrationRecord } from '../../../shared/admin/owners';
 import type { Command } from '../command';
 import { keyRows, keyTable, keyJson } from './key';
 import { fields, formatTime, json, printable, table } from '../output';

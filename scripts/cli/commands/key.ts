@@ -1,5 +1,5 @@
 /** `token-admin key create|list|show|revoke|set-tier|reroll`: API keys of integrations and organisations. */
-import type { KeyKind } from '../../../shared/keys/grammar';
+import { KEY_KINDS, KINDS, type KeyKind } from '../../../shared/keys/kinds';
 import {
   createApiKey,
   listApiKeys,
@@ -27,29 +27,28 @@ const EXPIRY_OPTIONS: Readonly<Record<string, OptionSpec>> = {
 
 export const SHOWN_ONCE_WARNING = 'This API key is shown only once: it cannot be shown again. Store it securely now.';
 
+/** The owner a command names with its kind's option (--integration or --org); exactly one. */
 function ownerOf(call: Invocation): { kind: KeyKind; ownerId: string } {
-  const integration = call.values.integration;
-  const org = call.values.org;
-  if (typeof integration === 'string' && typeof org === 'string') throw new UsageError('give --integration or --org, not both');
-  if (typeof integration === 'string') return { kind: 'integration', ownerId: integration };
-  if (typeof org === 'string') return { kind: 'autojoin', ownerId: org };
-  throw new UsageError('say whose key: --integration <id> or --org <name>');
+  const named = KEY_KINDS.flatMap((kind) => {
+    const ownerId = call.values[KINDS[kind].ownerOption];
+    return typeof ownerId === 'string' ? [{ kind, ownerId }] : [];
+  });
+  if (named.length > 1) throw new UsageError('give --integration or --org, not both');
+  const [owner] = named;
+  if (owner === undefined) throw new UsageError('say whose key: --integration <id> or --org <name>');
+  return owner;
 }
 
 function refOf(call: Invocation): KeyRef {
   return { ...ownerOf(call), keyId: call.positionals[0] as string };
 }
 
-function ownerField(kind: KeyKind): 'integration_id' | 'org' {
-  return kind === 'integration' ? 'integration_id' : 'org';
-}
-
 export function keyJson(record: KeyRecord): Record<string, unknown> {
   return {
     key_id: record.keyId,
-    [ownerField(record.kind)]: record.ownerId,
+    [KINDS[record.kind].ownerField]: record.ownerId,
     status: record.status,
-    ...(record.kind === 'integration' && { tier: record.tier }),
+    ...(KINDS[record.kind].hasTier && { tier: record.tier }),
     created_at: record.createdAt,
     expires_at: record.expiresAt,
     revoked_at: record.revokedAt,
@@ -63,7 +62,7 @@ export function keyRows(records: readonly KeyRecord[], kind: KeyKind): string[][
   return records.map((r) => [
     printable(r.keyId),
     r.status,
-    ...(kind === 'integration' ? [String(r.tier ?? 0)] : []),
+    ...(KINDS[kind].hasTier ? [String(r.tier ?? 0)] : []),
     formatTime(r.createdAt),
     formatTime(r.expiresAt, 'never'),
     printable(r.description),
@@ -71,13 +70,14 @@ export function keyRows(records: readonly KeyRecord[], kind: KeyKind): string[][
 }
 
 export function keyTable(rows: string[][], kind: KeyKind): string {
-  return table(['KEY ID', 'STATUS', ...(kind === 'integration' ? ['TIER'] : []), 'CREATED', 'EXPIRES', 'DESCRIPTION'], rows);
+  const tier = KINDS[kind].hasTier ? ['TIER'] : [];
+  return table(['KEY ID', 'STATUS', ...tier, 'CREATED', 'EXPIRES', 'DESCRIPTION'], rows);
 }
 
 /** The one place a plaintext key is printed: once, with the warning that it will not be again. */
 function printNewKey(call: Invocation, key: NewKey, details: Record<string, unknown>, summary: string): void {
   if (call.asJson) {
-    call.out(json({ api_key: key.apiKey, key_id: key.keyId, [ownerField(key.kind)]: key.ownerId, ...details, warning: SHOWN_ONCE_WARNING }));
+    call.out(json({ api_key: key.apiKey, key_id: key.keyId, [KINDS[key.kind].ownerField]: key.ownerId, ...details, warning: SHOWN_ONCE_WARNING }));
     return;
   }
   call.note(`${summary}\n${SHOWN_ONCE_WARNING}\n`);
@@ -85,7 +85,7 @@ function printNewKey(call: Invocation, key: NewKey, details: Record<string, unkn
 }
 
 function describeOwner(kind: KeyKind, ownerId: string): string {
-  return `${kind === 'integration' ? 'integration' : 'organisation'} ${ownerId}`;
+  return `${KINDS[kind].ownerWord} ${ownerId}`;
 }
 
 export const keyCommands: readonly Command[] = [
@@ -122,7 +122,7 @@ export const keyCommands: readonly Command[] = [
         ...(expiresAt !== undefined && { expiresAt }),
         ...(keyId !== undefined && { keyId }),
       });
-      const effectiveTier = owner.kind === 'integration' ? (tier ?? 0) : undefined;
+      const effectiveTier = KINDS[owner.kind].hasTier ? (tier ?? 0) : undefined;
       printNewKey(
         call,
         key,

@@ -1,5 +1,5 @@
 /** `token-admin org create|list|show`: autojoin organisations. */
-import { createOrganization, listOrganizations, showOrganization, type OrganizationRecord } from '../../../shared/admin/keys';
+import { createOrganization, listOrganizations, showOrganization, type OrganizationRecord } from '../../../shared/admin/owners';
 import type { Command } from '../command';
 import { keyJson, keyRows, keyTable } from './key';
 import { fields, formatTime, json, printable, table } from '../output';

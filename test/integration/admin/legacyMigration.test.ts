@@ -6,7 +6,7 @@
 import type { Datastore } from '@google-cloud/datastore';
 import { generateSecret, legacyKeyId, legacyKeyName } from '../../../shared/keys/grammar';
 import { KIND, legacyKeyKey, ownerKey, type Namespaces } from '../../../shared/keys/entities';
-import { createOrganization } from '../../../shared/admin/keys';
+import { createOrganization } from '../../../shared/admin/owners';
 import { migrateLegacyKeys } from '../../../shared/admin/legacyMigration';
 import { cliFor, namespaceEnv, parseJson } from '../../support/cli';
 import { testDatastore, uniqueNamespaces } from '../../support/datastore';

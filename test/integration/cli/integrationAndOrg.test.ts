@@ -61,7 +61,7 @@ describe('integration', () => {
   });
 
   it.each([
-    [['integration', 'create', 'bad/id'], 1, /^token-admin: integration id "bad\/id" is not valid/],
+    [['integration', 'create', 'bad/id'], 2, /^token-admin: integration id "bad\/id" is not valid/],
     [['integration', 'show', 'no-such-integration'], 1, /^token-admin: integration no-such-integration does not exist\n$/],
     [['integration', 'create'], 2, /^token-admin: usage: token-admin integration create <integration-id>/],
     [['integration', 'list', '--colour'], 2, /^token-admin: Unknown option '--colour'/],
@@ -69,7 +69,7 @@ describe('integration', () => {
     [['key', 'create', '--integration', 'x', '--expires-at', '2030-01-01T00:00:00'], 2, /--expires-at takes an ISO 8601 time/],
     [['key', 'create', '--integration', 'x', '--expires-at', '2020-01-01'], 2, /--expires-at 2020-01-01 is in the past/],
     [['key', 'create'], 2, /--integration <id> or --org <name>/],
-    [['key', 'revoke', '--integration', 'x', 'not-a-key-id'], 1, /key id "not-a-key-id" is not valid/],
+    [['key', 'revoke', '--integration', 'x', 'not-a-key-id'], 2, /key id "not-a-key-id" is not valid/],
     [['nonsense'], 2, /unknown command "nonsense"/],
   ])('%j fails with one line and exit code %i', async (argv, code, message) => {
     const result = await cli(...(argv as string[]));
@@ -127,6 +127,6 @@ describe('org', () => {
     const name = uniqueId('org');
     await cli('org', 'create', name);
     const result = await cli('key', 'create', '--org', name, '--tier', '1');
-    expect(result).toMatchObject({ code: 1, stderr: 'token-admin: tier is a whole number ≥ 0, for integration keys only\n' });
+    expect(result).toMatchObject({ code: 2, stderr: 'token-admin: tier is a whole number ≥ 0, for integration keys only\n' });
   });
 });

@@ -164,7 +164,7 @@ describe('token-admin signing-key generate and stage from a file', () => {
     const publicOnly = join(dir, 'public.jwk.json');
     const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } = jwk;
     writeFileSync(publicOnly, JSON.stringify(publicJwk));
-    expect(await stage(publicOnly)).toMatchObject({ code: 1, stderr: expect.stringMatching(/public key/) });
+    expect(await stage(publicOnly)).toMatchObject({ code: 2, stderr: expect.stringMatching(/public key/) });
   });
 
   it('warns on stderr when the private key would go to a terminal', async () => {

@@ -85,7 +85,7 @@ describe('Go-made keys outside the shape we mint', () => {
 
   it('a new integration still gets an id of the strict shape', async () => {
     const result = await cliFor(namespaceEnv(namespaces))('integration', 'create', 'acme:new one');
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/not valid/);
   });
 });

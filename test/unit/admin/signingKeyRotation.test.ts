@@ -5,7 +5,7 @@
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AdminError } from '../../../shared/admin/keys';
+import type { AdminError } from '../../../shared/admin/adminError';
 import { generateSigningKey } from '../../../shared/signing/signingKey';
 import {
   listSigningKeys,

@@ -1,0 +1,34 @@
+/** The CLI's one rule for exit codes, and the one line it prints for an expected error. */
+import { AdminError } from '../../../shared/admin/adminError';
+import { ConfigError } from '../../../shared/platform/config';
+import { SigningKeyError } from '../../../shared/signing/signingKey';
+import { UsageError } from '../../../scripts/cli/args';
+import { describeError, exitCodeFor } from '../../../scripts/cli/main';
+
+describe('exitCodeFor', () => {
+  it.each<[string, unknown, number]>([
+    ['a command line that cannot be read', new UsageError('unknown option'), 2],
+    ['a malformed id or value', new AdminError('integration id "bad/id" is not valid', 'invalid-argument'), 2],
+    ['a missing owner', new AdminError('integration x does not exist', 'not-found'), 1],
+    ['an owner that exists', new AdminError('integration x already exists', 'already-exists'), 1],
+    ['a refused operation', new AdminError('key ki_1 is revoked', 'failed-precondition'), 1],
+    ['a bad setting', new ConfigError('PROJECT_ID is not a valid project id'), 1],
+    ['an unusable signing key', new SigningKeyError('the signing key is a public key'), 1],
+    ['an outage', Object.assign(new Error('14 UNAVAILABLE: no connection'), { code: 14 }), 1],
+    ['something thrown that is no Error', 'oops', 1],
+  ])('ExitCodeFor_%s_Is%i', (_, error, code) => {
+    expect(exitCodeFor(error)).toBe(code);
+  });
+});
+
+describe('describeError', () => {
+  it('DescribeError_AnExpectedError_IsItsMessage', () => {
+    expect(describeError(new ConfigError('PLATFORM_NS is not a valid Datastore namespace: "__x__"'))).toBe(
+      'PLATFORM_NS is not a valid Datastore namespace: "__x__"',
+    );
+  });
+
+  it('DescribeError_AMultiLineGrpcError_IsItsFirstLine', () => {
+    expect(describeError(new Error('14 UNAVAILABLE: no connection\n  at stack'))).toBe('14 UNAVAILABLE: no connection');
+  });
+});
