@@ -164,13 +164,13 @@ describe('each bundle, installed and started as Cloud Functions does', () => {
   });
 
   test('jwks serves the public signing key', async () => {
-    const { body } = await waitForSuccess(served.jwks, {}, 20_000, 20);
+    const { body } = await waitForSuccess(served.jwks, {}, 60_000, 20);
     expect(JSON.parse(body)).toEqual({ keys: [expect.objectContaining({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig' })] });
   });
 
   test('exchangeIntegration exchanges an integration key for a token that verifies', async () => {
     const apiKey = await newIntegrationKey(datastore, namespaces);
-    const { body } = await waitForSuccess(served.exchangeIntegration, { body: JSON.stringify({ api_key: apiKey }) }, 20_000, 20);
+    const { body } = await waitForSuccess(served.exchangeIntegration, { body: JSON.stringify({ api_key: apiKey }) }, 60_000, 20);
     const token = JSON.parse(body);
     expect(token).toMatchObject({ token_type: 'Bearer', expires_in: 20 });
     await expect(verify(token.token, 'integration')).resolves.toMatchObject({ payload: { aud: 'integration' } });
@@ -178,7 +178,7 @@ describe('each bundle, installed and started as Cloud Functions does', () => {
 
   test('exchangeAutojoin exchanges an organisation key for a token that verifies', async () => {
     const apiKey = await newAutojoinKey(datastore, namespaces);
-    const { body } = await waitForSuccess(served.exchangeAutojoin, { body: JSON.stringify({ api_key: apiKey }) }, 20_000, 20);
+    const { body } = await waitForSuccess(served.exchangeAutojoin, { body: JSON.stringify({ api_key: apiKey }) }, 60_000, 20);
     const token = JSON.parse(body);
     expect(token).toMatchObject({ token_type: 'Bearer', expires_in: 3600 });
     await expect(verify(token.token, 'autojoin')).resolves.toMatchObject({ payload: { aud: 'autojoin' } });
@@ -223,7 +223,7 @@ describe('the bundled Secret Manager client', () => {
     const { SIGNING_KEY_FILE: _file, ...env } = environment;
     const fn = await start('jwks', { ...env, SIGNING_KEY_SECRET: secret, SIGNING_KEY_VERSION: 'current', SECRET_MANAGER_EMULATOR_HOST: `127.0.0.1:${fake.port}` });
 
-    const { body } = await waitForSuccess(fn, {}, 20_000, 20);
+    const { body } = await waitForSuccess(fn, {}, 60_000, 20);
 
     expect(JSON.parse(body).keys.map((key: { kid: string }) => key.kid)).toEqual([second.kid, first.kid]);
     expect(fake.calls.ListSecretVersions).toBeGreaterThan(0);
