@@ -81,7 +81,8 @@ export function createExchangeHandler(options: ExchangeOptions): HttpFunction {
       token = await signer.sign(claimsFor(result.key, settings));
     } catch (error) {
       sendProblem(res, OUTCOMES['signing-unavailable'].problem());
-      record(OUTCOMES['signing-unavailable'].status, 'signing-unavailable', { ...who, reason: (error as Error).message });
+      const reason = (error as Error).message;
+      record(OUTCOMES['signing-unavailable'].status, 'signing-unavailable', { ...who, reason });
       return;
     }
     res.status(200).set({ 'Content-Type': 'application/json', 'Cache-Control': 'no-store', Pragma: 'no-cache' });
