@@ -105,6 +105,9 @@ if [ -n "$AUTH_DOMAIN" ]; then
   [[ "$EDGE_BAN_SECONDS" =~ ^[1-9][0-9]*$ ]] || fail "EDGE_BAN_SECONDS must be a whole number above 0, got $EDGE_BAN_SECONDS"
 fi
 
+# The functions, in deploy order: shared/platform/functions.json's names (a unit test compares).
+functions=(exchangeIntegration exchangeAutojoin jwks)
+
 # The functions' environment, the same for all three (each reads what it needs).
 env_vars=''
 add_env() {
@@ -289,7 +292,7 @@ if [ -n "$AUTH_DOMAIN" ]; then
     --format="table[title=\"DNS then: point $AUTH_DOMAIN (A record) at this address\"](address)")"
   step "$(quote echo "front door: https://$AUTH_DOMAIN/v0/token/integration https://$AUTH_DOMAIN/v0/token/autojoin https://$AUTH_DOMAIN/.well-known/jwks.json https://$AUTH_DOMAIN/health")"
 else
-  for name in exchangeIntegration exchangeAutojoin jwks; do
+  for name in "${functions[@]}"; do
     step "$(quote gcloud functions describe "$name" --gen2 --project="$PROJECT_ID" --region="$REGION" --format='value(serviceConfig.uri)')"
   done
 fi
@@ -308,7 +311,7 @@ for entry in "${steps[@]}"; do
   fi
   if [[ "$line" == "gcloud functions deploy "* ]] && ! ${checked:-false}; then
     # After the build, before the first deploy: every bundle must be there.
-    for name in exchangeIntegration exchangeAutojoin jwks; do
+    for name in "${functions[@]}"; do
       [ -f "dist/$name/index.js" ] || fail "dist/$name/index.js is missing: run npm run build (or drop --skip-build)"
     done
     checked=true

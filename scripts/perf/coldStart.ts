@@ -28,6 +28,7 @@ import { Datastore } from '@google-cloud/datastore';
 import { build } from 'esbuild';
 import { createApiKey, createIntegration, createOrganization } from '../../shared/admin/keys';
 import { generateSigningKey } from '../../shared/signing/signingKey';
+import { FUNCTION_NAMES as FUNCTIONS, type FunctionName } from '../../shared/platform/functions';
 import { freePort, startEmulator } from '../dev/emulator';
 import { spawnGroup } from '../dev/processGroup';
 
@@ -211,8 +212,6 @@ export async function measureColdStart(options: ColdStartOptions): Promise<ColdS
 
 // ---- the side-by-side measurement (node dist/scripts/coldStart.js [repetitions]) ----
 
-const FUNCTIONS = ['exchangeIntegration', 'exchangeAutojoin', 'jwks'] as const;
-export type FunctionName = (typeof FUNCTIONS)[number];
 
 /** Runs a command in its own process group; the whole group is killed after `timeoutMs`. */
 function run(command: string, args: string[], cwd: string, timeoutMs = 600_000): Promise<void> {

@@ -21,8 +21,7 @@ import { newAutojoinKey, newIntegrationKey } from '../../support/seed';
 import { signingKeyFile } from '../../support/signingKeys';
 
 const ROOT = join(__dirname, '..', '..', '..');
-const FUNCTIONS = ['exchangeIntegration', 'exchangeAutojoin', 'jwks'] as const;
-type FunctionName = (typeof FUNCTIONS)[number];
+import { FUNCTION_NAMES as FUNCTIONS, type FunctionName } from '../../../shared/platform/functions';
 
 /** One `npm install` per function, from the registry: generous, for a cold CI cache. */
 const INSTALL_TIMEOUT_MS = 240_000;

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { SETTINGS as CONFIG_SETTINGS } from '../../../shared/platform/config';
+import { FUNCTION_NAMES } from '../../../shared/platform/functions';
 import { CHECK, FUNCTIONS, ROOT, SETTINGS, StandIn, WHEN_FOUND, commandLine, deploy, flags, linesRunWhen, shellLines, type Run } from '../../support/deployScript';
 
 function envVars(line: string): Record<string, string> {
@@ -238,5 +239,13 @@ describe('deploy.sh and shared/platform/config.ts SETTINGS', () => {
     for (const s of every.filter((setting) => setting.deploy === 'when-set')) {
       expect([s.name, vars[s.name]]).toEqual([s.name, s.fallback]);
     }
+  });
+});
+
+describe('deploy.sh and shared/platform/functions.ts', () => {
+  test('its bash list of functions is FUNCTION_NAMES, in order', () => {
+    const script = readFileSync(join(ROOT, 'scripts', 'deploy', 'deploy.sh'), 'utf8');
+    const list = /^functions=\(([^)]*)\)$/m.exec(script);
+    expect(list?.[1]?.split(' ')).toEqual([...FUNCTION_NAMES]);
   });
 });
