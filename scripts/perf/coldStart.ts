@@ -29,6 +29,7 @@ import { build } from 'esbuild';
 import { createApiKey, createIntegration, createOrganization } from '../../shared/admin/keys';
 import { generateSigningKey } from '../../shared/signing/signingKey';
 import { FUNCTION_NAMES as FUNCTIONS, type FunctionName } from '../../shared/platform/functions';
+import { median } from './bench/stats';
 import { freePort, startEmulator } from '../dev/emulator';
 import { spawnGroup } from '../dev/processGroup';
 
@@ -276,8 +277,7 @@ export function setMain(dir: string, name: FunctionName): void {
 function stats(values: number[]): string {
   if (values.length === 0) return 'n/a';
   const sorted = [...values].sort((a, b) => a - b);
-  const median = sorted[Math.floor(sorted.length / 2)] as number;
-  return `median ${median.toFixed(0)} ms (min ${sorted[0]?.toFixed(0)}, max ${sorted.at(-1)?.toFixed(0)}; ${values.map((v) => v.toFixed(0)).join(' ')})`;
+  return `median ${median(values).toFixed(0)} ms (min ${sorted[0]?.toFixed(0)}, max ${sorted.at(-1)?.toFixed(0)}; ${values.map((v) => v.toFixed(0)).join(' ')})`;
 }
 
 async function main(): Promise<void> {
