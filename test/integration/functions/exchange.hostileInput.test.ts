@@ -5,7 +5,6 @@
 import type { Datastore } from '@google-cloud/datastore';
 import { request } from 'node:http';
 import { deflateSync, gzipSync } from 'node:zlib';
-import { generateSecret } from '../../../shared/keys/grammar';
 import type { Namespaces } from '../../../shared/keys/entities';
 import { testDatastore, namespaceEnv, uniqueNamespaces } from '../../support/datastore';
 import { postJson, serveFunctions, type FunctionName, type ServedFunctions } from '../../support/functions';
@@ -256,5 +255,4 @@ it('leaves the instance serving tokens', async () => {
   expect((await fetch(served.url('jwks'))).status).toBe(200);
   expect(written.join('')).not.toContain(seeded.integration);
   expect(JSON.stringify(served.logs)).not.toContain(seeded.integration.split('.').pop());
-  void generateSecret;
 });
