@@ -132,7 +132,7 @@ async function buildFunction(name: string, lock: Lock, rootPackage: { dependenci
   rmSync(outdir, { recursive: true, force: true });
   mkdirSync(outdir, { recursive: true });
   const metafile = await bundleFunction(root, `functions/${name}/index.ts`, join(outdir, 'index.js'));
-  // What each bundle holds, for the tests (test/integration/build/bundleContents.test.ts); not uploaded.
+  // What each bundle holds, for the tests (test/integration/build/bundle.smoke.test.ts); not uploaded.
   mkdirSync(join(out, 'meta'), { recursive: true });
   writeFileSync(join(out, 'meta', `${name}.json`), JSON.stringify(metafile));
 

@@ -6,7 +6,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import { FUNCTIONS, FUNCTION_NAMES, type FunctionName } from '../../shared/platform/functions';
 
 /** Each function by its own name (`/exchangeIntegration`), then each at the Go service's path. */
-export const ROUTES: Readonly<Record<string, FunctionName>> = Object.fromEntries([
+const ROUTES: Readonly<Record<string, FunctionName>> = Object.fromEntries([
   ...FUNCTION_NAMES.map((name) => [`/${name}`, name]),
   ...FUNCTION_NAMES.map((name) => [FUNCTIONS[name].goServicePath, name]),
 ]);

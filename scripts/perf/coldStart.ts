@@ -253,7 +253,7 @@ export async function installBundled(root: string, name: FunctionName, into: str
  * The unbundled layout: the sources compiled one file each (esbuild, no bundling), the
  * project's package.json and lock, `npm ci --omit=dev`. `main` is set per function.
  */
-export async function installUnbundled(root: string, into: string, timeoutMs?: number): Promise<string> {
+async function installUnbundled(root: string, into: string, timeoutMs?: number): Promise<string> {
   const dir = join(into, 'unbundled');
   const entryPoints = [...globSync('functions/*/index.ts', { cwd: root }), ...globSync('shared/*.ts', { cwd: root })];
   await build({ absWorkingDir: root, entryPoints, outdir: dir, outbase: '.', bundle: false, platform: 'node', target: 'node24', format: 'cjs', logLevel: 'warning' });
@@ -267,7 +267,7 @@ export async function installUnbundled(root: string, into: string, timeoutMs?: n
 }
 
 /** Points the unbundled layout's package.json `main` at one function. */
-export function setMain(dir: string, name: FunctionName): void {
+function setMain(dir: string, name: FunctionName): void {
   const file = join(dir, 'package.json');
   const manifest = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   manifest.main = `functions/${name}/index.js`;

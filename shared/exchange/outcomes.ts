@@ -37,7 +37,7 @@ export const OUTCOMES = {
   'not-modified': { status: 304, severity: 'INFO' },
   health: { status: 200, severity: 'INFO' },
   'bad-request': { status: undefined, severity: 'NOTICE' },
-  // Every bad key, whatever the reason, gets the same body (DESIGN.md "The hot path").
+  // Every bad key, whatever the reason, gets the same body (the README's HTTP contract).
   invalid: { status: 401, severity: 'NOTICE', problem: () => INVALID_API_KEY },
   throttled: {
     status: 429,

@@ -22,7 +22,7 @@ export interface SigningKeySource {
   publishedKeys(): Promise<Array<{ version: string; jwk: string }>>;
 }
 
-export function fileSource(path: string): SigningKeySource {
+function fileSource(path: string): SigningKeySource {
   return {
     signingKey: () => readFile(path, 'utf8'),
     publishedKeys: async () => [{ version: path, jwk: await readFile(path, 'utf8') }],

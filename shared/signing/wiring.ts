@@ -22,7 +22,7 @@ export interface SigningOptions {
   readonly secretManager?: () => SecretManagerServiceClient;
 }
 
-export function keySourceFor(config: Config, options: SigningOptions = {}): SigningKeySource {
+function keySourceFor(config: Config, options: SigningOptions = {}): SigningKeySource {
   return signingKeySource(config.signingKey, options.secretManager);
 }
 
