@@ -277,8 +277,8 @@ function setMain(dir: string, name: FunctionName): void {
 function stats(values: number[]): string {
   if (values.length === 0) return 'n/a';
   const sorted = [...values].sort((a, b) => a - b);
-  const all = values.map((v) => v.toFixed(0)).join(' ');
-  return `median ${median(values).toFixed(0)} ms (min ${sorted[0]?.toFixed(0)}, max ${sorted.at(-1)?.toFixed(0)}; ${all})`;
+  const [min, max, all] = [sorted[0]?.toFixed(0), sorted.at(-1)?.toFixed(0), values.map((v) => v.toFixed(0)).join(' ')];
+  return `median ${median(values).toFixed(0)} ms (min ${min}, max ${max}; ${all})`;
 }
 
 async function main(): Promise<void> {

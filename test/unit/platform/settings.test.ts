@@ -33,7 +33,9 @@ describe('SETTINGS', () => {
   it('agrees with the README Configuration table, both ways, on names and defaults', () => {
     const readme = readmeConfigurationTable();
     expect([...readme.keys()]).toEqual(ALL.map((setting) => setting.name));
-    for (const setting of ALL) expect([setting.name, readme.get(setting.name)]).toEqual([setting.name, shownDefault(setting)]);
+    for (const setting of ALL) {
+      expect([setting.name, readme.get(setting.name)]).toEqual([setting.name, shownDefault(setting)]);
+    }
   });
 
   it('has defaults that pass their own checks', () => {
