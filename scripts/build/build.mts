@@ -32,6 +32,8 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 import { bundleFunction, EXTERNAL } from './functionBundle.mts';
+// The list shared/platform/functions.ts exports, read as JSON: Node runs this file uncompiled.
+import FUNCTION_TABLE from '../../shared/platform/functions.json' with { type: 'json' };
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -40,7 +42,7 @@ const outArg = process.argv.slice(2).find((arg) => arg.startsWith('--outdir='));
 const out = outArg ? resolve(outArg.slice('--outdir='.length)) : join(root, 'dist');
 
 /** The Cloud Functions, one folder each under functions/. */
-const FUNCTIONS = ['exchangeIntegration', 'exchangeAutojoin', 'jwks'] as const;
+const FUNCTIONS = Object.keys(FUNCTION_TABLE);
 
 const GCLOUDIGNORE = `# Written by scripts/build/build.mts. gcloud reads .gcloudignore from the --source folder only:
 # upload the bundle and its package files, nothing installed or generated here by hand.
@@ -130,7 +132,7 @@ async function buildFunction(name: string, lock: Lock, rootPackage: { dependenci
   rmSync(outdir, { recursive: true, force: true });
   mkdirSync(outdir, { recursive: true });
   const metafile = await bundleFunction(root, `functions/${name}/index.ts`, join(outdir, 'index.js'));
-  // What each bundle holds, for the tests (test/integration/build/bundleContents.test.ts); not uploaded.
+  // What each bundle holds, for the tests (test/integration/build/bundle.smoke.test.ts); not uploaded.
   mkdirSync(join(out, 'meta'), { recursive: true });
   writeFileSync(join(out, 'meta', `${name}.json`), JSON.stringify(metafile));
 

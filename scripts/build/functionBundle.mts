@@ -13,7 +13,7 @@ export const EXTERNAL = ['@google-cloud/functions-framework'] as const;
  * The Google libraries a function loads only on first use (shared/platform/googleLibraries.ts),
  * bundled as a file of their own beside index.js, which requires it at run time.
  */
-export const LAZY_MODULE = { source: 'shared/platform/googleLibraries.ts', file: 'googleLibraries.js' } as const;
+const LAZY_MODULE = { source: 'shared/platform/googleLibraries.ts', file: 'googleLibraries.js' } as const;
 
 const lazyModule: Plugin = {
   name: 'lazy-google-libraries',
@@ -31,7 +31,7 @@ export const RUNTIME_FILES: ReadonlyArray<readonly [string, string]> = [
  * Rewrites datastore's `path.join(__dirname, '..', 'protos', …)` to `__dirname/protos/…`,
  * so the proto it loads at start-up is read from the function's own folder.
  */
-export const datastoreProtoPath: Plugin = {
+const datastoreProtoPath: Plugin = {
   name: 'datastore-proto-path',
   setup(context) {
     context.onLoad({ filter: /[\\/]@google-cloud[\\/]datastore[\\/]build[\\/]src[\\/]entity\.js$/ }, (args) => {

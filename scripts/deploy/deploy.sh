@@ -24,8 +24,9 @@
 #   CLIENT_INTEGRATION_NS [client-integration]   PLATFORM_NS [platform-credentials]
 #   TOKEN_ISSUER          [token-exchange]
 #   INTEGRATION_TOKEN_TTL, AUTOJOIN_TOKEN_TTL, DATASTORE_TIMEOUT_MS, VERIFIED_SECRET_CACHE_SIZE,
-#   THROTTLE_MAX_FAILURES, THROTTLE_WINDOW_SECONDS, BCRYPT_CONCURRENCY, JWKS_REFRESH_SECONDS,
-#   SIGNING_KEY_REFRESH_SECONDS:
+#   THROTTLE_MAX_FAILURES, THROTTLE_ADDRESS_MAX_FAILURES, FORWARDED_FOR_HOP, THROTTLE_WINDOW_SECONDS,
+#   BCRYPT_CONCURRENCY, JWKS_REFRESH_SECONDS, SIGNING_KEY_REFRESH_SECONDS, LEGACY_AUTOJOIN_FALLBACK,
+#   LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE:
 #                         passed to the functions when set (the README's Configuration table)
 #   BUILD_SERVICE_ACCOUNT [unset] Cloud Build's identity for the builds (email)
 #   METRIC_PREFIX         [token_exchange] names of the log-based metrics
@@ -104,6 +105,9 @@ if [ -n "$AUTH_DOMAIN" ]; then
   [[ "$EDGE_BAN_SECONDS" =~ ^[1-9][0-9]*$ ]] || fail "EDGE_BAN_SECONDS must be a whole number above 0, got $EDGE_BAN_SECONDS"
 fi
 
+# The functions, in deploy order: shared/platform/functions.json's names (a unit test compares).
+functions=(exchangeIntegration exchangeAutojoin jwks)
+
 # The functions' environment, the same for all three (each reads what it needs).
 env_vars=''
 add_env() {
@@ -116,8 +120,11 @@ add_env PLATFORM_NS "$PLATFORM_NS"
 add_env SIGNING_KEY_SECRET "$SIGNING_KEY_SECRET"
 add_env SIGNING_KEY_VERSION "$SIGNING_KEY_VERSION"
 add_env TOKEN_ISSUER "$TOKEN_ISSUER"
+# Every setting of shared/platform/config.ts SETTINGS marked `when-set` (a unit test checks).
 for name in INTEGRATION_TOKEN_TTL AUTOJOIN_TOKEN_TTL DATASTORE_TIMEOUT_MS VERIFIED_SECRET_CACHE_SIZE \
-  THROTTLE_MAX_FAILURES THROTTLE_WINDOW_SECONDS BCRYPT_CONCURRENCY JWKS_REFRESH_SECONDS SIGNING_KEY_REFRESH_SECONDS; do
+  THROTTLE_MAX_FAILURES THROTTLE_ADDRESS_MAX_FAILURES FORWARDED_FOR_HOP THROTTLE_WINDOW_SECONDS \
+  BCRYPT_CONCURRENCY JWKS_REFRESH_SECONDS SIGNING_KEY_REFRESH_SECONDS \
+  LEGACY_AUTOJOIN_FALLBACK LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE; do
   if [ -n "${!name:-}" ]; then add_env "$name" "${!name}"; fi
 done
 
@@ -285,7 +292,7 @@ if [ -n "$AUTH_DOMAIN" ]; then
     --format="table[title=\"DNS then: point $AUTH_DOMAIN (A record) at this address\"](address)")"
   step "$(quote echo "front door: https://$AUTH_DOMAIN/v0/token/integration https://$AUTH_DOMAIN/v0/token/autojoin https://$AUTH_DOMAIN/.well-known/jwks.json https://$AUTH_DOMAIN/health")"
 else
-  for name in exchangeIntegration exchangeAutojoin jwks; do
+  for name in "${functions[@]}"; do
     step "$(quote gcloud functions describe "$name" --gen2 --project="$PROJECT_ID" --region="$REGION" --format='value(serviceConfig.uri)')"
   done
 fi
@@ -304,7 +311,7 @@ for entry in "${steps[@]}"; do
   fi
   if [[ "$line" == "gcloud functions deploy "* ]] && ! ${checked:-false}; then
     # After the build, before the first deploy: every bundle must be there.
-    for name in exchangeIntegration exchangeAutojoin jwks; do
+    for name in "${functions[@]}"; do
       [ -f "dist/$name/index.js" ] || fail "dist/$name/index.js is missing: run npm run build (or drop --skip-build)"
     done
     checked=true

@@ -25,7 +25,8 @@ import { loadConfig } from '../../shared/platform/config';
 import { datastoreOptions } from '../../shared/platform/googleClients';
 import { generateSigningKey } from '../../shared/signing/signingKey';
 import { isEmulatorReady, startEmulator, type Emulator } from './emulator';
-import { createRouter, starting, type FunctionName } from './localRouter';
+import { createRouter, starting } from './localRouter';
+import { FUNCTION_NAMES, type FunctionName } from '../../shared/platform/functions';
 
 const DEMO_INTEGRATION = 'demo-integration';
 const DEMO_ORG = 'demo-org';
@@ -149,11 +150,14 @@ async function main(): Promise<void> {
     const reusedDemo = !createdIntegration || !createdOrg || integrationKey.replaced || autojoinKey.replaced;
 
     // Loaded only now that the environment is complete: each function reads it as it loads.
+    // Literal paths, one per FUNCTION_NAMES entry: the bundler follows only those.
     require('../../functions/exchangeIntegration/index');
     require('../../functions/exchangeAutojoin/index');
     require('../../functions/jwks/index');
     const app = (name: FunctionName): RequestListener => getTestServer(name).listeners('request')[0] as RequestListener;
-    handler = createRouter({ exchangeIntegration: app('exchangeIntegration'), exchangeAutojoin: app('exchangeAutojoin'), jwks: app('jwks') });
+    handler = createRouter(
+      Object.fromEntries(FUNCTION_NAMES.map((name) => [name, app(name)])) as Record<FunctionName, RequestListener>,
+    );
     if (stopping) return;
 
     const base = `http://127.0.0.1:${port}`;

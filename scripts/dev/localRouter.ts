@@ -3,17 +3,13 @@
  * them, and at the Go service's paths, so clients written for either work unchanged.
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { FUNCTIONS, FUNCTION_NAMES, type FunctionName } from '../../shared/platform/functions';
 
-export type FunctionName = 'exchangeIntegration' | 'exchangeAutojoin' | 'jwks';
-
-export const ROUTES: Readonly<Record<string, FunctionName>> = {
-  '/exchangeIntegration': 'exchangeIntegration',
-  '/exchangeAutojoin': 'exchangeAutojoin',
-  '/jwks': 'jwks',
-  '/v0/token/integration': 'exchangeIntegration',
-  '/v0/token/autojoin': 'exchangeAutojoin',
-  '/.well-known/jwks.json': 'jwks',
-};
+/** Each function by its own name (`/exchangeIntegration`), then each at the Go service's path. */
+const ROUTES: Readonly<Record<string, FunctionName>> = Object.fromEntries([
+  ...FUNCTION_NAMES.map((name) => [`/${name}`, name]),
+  ...FUNCTION_NAMES.map((name) => [FUNCTIONS[name].goServicePath, name]),
+]);
 
 function send(res: ServerResponse, status: number, body: object, type = 'application/json', headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store', ...headers });

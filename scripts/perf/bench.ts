@@ -8,14 +8,14 @@
  *                      as Cloud Functions starts it, a bcrypt (cost 10) key, verified-secret
  *                      cache warm;
  *   2. ours uncached:  the same with VERIFIED_SECRET_CACHE_SIZE=0 (bcrypt on every request);
- *   3. floor (ff):     scripts/bench/floor.ts under functions-framework: JSON body, split the
+ *   3. floor (ff):     scripts/perf/bench/floor.ts under functions-framework: JSON body, split the
  *                      key, one Datastore get, SHA-256 compare, sign, respond; nothing else;
  *   4. floor (http):   the same handler under bare node:http.
  *
  * For each: req/s, p50/p99 latency, errors and the server's CPU ms per request; beside them
  * the signing cost alone (in this process) and the cold starts (process start to first 200) of
  * exchangeIntegration (a Go-made key, a bcrypt key) and jwks beside a hello-world function
- * (scripts/bench/coldStarts.ts). Prints a markdown table and writes
+ * (scripts/perf/bench/coldStarts.ts). Prints a markdown table and writes
  * bench/results.json with the ratios and their targets.
  *
  * Phases 1, 3 and 4 are measured interleaved, in short slices (ABC CBA ABC …), so that the

@@ -29,6 +29,8 @@ import { build } from 'esbuild';
 import { createApiKey } from '../../shared/admin/keys';
 import { createIntegration, createOrganization } from '../../shared/admin/owners';
 import { generateSigningKey } from '../../shared/signing/signingKey';
+import { FUNCTION_NAMES as FUNCTIONS, type FunctionName } from '../../shared/platform/functions';
+import { median } from './bench/stats';
 import { freePort, startEmulator } from '../dev/emulator';
 import { spawnGroup } from '../dev/processGroup';
 
@@ -214,8 +216,6 @@ export async function measureColdStart(options: ColdStartOptions): Promise<ColdS
 
 // ---- the side-by-side measurement (node dist/scripts/coldStart.js [repetitions]) ----
 
-const FUNCTIONS = ['exchangeIntegration', 'exchangeAutojoin', 'jwks'] as const;
-export type FunctionName = (typeof FUNCTIONS)[number];
 
 /** Runs a command in its own process group; the whole group is killed after `timeoutMs`. */
 function run(command: string, args: string[], cwd: string, timeoutMs = 600_000): Promise<void> {
@@ -256,7 +256,7 @@ export async function installBundled(root: string, name: FunctionName, into: str
  * The unbundled layout: the sources compiled one file each (esbuild, no bundling), the
  * project's package.json and lock, `npm ci --omit=dev`. `main` is set per function.
  */
-export async function installUnbundled(root: string, into: string, timeoutMs?: number): Promise<string> {
+async function installUnbundled(root: string, into: string, timeoutMs?: number): Promise<string> {
   const dir = join(into, 'unbundled');
   const entryPoints = [...globSync('functions/*/index.ts', { cwd: root }), ...globSync('shared/*.ts', { cwd: root })];
   await build({ absWorkingDir: root, entryPoints, outdir: dir, outbase: '.', bundle: false, platform: 'node', target: 'node24', format: 'cjs', logLevel: 'warning' });
@@ -270,7 +270,7 @@ export async function installUnbundled(root: string, into: string, timeoutMs?: n
 }
 
 /** Points the unbundled layout's package.json `main` at one function. */
-export function setMain(dir: string, name: FunctionName): void {
+function setMain(dir: string, name: FunctionName): void {
   const file = join(dir, 'package.json');
   const manifest = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   manifest.main = `functions/${name}/index.js`;
@@ -280,8 +280,8 @@ export function setMain(dir: string, name: FunctionName): void {
 function stats(values: number[]): string {
   if (values.length === 0) return 'n/a';
   const sorted = [...values].sort((a, b) => a - b);
-  const median = sorted[Math.floor(sorted.length / 2)] as number;
-  return `median ${median.toFixed(0)} ms (min ${sorted[0]?.toFixed(0)}, max ${sorted.at(-1)?.toFixed(0)}; ${values.map((v) => v.toFixed(0)).join(' ')})`;
+  const [min, max, all] = [sorted[0]?.toFixed(0), sorted.at(-1)?.toFixed(0), values.map((v) => v.toFixed(0)).join(' ')];
+  return `median ${median(values).toFixed(0)} ms (min ${min}, max ${max}; ${all})`;
 }
 
 async function main(): Promise<void> {

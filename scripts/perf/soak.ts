@@ -85,7 +85,6 @@ async function main(): Promise<void> {
     for (let i = 0; i < 5; i++) autojoinKeys.push((await createApiKey(ctx, { kind: 'autojoin', ownerId: `soak-${suffix}` })).apiKey);
     const targets: string[] = [];
     for (let i = 0; i < 10; i++) targets.push((await createApiKey(ctx, { kind: 'integration', ownerId: `soak-${suffix}` })).apiKey);
-    await datastore.close?.();
 
     const env = {
       SIGNING_KEY_FILE: keyFile,

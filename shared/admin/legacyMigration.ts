@@ -9,7 +9,7 @@
  * hashes what it is given and does one get by key, O(1), and the same flat keys keep
  * working. A plain hash suffices because the keys are 256-bit random strings.
  *
- * The exchange also writes such a record itself on a key's first use (legacyKeyLookup.ts), so
+ * The exchange also writes such a record itself on a key's first use (flatKeys.ts), so
  * this is no longer a precondition; it does every key in one pass, and it is how the plaintext
  * goes: while the plaintext entity exists it governs the key (`plaintext_twin` on the record:
  * autojoin's tools revoke by deleting it), and `deletePlaintext` first hands that authority to

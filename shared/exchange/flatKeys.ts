@@ -34,9 +34,9 @@ import type { EntityReader, FlatKeyStore } from './lookup';
 import type { Verification } from './verifier';
 
 /** Per-instance bounds of the fallback (each documented in the README). */
-export const MISS_MEMORY_ENTRIES = 10_000;
-export const MISS_MEMORY_SECONDS = 60;
-export const ORG_MEMORY_ENTRIES = 10_000;
+const MISS_MEMORY_ENTRIES = 10_000;
+const MISS_MEMORY_SECONDS = 60;
+const ORG_MEMORY_ENTRIES = 10_000;
 
 export interface LegacyKeyLookupDeps {
   /** Builds the keys looked up (KEY_PATHS: the exchange needs no Datastore client). */

@@ -6,18 +6,10 @@
 import type { HttpFunction, Request } from '@google-cloud/functions-framework';
 import { KINDS, type KeyKind } from '../keys/kinds';
 import { claimsFor, tokenTtl, type TokenSettings } from './claims';
-import {
-  INVALID_API_KEY,
-  methodNotAllowed,
-  readApiKey,
-  readBody,
-  sendProblem,
-  tooManyAttempts,
-  unavailable,
-  type Problem,
-} from '../platform/http';
-import type { KeyVerifier, Verification } from './verifier';
-import type { LogEntry, Logger, Severity } from '../platform/log';
+import { methodNotAllowed, readApiKey, readBody, sendProblem } from '../platform/http';
+import { OUTCOMES, refusalProblem, type Outcome } from './outcomes';
+import type { KeyVerifier } from './verifier';
+import type { LogEntry, Logger } from '../platform/log';
 import type { ClaimsSigner } from '../signing/signer';
 
 export interface ExchangeOptions {
@@ -34,38 +26,15 @@ export interface ExchangeOptions {
 
 const POST_ONLY = methodNotAllowed(['POST']);
 
-function refusal(result: Exclude<Verification, { ok: true }>): Problem {
-  switch (result.outcome) {
-    case 'invalid':
-      return INVALID_API_KEY;
-    case 'throttled':
-      return tooManyAttempts(result.retryAfter);
-    case 'unavailable':
-      return unavailable('The key store is unavailable; try again shortly.', 2);
-    case 'busy':
-      return unavailable('The service is busy; try again shortly.', 1);
-  }
-}
-
-const SEVERITY: Readonly<Record<string, Severity>> = {
-  ok: 'INFO',
-  invalid: 'NOTICE',
-  'bad-request': 'NOTICE',
-  throttled: 'WARNING',
-  busy: 'WARNING',
-  unavailable: 'ERROR',
-  'signing-unavailable': 'ERROR',
-};
-
 export function createExchangeHandler(options: ExchangeOptions): HttpFunction {
   const { functionName, kind, verifier, signer, settings, log } = options;
   const clientOf = options.clientAddress ?? ((req: Request) => req.socket.remoteAddress ?? '');
 
   return async (req, res) => {
     const started = performance.now();
-    const record = (status: number, outcome: string, fields: Omit<LogEntry, 'severity' | 'message'> = {}): void => {
+    const record = (status: number, outcome: Outcome, fields: Omit<LogEntry, 'severity' | 'message'> = {}): void => {
       log({
-        severity: SEVERITY[outcome] ?? 'NOTICE',
+        severity: OUTCOMES[outcome].severity,
         message: `${functionName} ${status} ${outcome}`,
         function: functionName,
         outcome,
@@ -96,7 +65,7 @@ export function createExchangeHandler(options: ExchangeOptions): HttpFunction {
 
     const result = await verifier.verify(read.apiKey, kind, clientOf(req));
     if (!result.ok) {
-      const problem = refusal(result);
+      const problem = refusalProblem(result);
       sendProblem(res, problem);
       record(problem.status, result.outcome, {
         [owner]: result.ownerId,
@@ -111,12 +80,13 @@ export function createExchangeHandler(options: ExchangeOptions): HttpFunction {
     try {
       token = await signer.sign(claimsFor(result.key, settings));
     } catch (error) {
-      sendProblem(res, unavailable('The signing key is unavailable; try again shortly.', 2));
-      record(503, 'signing-unavailable', { ...who, reason: (error as Error).message });
+      sendProblem(res, OUTCOMES['signing-unavailable'].problem());
+      const reason = (error as Error).message;
+      record(OUTCOMES['signing-unavailable'].status, 'signing-unavailable', { ...who, reason });
       return;
     }
     res.status(200).set({ 'Content-Type': 'application/json', 'Cache-Control': 'no-store', Pragma: 'no-cache' });
     res.send(JSON.stringify({ token, token_type: 'Bearer', expires_in: tokenTtl(kind, settings) }));
-    record(200, 'ok', { ...who, ...(KINDS[kind].hasTier ? { tier: result.key.tier } : {}) });
+    record(OUTCOMES.ok.status, 'ok', { ...who, ...(KINDS[kind].hasTier ? { tier: result.key.tier } : {}) });
   };
 }

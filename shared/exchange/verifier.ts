@@ -3,7 +3,7 @@
  *
  *   parse (no I/O) → one Datastore get → status and expiry → secret check → result
  *
- * A flat (Go-made) autojoin key goes to the legacy-key lookup instead (legacyKeyLookup.ts).
+ * A flat (Go-made) autojoin key goes to the legacy-key lookup instead (flatKeys.ts).
  *
  * Expected failures are values, not exceptions: a bad key, an outage, a throttled key id.
  * The reasons are for logs only; the HTTP layer answers every bad-key reason identically.

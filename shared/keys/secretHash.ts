@@ -4,8 +4,8 @@
  * Keys made here store bcrypt(secret): even if the Datastore contents leak, the secrets
  * cannot be recovered by brute force at any useful rate. bcrypt is slow on purpose
  * (≈ 85 ms at cost 10 with bcryptjs, on the event loop), so the exchange keeps a cache of
- * secrets it has already verified (verifiedSecretCache.ts) and throttles wrong guesses
- * (failureThrottle.ts) before they reach bcrypt.
+ * secrets it has already verified (shared/exchange/cache.ts) and throttles wrong guesses
+ * (shared/exchange/throttle.ts) before they reach bcrypt.
  *
  * Keys made by the Go service store the lowercase hex SHA-256 of the secret; they keep
  * working, checked with a constant-time compare. The stored form tells which is which.

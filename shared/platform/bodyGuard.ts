@@ -31,7 +31,7 @@ const PATCHED = Symbol.for('token-exchange.bodyGuard');
 type Read = { readonly ok: true; readonly body: Buffer } | { readonly ok: false; readonly problem: Problem; readonly reason: string };
 
 /** A refusal from the headers alone, before any of the body is read. */
-export function headerRefusal(req: IncomingMessage): { problem: Problem; reason: string } | undefined {
+function headerRefusal(req: IncomingMessage): { problem: Problem; reason: string } | undefined {
   const encoding = req.headers['content-encoding'];
   if (encoding !== undefined && encoding.trim() !== '' && encoding.trim().toLowerCase() !== 'identity') {
     return { problem: UNSUPPORTED_ENCODING, reason: 'content encoding' };
@@ -110,7 +110,7 @@ function refuse(req: IncomingMessage, res: ServerResponse, problem: Problem, rea
 }
 
 /** The listener in front of an Express app: the body within the limit, or an answer. */
-export function guardBody(app: RequestListener, log: Logger): RequestListener {
+function guardBody(app: RequestListener, log: Logger): RequestListener {
   return (req, res) => {
     const started = performance.now();
     const early = headerRefusal(req);

@@ -15,80 +15,88 @@ export type SigningKeyLocation =
   | { readonly source: 'file'; readonly path: string }
   | { readonly source: 'secret-manager'; readonly secret: string; readonly version: string };
 
+/** What the environment says, checked; each field's variable, default and meaning are in SETTINGS. */
 export interface Config {
-  /** PROJECT_ID; when unset the client libraries detect the project (as on Cloud Functions). */
+  /** Undefined: the client libraries detect the project (as on Cloud Functions). */
   readonly projectId: string | undefined;
-  /** CLIENT_INTEGRATION_NS, default `client-integration` (the Go service's). */
   readonly integrationNamespace: string;
-  /** PLATFORM_NS, default `platform-credentials` (the Go service's). */
   readonly platformNamespace: string;
-  /** SIGNING_KEY_FILE, or SIGNING_KEY_SECRET with SIGNING_KEY_VERSION (default `latest`). */
+  /** SIGNING_KEY_FILE, or SIGNING_KEY_SECRET with SIGNING_KEY_VERSION. */
   readonly signingKey: SigningKeyLocation;
-  /** TOKEN_ISSUER, default `token-exchange`. */
   readonly issuer: string;
-  /** INTEGRATION_TOKEN_TTL in seconds, default 20. */
   readonly integrationTokenTtl: number;
-  /** AUTOJOIN_TOKEN_TTL in seconds, default 3600. */
   readonly autojoinTokenTtl: number;
-  /** DATASTORE_TIMEOUT_MS: deadline of one key lookup, default 2000; past it the answer is 503. */
   readonly datastoreTimeoutMs: number;
-  /** VERIFIED_SECRET_CACHE_SIZE: verified secrets kept per instance, default 10000. */
   readonly verifiedSecretCacheSize: number;
-  /** THROTTLE_MAX_FAILURES wrong secrets per key id and client address within THROTTLE_WINDOW_SECONDS, default 5. */
   readonly throttleMaxFailures: number;
-  /** THROTTLE_ADDRESS_MAX_FAILURES wrong secrets per client address over all keys within the window, default 20. */
   readonly throttleAddressMaxFailures: number;
-  /**
-   * FORWARDED_FOR_HOP: the X-Forwarded-For entry, counted from the right, that is the client
-   * address (clientAddress.ts), default 2: behind the external Application Load Balancer.
-   * 1: the function's own URL; 0: ignore the header, use the connection's peer.
-   */
   readonly forwardedForHop: number;
-  /** DATASTORE_EMULATOR_HOST, `host:port` of a Datastore emulator, checked here; unset in production. */
+  /** Unset in production. */
   readonly datastoreEmulatorHost: string | undefined;
-  /** THROTTLE_WINDOW_SECONDS, default 60. */
   readonly throttleWindowSeconds: number;
-  /** BCRYPT_CONCURRENCY: bcrypt compares in flight per instance, default 2; more wait in line. */
   readonly bcryptConcurrency: number;
-  /** JWKS_REFRESH_SECONDS: how often `jwks` re-reads the enabled key versions, default 300. */
   readonly jwksRefreshSeconds: number;
-  /** SIGNING_KEY_REFRESH_SECONDS: how often signers re-read SIGNING_KEY_VERSION, default 300. */
   readonly signingKeyRefreshSeconds: number;
-  /**
-   * LEGACY_AUTOJOIN_FALLBACK: `on` (default) or `off`. On, a flat autojoin key with no
-   * LegacyAPIKey record is looked up as the Go service did (one query) and recorded; off, it
-   * is a 401 (for when autojoin mints scoped keys and every flat key is migrated).
-   */
+  /** Off when autojoin mints scoped keys and every flat key is migrated. */
   readonly legacyAutojoinFallback: boolean;
-  /** LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE: fallback queries per instance per minute, default 60; past it 503. */
   readonly legacyAutojoinFallbackPerMinute: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-function text(env: Env, name: string, fallback: string): string {
-  const value = env[name];
-  if (value === undefined || value === '') return fallback;
+/**
+ * One environment variable: its name, default, check and meaning, declared once here. The
+ * README's Configuration table and deploy.sh's pass-through list are tested against SETTINGS.
+ */
+export interface Setting<T> {
+  readonly name: string;
+  /** The value when unset or empty, as it would be written in the environment; undefined: none. */
+  readonly fallback: string | undefined;
+  /** The README's default cell when there is no fallback (`detected`, or none: `—`). */
+  readonly unsetMeans?: string;
+  /** The unit of a number, when it has one. */
+  readonly unit?: string;
+  readonly meaning: string;
+  /**
+   * How deploy.sh hands it to the functions: always (with its deploy default), when the
+   * operator set it, or never (local and test use only).
+   */
+  readonly deploy: 'always' | 'when-set' | 'never';
+  /** Checks a set value; throws a ConfigError naming the variable. */
+  readonly parse: (value: string, name: string) => T;
+}
+
+function checkedText(value: string, name: string): string {
   if (value.trim() !== value) throw new ConfigError(`${name} must not start or end with spaces`);
   return value;
 }
 
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const value = env[name];
-  if (value === undefined || value === '') return fallback;
-  if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a whole number, got ${JSON.stringify(value)}`);
-  const parsed = Number(value);
-  if (parsed < min || parsed > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${parsed}`);
-  return parsed;
+function wholeNumber(min: number, max: number): (value: string, name: string) => number {
+  return (value, name) => {
+    if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a whole number, got ${JSON.stringify(value)}`);
+    const parsed = Number(value);
+    if (parsed < min || parsed > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${parsed}`);
+    return parsed;
+  };
+}
+
+function onOff(value: string, name: string): boolean {
+  const checked = checkedText(value, name);
+  if (checked !== 'on' && checked !== 'off') {
+    throw new ConfigError(`${name} must be on or off, got ${JSON.stringify(value)}`);
+  }
+  return checked === 'on';
 }
 
 // Datastore namespaces: letters, digits, `.`, `-`, `_`; at most 100 bytes; not `__…__`.
 const NAMESPACE = /^(?!__.*__$)[A-Za-z0-9._-]{1,100}$/;
 
-function namespace(env: Env, name: string, fallback: string): string {
-  const value = text(env, name, fallback);
-  if (!NAMESPACE.test(value)) throw new ConfigError(`${name} is not a valid Datastore namespace: ${JSON.stringify(value)}`);
-  return value;
+function namespace(value: string, name: string): string {
+  const checked = checkedText(value, name);
+  if (!NAMESPACE.test(checked)) {
+    throw new ConfigError(`${name} is not a valid Datastore namespace: ${JSON.stringify(value)}`);
+  }
+  return checked;
 }
 
 // A Google Cloud project id, optionally domain-scoped (`example.com:my-project`).
@@ -96,6 +104,9 @@ const PROJECT = /^(?:[a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
 const SECRET_NAME = /^projects\/[^/\s]+\/secrets\/[A-Za-z0-9_-]{1,255}$/;
 const SECRET_VERSION = /^(latest|[1-9]\d*|[A-Za-z][A-Za-z0-9_-]{0,62})$/;
 const VERSION_ALIAS = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
+// host:port, the host a name, IPv4 or [IPv6]; the port 1 to 65535.
+const HOST_PORT = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+const LOOPBACK_HOST_PORT = /^(127\.0\.0\.1|localhost|\[::1\]):\d{1,5}$/;
 
 /** `projects/<project>/secrets/<name>`, as SIGNING_KEY_SECRET holds it. */
 export function isSecretName(value: string): boolean {
@@ -107,9 +118,155 @@ export function isVersionAlias(value: string): boolean {
   return VERSION_ALIAS.test(value) && value !== 'latest';
 }
 
+function projectId(value: string, name: string): string {
+  if (!PROJECT.test(value)) throw new ConfigError(`${name} is not a valid project id: ${JSON.stringify(value)}`);
+  return value;
+}
+
+function secretVersion(value: string, name: string): string {
+  const checked = checkedText(value, name);
+  if (!SECRET_VERSION.test(checked)) {
+    throw new ConfigError(`${name} must be latest, a version number or an alias, got ${JSON.stringify(value)}`);
+  }
+  return checked;
+}
+
+function emulatorHost(value: string, name: string): string {
+  const match = HOST_PORT.exec(value);
+  const port = match ? Number(match[1]) : 0;
+  if (!match || port < 1 || port > 65_535) {
+    throw new ConfigError(`${name} must be host:port (e.g. 127.0.0.1:8081), got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+// Refused for any host but this machine's, so secrets can never be sent off it in plaintext.
+function loopbackHostPort(value: string, name: string): string {
+  if (!LOOPBACK_HOST_PORT.test(value)) {
+    throw new ConfigError(`${name} must be a loopback host:port, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+// Checked with the other signing-key variables, in signingKey(): which one applies depends on both.
+const asIs = (value: string): string => value;
+
+const SECONDS = 'seconds';
+const DAY = 86_400;
+
+/** Every environment variable the functions read, in the README's order. */
+export const SETTINGS = {
+  projectId: {
+    name: 'PROJECT_ID', fallback: undefined, unsetMeans: 'detected', deploy: 'always', parse: projectId,
+    meaning: 'Google Cloud project of Datastore',
+  },
+  integrationNamespace: {
+    name: 'CLIENT_INTEGRATION_NS', fallback: 'client-integration', deploy: 'always', parse: namespace,
+    meaning: 'Datastore namespace of integrations and their keys',
+  },
+  platformNamespace: {
+    name: 'PLATFORM_NS', fallback: 'platform-credentials', deploy: 'always', parse: namespace,
+    meaning: 'Datastore namespace of organisations and their keys',
+  },
+  signingKeySecret: {
+    name: 'SIGNING_KEY_SECRET', fallback: undefined, deploy: 'always', parse: asIs,
+    meaning: '`projects/<project>/secrets/<name>`: the Secret Manager secret holding the private JWK',
+  },
+  signingKeyVersion: {
+    name: 'SIGNING_KEY_VERSION', fallback: 'latest', deploy: 'always', parse: secretVersion,
+    meaning: 'the version that signs: a number, `latest`, or an alias',
+  },
+  signingKeyFile: {
+    name: 'SIGNING_KEY_FILE', fallback: undefined, deploy: 'never', parse: asIs,
+    meaning: 'a private JWK file instead of Secret Manager (local use); set one of the two',
+  },
+  issuer: {
+    name: 'TOKEN_ISSUER', fallback: 'token-exchange', deploy: 'always', parse: checkedText,
+    meaning: 'the `iss` claim',
+  },
+  integrationTokenTtl: {
+    name: 'INTEGRATION_TOKEN_TTL', fallback: '20', unit: SECONDS, deploy: 'when-set', parse: wholeNumber(1, DAY),
+    meaning: 'integration token lifetime',
+  },
+  autojoinTokenTtl: {
+    name: 'AUTOJOIN_TOKEN_TTL', fallback: '3600', unit: SECONDS, deploy: 'when-set', parse: wholeNumber(1, DAY),
+    meaning: 'autojoin token lifetime',
+  },
+  datastoreTimeoutMs: {
+    name: 'DATASTORE_TIMEOUT_MS', fallback: '2000', unit: 'milliseconds', deploy: 'when-set',
+    parse: wholeNumber(50, 60_000),
+    meaning: 'deadline of the key lookup; past it, 503',
+  },
+  verifiedSecretCacheSize: {
+    name: 'VERIFIED_SECRET_CACHE_SIZE', fallback: '10000', unit: 'entries', deploy: 'when-set',
+    parse: wholeNumber(0, 1_000_000),
+    meaning: 'verified secrets remembered per instance (0: off)',
+  },
+  throttleMaxFailures: {
+    name: 'THROTTLE_MAX_FAILURES', fallback: '5', unit: 'wrong secrets', deploy: 'when-set',
+    parse: wholeNumber(1, 1000),
+    meaning: 'wrong secrets per key id and client address per window before 429 (bcrypt keys only)',
+  },
+  throttleAddressMaxFailures: {
+    name: 'THROTTLE_ADDRESS_MAX_FAILURES', fallback: '20', unit: 'wrong secrets', deploy: 'when-set',
+    parse: wholeNumber(1, 100_000),
+    meaning: 'wrong secrets per client address over all keys per window before 429',
+  },
+  forwardedForHop: {
+    // 2 behind the external Application Load Balancer; 1 at the function's own URL (clientAddress.ts).
+    name: 'FORWARDED_FOR_HOP', fallback: '2', deploy: 'when-set', parse: wholeNumber(0, 10),
+    meaning: 'which `X-Forwarded-For` entry, from the right, is the client address (0: the connection\'s peer)',
+  },
+  throttleWindowSeconds: {
+    name: 'THROTTLE_WINDOW_SECONDS', fallback: '60', unit: SECONDS, deploy: 'when-set', parse: wholeNumber(1, DAY),
+    meaning: 'the throttle window',
+  },
+  bcryptConcurrency: {
+    name: 'BCRYPT_CONCURRENCY', fallback: '2', unit: 'compares', deploy: 'when-set', parse: wholeNumber(1, 64),
+    meaning: 'bcrypt compares at once per instance; more wait in line',
+  },
+  jwksRefreshSeconds: {
+    name: 'JWKS_REFRESH_SECONDS', fallback: '300', unit: SECONDS, deploy: 'when-set', parse: wholeNumber(1, DAY),
+    meaning: 'how often `jwks` re-reads the enabled key versions',
+  },
+  signingKeyRefreshSeconds: {
+    name: 'SIGNING_KEY_REFRESH_SECONDS', fallback: '300', unit: SECONDS, deploy: 'when-set',
+    parse: wholeNumber(1, DAY),
+    meaning: 'how often the exchange functions re-read `SIGNING_KEY_VERSION` in the background',
+  },
+  legacyAutojoinFallback: {
+    name: 'LEGACY_AUTOJOIN_FALLBACK', fallback: 'on', deploy: 'when-set', parse: onOff,
+    meaning: '`on`: a flat autojoin key without a `LegacyAPIKey` record is looked up as the Go service did '
+      + '(one query) and recorded; `off`: it is a 401',
+  },
+  legacyAutojoinFallbackPerMinute: {
+    name: 'LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE', fallback: '60', unit: 'queries per minute', deploy: 'when-set',
+    parse: wholeNumber(1, 100_000),
+    meaning: 'fallback queries per instance per minute; past it, 503 with `Retry-After`',
+  },
+  datastoreEmulatorHost: {
+    name: 'DATASTORE_EMULATOR_HOST', fallback: undefined, deploy: 'never', parse: emulatorHost,
+    meaning: '`host:port` of a Datastore emulator (read by the client library; checked at start-up)',
+  },
+  secretManagerEmulatorHost: {
+    name: 'SECRET_MANAGER_EMULATOR_HOST', fallback: undefined, deploy: 'never', parse: loopbackHostPort,
+    meaning: '`host:port` on loopback of a Secret Manager stand-in, over plaintext gRPC (tests)',
+  },
+} as const satisfies Readonly<Record<string, Setting<unknown>>>;
+
+type Parsed<S> = S extends { readonly parse: (value: string, name: string) => infer T } ? T : never;
+type Read<S> = S extends { readonly fallback: string } ? Parsed<S> : Parsed<S> | undefined;
+
+/** One setting from the environment: an unset or empty variable takes the setting's fallback. */
+export function readSetting<S extends Setting<unknown>>(env: Env, setting: S): Read<S> {
+  const value = env[setting.name];
+  const given = value === undefined || value === '' ? setting.fallback : value;
+  return (given === undefined ? undefined : setting.parse(given, setting.name)) as Read<S>;
+}
+
 function signingKey(env: Env): SigningKeyLocation {
-  const file = env.SIGNING_KEY_FILE || undefined;
-  const secret = env.SIGNING_KEY_SECRET || undefined;
+  const file = readSetting(env, SETTINGS.signingKeyFile);
+  const secret = readSetting(env, SETTINGS.signingKeySecret);
   if (file && secret) throw new ConfigError('set SIGNING_KEY_FILE or SIGNING_KEY_SECRET, not both');
   if (file) return { source: 'file', path: file };
   if (!secret) {
@@ -120,40 +277,18 @@ function signingKey(env: Env): SigningKeyLocation {
   if (!SECRET_NAME.test(secret)) {
     throw new ConfigError(`SIGNING_KEY_SECRET must look like projects/<project>/secrets/<name>, got ${JSON.stringify(secret)}`);
   }
-  const version = text(env, 'SIGNING_KEY_VERSION', 'latest');
-  if (!SECRET_VERSION.test(version)) {
-    throw new ConfigError(`SIGNING_KEY_VERSION must be latest, a version number or an alias, got ${JSON.stringify(version)}`);
-  }
-  return { source: 'secret-manager', secret, version };
-}
-
-// host:port, the host a name, IPv4 or [IPv6]; the port 1 to 65535.
-const HOST_PORT = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
-
-function emulatorHost(env: Env): string | undefined {
-  const value = env.DATASTORE_EMULATOR_HOST || undefined;
-  if (value === undefined) return undefined;
-  const match = HOST_PORT.exec(value);
-  const port = match ? Number(match[1]) : 0;
-  if (!match || port < 1 || port > 65_535) {
-    throw new ConfigError(`DATASTORE_EMULATOR_HOST must be host:port (e.g. 127.0.0.1:8081), got ${JSON.stringify(value)}`);
-  }
-  return value;
+  return { source: 'secret-manager', secret, version: readSetting(env, SETTINGS.signingKeyVersion) };
 }
 
 export type DatastoreSettings = Pick<Config, 'projectId' | 'integrationNamespace' | 'platformNamespace' | 'datastoreEmulatorHost'>;
 
 /** Where the keys live: all the admin CLI needs of the configuration for Datastore. */
 export function loadDatastoreSettings(env: Env = process.env): DatastoreSettings {
-  const projectId = env.PROJECT_ID || undefined;
-  if (projectId !== undefined && !PROJECT.test(projectId)) {
-    throw new ConfigError(`PROJECT_ID is not a valid project id: ${JSON.stringify(projectId)}`);
-  }
   return {
-    projectId,
-    integrationNamespace: namespace(env, 'CLIENT_INTEGRATION_NS', 'client-integration'),
-    platformNamespace: namespace(env, 'PLATFORM_NS', 'platform-credentials'),
-    datastoreEmulatorHost: emulatorHost(env),
+    projectId: readSetting(env, SETTINGS.projectId),
+    integrationNamespace: readSetting(env, SETTINGS.integrationNamespace),
+    platformNamespace: readSetting(env, SETTINGS.platformNamespace),
+    datastoreEmulatorHost: readSetting(env, SETTINGS.datastoreEmulatorHost),
   };
 }
 
@@ -162,36 +297,30 @@ export type TimingSettings = Pick<Config, 'integrationTokenTtl' | 'autojoinToken
 /** The lifetimes a signing-key rotation must wait out. */
 export function loadTimingSettings(env: Env = process.env): TimingSettings {
   return {
-    integrationTokenTtl: integer(env, 'INTEGRATION_TOKEN_TTL', 20, 1, 86_400),
-    autojoinTokenTtl: integer(env, 'AUTOJOIN_TOKEN_TTL', 3600, 1, 86_400),
-    jwksRefreshSeconds: integer(env, 'JWKS_REFRESH_SECONDS', 300, 1, 86_400),
-    signingKeyRefreshSeconds: integer(env, 'SIGNING_KEY_REFRESH_SECONDS', 300, 1, 86_400),
+    integrationTokenTtl: readSetting(env, SETTINGS.integrationTokenTtl),
+    autojoinTokenTtl: readSetting(env, SETTINGS.autojoinTokenTtl),
+    jwksRefreshSeconds: readSetting(env, SETTINGS.jwksRefreshSeconds),
+    signingKeyRefreshSeconds: readSetting(env, SETTINGS.signingKeyRefreshSeconds),
   };
-}
-
-function onOff(env: Env, name: string, fallback: boolean): boolean {
-  const value = text(env, name, fallback ? 'on' : 'off');
-  if (value !== 'on' && value !== 'off') throw new ConfigError(`${name} must be on or off, got ${JSON.stringify(value)}`);
-  return value === 'on';
 }
 
 export function loadConfig(env: Env = process.env): Config {
   const datastore = loadDatastoreSettings(env);
-  const issuer = text(env, 'TOKEN_ISSUER', 'token-exchange');
+  const issuer = readSetting(env, SETTINGS.issuer);
   const timing = loadTimingSettings(env);
   return {
     ...datastore,
     ...timing,
     signingKey: signingKey(env),
     issuer,
-    datastoreTimeoutMs: integer(env, 'DATASTORE_TIMEOUT_MS', 2000, 50, 60_000),
-    verifiedSecretCacheSize: integer(env, 'VERIFIED_SECRET_CACHE_SIZE', 10_000, 0, 1_000_000),
-    throttleMaxFailures: integer(env, 'THROTTLE_MAX_FAILURES', 5, 1, 1000),
-    throttleAddressMaxFailures: integer(env, 'THROTTLE_ADDRESS_MAX_FAILURES', 20, 1, 100_000),
-    forwardedForHop: integer(env, 'FORWARDED_FOR_HOP', 2, 0, 10),
-    throttleWindowSeconds: integer(env, 'THROTTLE_WINDOW_SECONDS', 60, 1, 86_400),
-    bcryptConcurrency: integer(env, 'BCRYPT_CONCURRENCY', 2, 1, 64),
-    legacyAutojoinFallback: onOff(env, 'LEGACY_AUTOJOIN_FALLBACK', true),
-    legacyAutojoinFallbackPerMinute: integer(env, 'LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE', 60, 1, 100_000),
+    datastoreTimeoutMs: readSetting(env, SETTINGS.datastoreTimeoutMs),
+    verifiedSecretCacheSize: readSetting(env, SETTINGS.verifiedSecretCacheSize),
+    throttleMaxFailures: readSetting(env, SETTINGS.throttleMaxFailures),
+    throttleAddressMaxFailures: readSetting(env, SETTINGS.throttleAddressMaxFailures),
+    forwardedForHop: readSetting(env, SETTINGS.forwardedForHop),
+    throttleWindowSeconds: readSetting(env, SETTINGS.throttleWindowSeconds),
+    bcryptConcurrency: readSetting(env, SETTINGS.bcryptConcurrency),
+    legacyAutojoinFallback: readSetting(env, SETTINGS.legacyAutojoinFallback),
+    legacyAutojoinFallbackPerMinute: readSetting(env, SETTINGS.legacyAutojoinFallbackPerMinute),
   };
 }

@@ -36,7 +36,7 @@ function firstLine(text: string): string {
 }
 
 /** One log entry for what was passed to console.error; no error's own properties, no raw body. */
-export function consoleErrorEntry(args: readonly unknown[]): LogEntry {
+function consoleErrorEntry(args: readonly unknown[]): LogEntry {
   const error = args.find((arg): arg is Error => arg instanceof Error);
   const others = args.filter((arg) => !(arg instanceof Error)).map((arg) => (typeof arg === 'string' ? arg : format('%o', arg)));
   if (error !== undefined && isHttpError(error)) {

@@ -66,7 +66,7 @@ export const INVALID_API_KEY: Problem = {
   headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
 };
 
-export function badRequest(detail: string): Problem {
+function badRequest(detail: string): Problem {
   return { status: 400, code: 'invalid-request', title: 'Invalid request', detail };
 }
 
@@ -95,7 +95,7 @@ export const UNSUPPORTED_ENCODING: Problem = {
   headers: { 'Accept-Encoding': 'identity' },
 };
 
-export const UNSUPPORTED_CHARSET: Problem = {
+const UNSUPPORTED_CHARSET: Problem = {
   status: 415,
   code: 'unsupported-media-type',
   title: 'Unsupported charset',

@@ -7,6 +7,7 @@ import type { HttpFunction } from '@google-cloud/functions-framework';
 import { methodNotAllowed, sendProblem, unavailable } from '../platform/http';
 import type { JwksPublisher } from './jwksPublisher';
 import type { Logger } from '../platform/log';
+import { OUTCOMES, type Outcome } from '../exchange/outcomes';
 
 export const JWKS_MAX_AGE_SECONDS = 3600;
 
@@ -25,9 +26,9 @@ function matchesEtag(ifNoneMatch: string | undefined, etag: string): boolean {
 export function createJwksHandler(publisher: JwksPublisher, log: Logger, functionName = 'jwks'): HttpFunction {
   return async (req, res) => {
     const started = performance.now();
-    const record = (status: number, outcome: string): void =>
+    const record = (status: number, outcome: Outcome): void =>
       log({
-        severity: status >= 500 ? 'ERROR' : 'INFO',
+        severity: OUTCOMES[outcome].severity,
         message: `${functionName} ${status} ${outcome}`,
         function: functionName,
         outcome,
@@ -44,15 +45,16 @@ export function createJwksHandler(publisher: JwksPublisher, log: Logger, functio
     // by itself): a liveness answer that needs no signing key.
     if (req.path === HEALTH_PATH) {
       res.status(200).set({ 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }).send(HEALTH_BODY);
-      record(200, 'health');
+      record(OUTCOMES.health.status, 'health');
       return;
     }
     let jwks;
     try {
       jwks = await publisher.current();
     } catch {
+      // Its own words and a longer Retry-After than an exchange's: verifiers keep the last set meanwhile.
       sendProblem(res, unavailable('The signing keys are unavailable; try again shortly.', 5));
-      record(503, 'unavailable');
+      record(OUTCOMES.unavailable.status, 'unavailable');
       return;
     }
     res.set({
@@ -61,11 +63,11 @@ export function createJwksHandler(publisher: JwksPublisher, log: Logger, functio
     });
     if (matchesEtag(req.headers['if-none-match'], jwks.etag)) {
       res.status(304).end();
-      record(304, 'not-modified');
+      record(OUTCOMES['not-modified'].status, 'not-modified');
       return;
     }
     // Express answers HEAD with the headers of the GET, Content-Length included, and no body.
     res.status(200).set('Content-Type', 'application/json').send(jwks.body);
-    record(200, 'ok');
+    record(OUTCOMES.ok.status, 'ok');
   };
 }

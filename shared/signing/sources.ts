@@ -9,7 +9,7 @@
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { readFile } from 'node:fs/promises';
 import type { SigningKeyLocation } from '../platform/config';
-import { ConfigError } from '../platform/config';
+import { readSetting, SETTINGS } from '../platform/config';
 import { gaxClientOptions } from '../platform/googleClients';
 
 /** At most this many versions are published, so an old key cannot linger for ever. */
@@ -22,7 +22,7 @@ export interface SigningKeySource {
   publishedKeys(): Promise<Array<{ version: string; jwk: string }>>;
 }
 
-export function fileSource(path: string): SigningKeySource {
+function fileSource(path: string): SigningKeySource {
   return {
     signingKey: () => readFile(path, 'utf8'),
     publishedKeys: async () => [{ version: path, jwk: await readFile(path, 'utf8') }],
@@ -36,10 +36,7 @@ export function fileSource(path: string): SigningKeySource {
  * The library is loaded here, on first use, not with the module (googleLibraries.ts).
  */
 export function secretManagerClient(env: Readonly<Record<string, string | undefined>> = process.env): SecretManagerServiceClient {
-  const emulator = env.SECRET_MANAGER_EMULATOR_HOST;
-  if (emulator && !/^(127\.0\.0\.1|localhost|\[::1\]):\d{1,5}$/.test(emulator)) {
-    throw new ConfigError(`SECRET_MANAGER_EMULATOR_HOST must be a loopback host:port, got ${JSON.stringify(emulator)}`);
-  }
+  const emulator = readSetting(env, SETTINGS.secretManagerEmulatorHost);
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use (googleLibraries.ts says why)
   const { SecretManagerServiceClient } = require('../platform/googleLibraries') as typeof import('../platform/googleLibraries');
   return new SecretManagerServiceClient(gaxClientOptions({ emulatorHost: emulator }));

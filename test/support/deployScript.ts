@@ -6,9 +6,10 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { FUNCTION_NAMES } from '../../shared/platform/functions';
 
 export const ROOT = join(__dirname, '..', '..');
-export const FUNCTIONS = ['exchangeIntegration', 'exchangeAutojoin', 'jwks'] as const;
+export const FUNCTIONS = FUNCTION_NAMES;
 export const AUTH_DOMAIN = 'auth.mlab-sandbox.measurementlab.net';
 
 export const SETTINGS: Readonly<Record<string, string>> = {

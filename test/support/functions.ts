@@ -10,10 +10,11 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../shared/platform/config';
 import type { LogEntry } from '../../shared/platform/log';
+import type { FunctionName } from '../../shared/platform/functions';
 import { ExchangeInstance, type ExchangeOptions } from '../../shared/exchange/wiring';
 import { jwksHandlerFor } from '../../shared/signing/jwksFunction';
 
-export type FunctionName = 'exchangeIntegration' | 'exchangeAutojoin' | 'jwks';
+export type { FunctionName };
 
 export interface ServedFunctions {
   readonly exchange: ExchangeInstance;

@@ -8,7 +8,7 @@ import { createIntegration, createOrganization } from '../../shared/admin/owners
 import { sha256Hex } from '../../shared/keys/secretHash';
 
 /** Low bcrypt cost keeps the suite fast; the exchange reads the cost from the hash. */
-export const TEST_BCRYPT_COST = 4;
+const TEST_BCRYPT_COST = 4;
 
 export function uniqueId(prefix: string): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { installBundled, measureColdStart, type FunctionRequest } from '../coldStart';
 import { median } from './stats';
 
-export const COLD_TARGETS = ['hello-world', 'exchangeIntegration (Go-made key)', 'exchangeIntegration (bcrypt key)', 'jwks'] as const;
+const COLD_TARGETS = ['hello-world', 'exchangeIntegration (Go-made key)', 'exchangeIntegration (bcrypt key)', 'jwks'] as const;
 export type ColdTarget = (typeof COLD_TARGETS)[number];
 
 export interface ColdStartFigures {

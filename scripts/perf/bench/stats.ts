@@ -11,11 +11,11 @@ export function percentile(values: readonly number[], p: number): number {
   return sorted[Math.ceil((p / 100) * sorted.length) - 1] as number;
 }
 
-/** The median (lower middle for an even count, as coldStart.ts reports it). NaN for none. */
+/** The median: a measured value, so the lower middle for an even count (coldStart.ts reports it too). NaN for none. */
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
   const sorted = Float64Array.from(values).sort();
-  return sorted[Math.floor(sorted.length / 2)] as number;
+  return sorted[Math.floor((sorted.length - 1) / 2)] as number;
 }
 
 /** a ÷ b, or NaN when either is not a finite number or b is 0. */

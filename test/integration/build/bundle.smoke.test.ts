@@ -12,7 +12,7 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { send, startFunction, waitForSuccess, type FunctionProcess } from '../../../scripts/perf/coldStart';
 import type { Namespaces } from '../../../shared/keys/entities';
 import { testDatastore, uniqueNamespaces } from '../../support/datastore';
@@ -21,8 +21,7 @@ import { newAutojoinKey, newIntegrationKey } from '../../support/seed';
 import { signingKeyFile } from '../../support/signingKeys';
 
 const ROOT = join(__dirname, '..', '..', '..');
-const FUNCTIONS = ['exchangeIntegration', 'exchangeAutojoin', 'jwks'] as const;
-type FunctionName = (typeof FUNCTIONS)[number];
+import { FUNCTION_NAMES as FUNCTIONS, type FunctionName } from '../../../shared/platform/functions';
 
 /** One `npm install` per function, from the registry: generous, for a cold CI cache. */
 const INSTALL_TIMEOUT_MS = 240_000;
@@ -65,10 +64,15 @@ async function start(name: FunctionName, env: Record<string, string> = environme
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'bundle-smoke-'));
-  // `npm run build`, into a folder of the test's own: a concurrent build cannot pull dist/ away.
-  dist = join(work, 'dist');
-  const built = spawnSync(process.execPath, ['scripts/build/build.mts', `--outdir=${dist}`], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
-  if (built.status !== 0) throw new Error(`the build failed:\n${built.stderr}`);
+  // CI names the dist/ it will deploy (BUNDLE_SMOKE_DIST), so the build tested is the one deployed.
+  // Otherwise `npm run build`, into a folder of the test's own: a concurrent build cannot pull dist/ away.
+  const given = process.env.BUNDLE_SMOKE_DIST;
+  dist = given ? resolve(ROOT, given) : join(work, 'dist');
+  if (!given) {
+    const args = ['scripts/build/build.mts', `--outdir=${dist}`];
+    const built = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    if (built.status !== 0) throw new Error(`the build failed:\n${built.stderr}`);
+  }
   for (const name of FUNCTIONS) {
     folders[name] = join(work, 'deploy', name);
     cpSync(join(dist, name), folders[name], { recursive: true });

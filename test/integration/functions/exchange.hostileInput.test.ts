@@ -5,7 +5,6 @@
 import type { Datastore } from '@google-cloud/datastore';
 import { request } from 'node:http';
 import { deflateSync, gzipSync } from 'node:zlib';
-import { generateSecret } from '../../../shared/keys/grammar';
 import type { Namespaces } from '../../../shared/keys/entities';
 import { testDatastore, namespaceEnv, uniqueNamespaces } from '../../support/datastore';
 import { postJson, serveFunctions, type FunctionName, type ServedFunctions } from '../../support/functions';
@@ -96,6 +95,9 @@ function cases(): Case[] {
   ];
   const list: Case[] = [];
   for (const fn of ['exchangeIntegration', 'exchangeAutojoin'] as const) {
+    // The seeded keys: cases() runs again inside each test, after beforeAll (names are taken before).
+    const real = (): string => (fn === 'exchangeIntegration' ? seeded.integration : seeded.autojoin);
+    const realSecret = (): string => real().split('.').pop() as string;
     list.push(
       ...malformedKeys.map(([name, key]): Case => ({ name: `${name}`, fn, headers: json, body: body(key), status: 401, secrets: [SECRET] })),
       { name: 'malformed JSON sent as text/plain', fn, headers: { 'Content-Type': 'text/plain' }, body: `{"api_key": "x${SECRET}`, status: 400, secrets: [SECRET] },
@@ -119,7 +121,23 @@ function cases(): Case[] {
       { name: 'an odd content type', fn, headers: { 'Content-Type': 'application/x-made-up' }, body: body(`mlabk.cii_x.${KEY_ID}.${SECRET}`), status: 401, secrets: [SECRET] },
       { name: 'a form-encoded body', fn, headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: `api_key=mlabk.cii_x.${KEY_ID}.${SECRET}`, status: 400, secrets: [SECRET] },
       { name: 'a multipart body', fn, headers: { 'Content-Type': 'multipart/form-data; boundary=b' }, body: `--b\r\nContent-Disposition: form-data; name="api_key"\r\n\r\n${SECRET}\r\n--b--`, status: 400, secrets: [SECRET] },
-      { name: 'duplicate api_key members', fn, headers: json, body: `{"api_key": "mlabk.cii_x.${KEY_ID}.${SECRET}", "api_key": "mlabk.cii_y.${KEY_ID}.${SECRET}"}`, status: 401, secrets: [SECRET] },
+      // One member a real key, the other unknown: the answer says which one was read (the last, as Go's decoder).
+      {
+        name: 'duplicate api_key members, the real key last',
+        fn,
+        headers: json,
+        body: `{"api_key": "mlabk.cii_x.${KEY_ID}.${SECRET}", "api_key": "${real()}"}`,
+        status: 200,
+        secrets: [SECRET, realSecret()],
+      },
+      {
+        name: 'duplicate api_key members, the real key first',
+        fn,
+        headers: json,
+        body: `{"api_key": "${real()}", "api_key": "mlabk.cii_x.${KEY_ID}.${SECRET}"}`,
+        status: 401,
+        secrets: [SECRET, realSecret()],
+      },
       { name: 'invalid UTF-8 in the key', fn, headers: json, body: Buffer.concat([Buffer.from(`{"api_key": "mlabk.cii_x.${KEY_ID}.`), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('"}')]), status: 401 },
       { name: 'an unsupported charset', fn, headers: { 'Content-Type': 'application/json; charset=utf-7' }, body: body('x'), status: 415 },
       { name: 'a UTF-16 charset', fn, headers: { 'Content-Type': 'application/json; charset=UTF-16LE' }, body: Buffer.from(body('x'), 'utf16le'), status: 415 },
@@ -178,10 +196,6 @@ beforeAll(async () => {
 afterAll(async () => {
   restore();
   await served.close();
-});
-
-it('has at least 50 cases', () => {
-  expect(cases().length).toBeGreaterThanOrEqual(50);
 });
 
 describe('every hostile request', () => {
@@ -255,5 +269,4 @@ it('leaves the instance serving tokens', async () => {
   expect((await fetch(served.url('jwks'))).status).toBe(200);
   expect(written.join('')).not.toContain(seeded.integration);
   expect(JSON.stringify(served.logs)).not.toContain(seeded.integration.split('.').pop());
-  void generateSecret;
 });

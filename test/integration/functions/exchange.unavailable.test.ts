@@ -110,7 +110,6 @@ describe('the Datastore emulator stops mid-run and comes back', () => {
   }, 90_000);
   afterAll(async () => {
     await served.close();
-    await datastore.close?.();
     await emulator.stop();
   });
 

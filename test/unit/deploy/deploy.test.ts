@@ -5,6 +5,8 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { SETTINGS as CONFIG_SETTINGS } from '../../../shared/platform/config';
+import { FUNCTION_NAMES } from '../../../shared/platform/functions';
 import { CHECK, FUNCTIONS, ROOT, SETTINGS, StandIn, WHEN_FOUND, commandLine, deploy, flags, linesRunWhen, shellLines, type Run } from '../../support/deployScript';
 
 function envVars(line: string): Record<string, string> {
@@ -218,5 +220,32 @@ describe.each([
     expect(run.status).toBe(2);
     expect(run.stderr).toContain('dist/jwks/index.js is missing');
     expect(calls).toEqual([]); // nothing was deployed
+  });
+});
+
+describe('deploy.sh and shared/platform/config.ts SETTINGS', () => {
+  const every = Object.values(CONFIG_SETTINGS);
+  const run = deploy(['--dry-run'], {
+    ...SETTINGS,
+    // Each pass-through setting at its default: a valid value, and one deploy.sh does not set itself.
+    ...Object.fromEntries(every.filter((s) => s.deploy === 'when-set').map((s) => [s.name, s.fallback])),
+  });
+
+  test.each(FUNCTIONS)('%s gets every function setting: the deployed ones always, the others when set', (name) => {
+    expect(run.stderr).toBe('');
+    const vars = envVars(deployLine(run, name));
+    const passed = every.filter((s) => s.deploy !== 'never').map((s) => s.name);
+    expect(Object.keys(vars).sort()).toEqual(passed.sort());
+    for (const s of every.filter((setting) => setting.deploy === 'when-set')) {
+      expect([s.name, vars[s.name]]).toEqual([s.name, s.fallback]);
+    }
+  });
+});
+
+describe('deploy.sh and shared/platform/functions.ts', () => {
+  test('its bash list of functions is FUNCTION_NAMES, in order', () => {
+    const script = readFileSync(join(ROOT, 'scripts', 'deploy', 'deploy.sh'), 'utf8');
+    const list = /^functions=\(([^)]*)\)$/m.exec(script);
+    expect(list?.[1]?.split(' ')).toEqual([...FUNCTION_NAMES]);
   });
 });

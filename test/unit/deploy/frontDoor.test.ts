@@ -3,6 +3,7 @@
  * certificate, and Cloud Armor's per-IP ban, read from the dry run.
  */
 import { AUTH_DOMAIN, CHECK, FUNCTIONS, SETTINGS, WHEN_FOUND, commandLine, deploy, flags, type Run } from '../../support/deployScript';
+import { FUNCTIONS as FUNCTIONS_BY_NAME, FUNCTION_NAMES } from '../../../shared/platform/functions';
 
 const BACKEND = 'https://www.googleapis.com/compute/v1/projects/mlab-sandbox/global/backendServices/';
 const CERT = 'token-exchange-auth-mlab-sandbox-measurementlab-net';
@@ -84,6 +85,19 @@ describe('deploy.sh --dry-run with AUTH_DOMAIN', () => {
     expect(route(map, AUTH_DOMAIN, '/health')).toBe(`${BACKEND}token-exchange-jwks`); // jwks answers /health itself
     expect(route(map, 'other.example.org', '/v0/token/integration')).toBe(`${BACKEND}token-exchange-jwks`);
     expect(flags(line('echo \'{"name":"token-exchange",')).get('--quiet')).toBe(true); // import replaces without a prompt
+  });
+
+  test('each function of shared/platform/functions.ts, and only those, answers its Go service path', () => {
+    const map = urlMap(run, 'token-exchange');
+    const negs = run.lines.filter((l) => l.startsWith('gcloud compute network-endpoint-groups create '));
+    const functionOf = (backend: string | undefined): unknown => {
+      const name = backend?.slice(BACKEND.length);
+      return flags(line(`gcloud compute network-endpoint-groups create ${name} `)).get('--cloud-function-name');
+    };
+    expect(negs.map((l) => flags(l).get('--cloud-function-name'))).toEqual([...FUNCTION_NAMES]);
+    for (const name of FUNCTION_NAMES) {
+      expect([name, functionOf(route(map, AUTH_DOMAIN, FUNCTIONS_BY_NAME[name].goServicePath))]).toEqual([name, name]);
+    }
   });
 
   test('plain HTTP is redirected to HTTPS with 308, so a POST stays a POST', () => {

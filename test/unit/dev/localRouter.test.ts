@@ -1,7 +1,8 @@
 /** The local stack's one port: routes, /health, and answers that never echo the path. */
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createRouter, starting, type FunctionName } from '../../../scripts/dev/localRouter';
+import { createRouter, starting } from '../../../scripts/dev/localRouter';
+import type { FunctionName } from '../../../shared/platform/functions';
 
 let server: Server;
 let base: string;

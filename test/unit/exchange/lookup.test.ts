@@ -2,7 +2,7 @@
  * The lookup reader's own logic, with a stand-in REST transport: decoding the value kinds the
  * exchange reads, telling found, missing, unavailable and refused apart, matching several
  * keys to their answers, the fallback's query and insert. (The integration tests run it
- * against the emulator, and datastoreRest.test.ts the transport itself.)
+ * against the emulator over the real REST transport.)
  */
 import type { DatastoreKey, DatastoreRest, RestResult } from '../../../shared/exchange/datastoreRest';
 import { lookupReader } from '../../../shared/exchange/lookup';

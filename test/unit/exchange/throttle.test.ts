@@ -45,12 +45,16 @@ describe('FailureThrottle', () => {
   });
 
   it('settling twice counts once', () => {
+    // A second settle must not free a second place: with one guess still pending and one place
+    // left, exactly one more guess is admitted.
     const throttle = new FailureThrottle({ maxFailures: 2, windowSeconds: 60 });
-    const admission = throttle.admit('k');
-    if (!admission.admitted) throw new Error('not admitted');
-    admission.attempt.settle(false);
-    admission.attempt.settle(false);
+    const first = throttle.admit('k');
+    const pending = throttle.admit('k');
+    if (!first.admitted || !pending.admitted) throw new Error('not admitted');
+    first.attempt.settle(true);
+    first.attempt.settle(true);
     expect(throttle.admit('k').admitted).toBe(true);
+    expect(throttle.admit('k').admitted).toBe(false);
   });
 
   it('tracks at most its capacity of keys', () => {

@@ -18,6 +18,13 @@ describe('benchmark statistics', () => {
     expect(median([10, 9, 100])).toBe(10);
   });
 
+  it('takes the lower middle as the median of an even count', () => {
+    expect(median([4, 1, 3, 2])).toBe(2);
+    expect(median([20, 10])).toBe(10);
+    expect(median([5])).toBe(5);
+    expect(median([])).toBeNaN();
+  });
+
   it('takes ratios and formats figures', () => {
     expect(ratio(9, 10)).toBeCloseTo(0.9);
     expect(ratio(1, 0)).toBeNaN();

@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from '../../../shared/platform/config';
+import { ConfigError, SETTINGS, loadConfig } from '../../../shared/platform/config';
 
 const SECRET = 'projects/mlab-sandbox/secrets/token-exchange-jwk';
 
@@ -17,37 +17,65 @@ describe('loadConfig', () => {
     });
   });
 
+  // Every variable set to a value other than its default, by name (not through SETTINGS), so a
+  // renamed or unread variable, or one read into the wrong field, fails here.
+  const EVERY_VARIABLE = {
+    PROJECT_ID: 'mlab-sandbox',
+    CLIENT_INTEGRATION_NS: 'ci',
+    PLATFORM_NS: 'pc',
+    SIGNING_KEY_SECRET: SECRET,
+    SIGNING_KEY_VERSION: 'current',
+    TOKEN_ISSUER: 'https://auth.example',
+    INTEGRATION_TOKEN_TTL: '30',
+    AUTOJOIN_TOKEN_TTL: '60',
+    DATASTORE_TIMEOUT_MS: '500',
+    VERIFIED_SECRET_CACHE_SIZE: '7',
+    THROTTLE_MAX_FAILURES: '3',
+    THROTTLE_ADDRESS_MAX_FAILURES: '50',
+    FORWARDED_FOR_HOP: '1',
+    THROTTLE_WINDOW_SECONDS: '10',
+    BCRYPT_CONCURRENCY: '4',
+    JWKS_REFRESH_SECONDS: '11',
+    SIGNING_KEY_REFRESH_SECONDS: '12',
+    LEGACY_AUTOJOIN_FALLBACK: 'off',
+    LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE: '5',
+    DATASTORE_EMULATOR_HOST: '127.0.0.1:8081',
+  };
+
   it('reads every variable', () => {
-    const config = loadConfig({
-      PROJECT_ID: 'mlab-sandbox',
-      CLIENT_INTEGRATION_NS: 'ci',
-      PLATFORM_NS: 'pc',
-      SIGNING_KEY_SECRET: SECRET,
-      SIGNING_KEY_VERSION: 'current',
-      TOKEN_ISSUER: 'https://auth.example',
-      INTEGRATION_TOKEN_TTL: '30',
-      AUTOJOIN_TOKEN_TTL: '60',
-      DATASTORE_TIMEOUT_MS: '500',
-      THROTTLE_MAX_FAILURES: '3',
-      THROTTLE_WINDOW_SECONDS: '10',
-      LEGACY_AUTOJOIN_FALLBACK: 'off',
-      LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE: '5',
-    });
-    expect(config).toMatchObject({
+    expect(loadConfig(EVERY_VARIABLE)).toEqual({
       projectId: 'mlab-sandbox',
       integrationNamespace: 'ci',
       platformNamespace: 'pc',
-      signingKey: { version: 'current' },
+      signingKey: { source: 'secret-manager', secret: SECRET, version: 'current' },
       issuer: 'https://auth.example',
       integrationTokenTtl: 30,
       autojoinTokenTtl: 60,
       datastoreTimeoutMs: 500,
+      verifiedSecretCacheSize: 7,
       throttleMaxFailures: 3,
+      throttleAddressMaxFailures: 50,
+      forwardedForHop: 1,
       throttleWindowSeconds: 10,
+      bcryptConcurrency: 4,
+      jwksRefreshSeconds: 11,
+      signingKeyRefreshSeconds: 12,
       legacyAutojoinFallback: false,
       legacyAutojoinFallbackPerMinute: 5,
+      datastoreEmulatorHost: '127.0.0.1:8081',
     });
     expect(loadConfig({ SIGNING_KEY_FILE: '/tmp/k.json' }).signingKey).toEqual({ source: 'file', path: '/tmp/k.json' });
+  });
+
+  it('covers every setting in that test, each with a value other than its default', () => {
+    // SIGNING_KEY_FILE has its own line above; SECRET_MANAGER_EMULATOR_HOST is read by sources.ts.
+    const elsewhere = ['SIGNING_KEY_FILE', 'SECRET_MANAGER_EMULATOR_HOST'];
+    const names = Object.values(SETTINGS).map((setting) => setting.name).filter((name) => !elsewhere.includes(name));
+    expect(Object.keys(EVERY_VARIABLE).sort()).toEqual(names.sort());
+    for (const setting of Object.values(SETTINGS)) {
+      const given = (EVERY_VARIABLE as Record<string, string | undefined>)[setting.name];
+      if (given !== undefined) expect([setting.name, given]).not.toEqual([setting.name, setting.fallback]);
+    }
   });
 
   it('reads the throttle and client-address settings, and a Datastore emulator as host:port', () => {

@@ -119,8 +119,19 @@ describe('JwksPublisher', () => {
     expect(JSON.stringify(logs)).not.toContain('c2VjcmV0');
   });
 
-  it('fails when nothing usable can be published yet', async () => {
+  it('fails while the first read fails, and reads again on the next request (no cached failure)', async () => {
+    const good = await addKey();
+    const logs: LogEntry[] = [];
+    const jwks = publisher(1000, { t: 0 }, logs);
     fake.failNext('ListSecretVersions', 1);
-    await expect(publisher(1000, { t: 0 }).current()).rejects.toThrow();
+    await expect(jwks.current()).rejects.toThrow(/UNAVAILABLE/);
+    const failure = { severity: 'ERROR', message: expect.stringContaining('cannot read the signing keys') };
+    expect(logs).toEqual([expect.objectContaining(failure)]);
+    expect((await jwks.current()).keys.map((k) => k.kid)).toEqual([good.kid]);
+  });
+
+  it('fails when no version holds a usable key', async () => {
+    fake.addVersion(SECRET, '{"kty":"oct","k":"c2VjcmV0"}');
+    await expect(publisher(1000, { t: 0 }).current()).rejects.toThrow('no usable signing key to publish');
   });
 });
