@@ -7,7 +7,7 @@ import type { HttpFunction } from '@google-cloud/functions-framework';
 import { methodNotAllowed, sendProblem, unavailable } from '../platform/http';
 import type { JwksPublisher } from './jwksPublisher';
 import type { Logger } from '../platform/log';
-import { OUTCOMES, type Outcome } from '../exchange/outcomes';
+import { OUTCOMES, type Outcome } from '../platform/outcomes';
 
 export const JWKS_MAX_AGE_SECONDS = 3600;
 

@@ -1,4 +1,5 @@
-import { OUTCOMES, refusalProblem, type Outcome, type Refusal } from '../../../shared/exchange/outcomes';
+import { refusalProblem, type Refusal } from '../../../shared/exchange/outcomes';
+import { OUTCOMES, type Outcome } from '../../../shared/platform/outcomes';
 
 describe('OUTCOMES', () => {
   it.each<[Refusal, number, string, string | undefined]>([
