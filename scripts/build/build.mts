@@ -83,10 +83,14 @@ function lockSubset(lock: Lock, packageName: string, roots: Record<string, strin
   const keep = new Map<string, LockEntry>();
   const visit = (path: string): void => {
     if (keep.has(path)) return;
-    const entry = lock.packages[path] as LockEntry;
+    const entry = lock.packages[path];
     const { dev: _dev, devOptional: _devOptional, ...rest } = entry;
     keep.set(path, rest);
-    const optionalPeers = new Set(Object.entries(entry.peerDependenciesMeta ?? {}).filter(([, meta]) => meta.optional).map(([name]) => name));
+    const optionalPeers = new Set(
+      Object.entries(entry.peerDependenciesMeta ?? {})
+        .filter(([, meta]) => meta.optional)
+        .map(([name]) => name),
+    );
     const needs = [
       ...Object.keys(entry.dependencies ?? {}),
       ...Object.keys(entry.optionalDependencies ?? {}),
@@ -95,11 +99,14 @@ function lockSubset(lock: Lock, packageName: string, roots: Record<string, strin
     for (const name of needs) {
       const found = resolveInLock(lock, path, name);
       if (found) visit(found);
-      else if (!(name in (entry.optionalDependencies ?? {}))) throw new Error(`package-lock.json: ${path} needs ${name}, which is not in the lock`);
+      else if (!(name in (entry.optionalDependencies ?? {})))
+        throw new Error(`package-lock.json: ${path} needs ${name}, which is not in the lock`);
     }
   };
   for (const name of Object.keys(roots)) visit(`node_modules/${name}`);
-  const packages: Record<string, object> = { '': { name: packageName, version: '0.0.0', license: 'Apache-2.0', dependencies: roots, engines: { node: '24' } } };
+  const packages: Record<string, object> = {
+    '': { name: packageName, version: '0.0.0', license: 'Apache-2.0', dependencies: roots, engines: { node: '24' } },
+  };
   for (const path of [...keep.keys()].sort()) packages[path] = keep.get(path) as LockEntry;
   return { name: packageName, lockfileVersion: 3, requires: true, packages };
 }
@@ -127,7 +134,11 @@ async function buildScripts(): Promise<void> {
   });
 }
 
-async function buildFunction(name: string, lock: Lock, rootPackage: { dependencies: Record<string, string> }): Promise<void> {
+async function buildFunction(
+  name: string,
+  lock: Lock,
+  rootPackage: { dependencies: Record<string, string> },
+): Promise<void> {
   const outdir = join(out, name);
   rmSync(outdir, { recursive: true, force: true });
   mkdirSync(outdir, { recursive: true });
@@ -138,7 +149,8 @@ async function buildFunction(name: string, lock: Lock, rootPackage: { dependenci
 
   const dependencies: Record<string, string> = {};
   for (const dependency of EXTERNAL) {
-    if (!(dependency in rootPackage.dependencies)) throw new Error(`${dependency} is external to the bundles but not a dependency in package.json`);
+    if (!(dependency in rootPackage.dependencies))
+      throw new Error(`${dependency} is external to the bundles but not a dependency in package.json`);
     const version = lock.packages[`node_modules/${dependency}`]?.version;
     if (!version) throw new Error(`${dependency} is not in package-lock.json: run npm install`);
     dependencies[dependency] = version;
@@ -155,11 +167,16 @@ async function buildFunction(name: string, lock: Lock, rootPackage: { dependenci
     dependencies,
   };
   writeFileSync(join(outdir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  writeFileSync(join(outdir, 'package-lock.json'), `${JSON.stringify(lockSubset(lock, packageName, dependencies), null, 2)}\n`);
+  writeFileSync(
+    join(outdir, 'package-lock.json'),
+    `${JSON.stringify(lockSubset(lock, packageName, dependencies), null, 2)}\n`,
+  );
   writeFileSync(join(outdir, '.gcloudignore'), GCLOUDIGNORE);
 }
 
 const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as Lock;
-const rootPackage = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+const rootPackage = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+  dependencies: Record<string, string>;
+};
 await buildScripts();
 for (const name of FUNCTIONS) await buildFunction(name, lock, rootPackage);

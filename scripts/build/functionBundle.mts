@@ -39,7 +39,9 @@ const datastoreProtoPath: Plugin = {
       const from = "path.join(__dirname, '..', 'protos', 'app_engine_key.proto')";
       const count = source.split(from).length - 1;
       if (count !== 1) {
-        throw new Error(`${args.path}: expected ${from} once, found it ${count} times; check which files @google-cloud/datastore reads at run time`);
+        throw new Error(
+          `${args.path}: expected ${from} once, found it ${count} times; check which files @google-cloud/datastore reads at run time`,
+        );
       }
       return { contents: source.replace(from, "path.join(__dirname, 'protos', 'app_engine_key.proto')"), loader: 'js' };
     });
@@ -64,6 +66,13 @@ export async function bundleFunction(root: string, entry: string, outfile: strin
     metafile: true,
   };
   const main = await build({ ...common, entryPoints: [entry], outfile, plugins: [lazyModule, datastoreProtoPath] });
-  const lazy = await build({ ...common, entryPoints: [LAZY_MODULE.source], outfile: join(dirname(outfile), LAZY_MODULE.file) });
-  return { inputs: { ...main.metafile.inputs, ...lazy.metafile.inputs }, outputs: { ...main.metafile.outputs, ...lazy.metafile.outputs } };
+  const lazy = await build({
+    ...common,
+    entryPoints: [LAZY_MODULE.source],
+    outfile: join(dirname(outfile), LAZY_MODULE.file),
+  });
+  return {
+    inputs: { ...main.metafile.inputs, ...lazy.metafile.inputs },
+    outputs: { ...main.metafile.outputs, ...lazy.metafile.outputs },
+  };
 }

@@ -18,7 +18,8 @@ export function parseDuration(text: string, option: string): number {
     throw new UsageError(`${option} takes a duration such as 90d, 24h, 30m or 1h30m, got ${JSON.stringify(text)}`);
   }
   let seconds = 0;
-  for (const [, amount, unit] of text.matchAll(/(\d+)([smhdw])/g)) seconds += Number(amount) * (UNIT_SECONDS[unit as string] as number);
+  for (const [, amount, unit] of text.matchAll(/(\d+)([smhdw])/g))
+    seconds += Number(amount) * (UNIT_SECONDS[unit]);
   if (!Number.isSafeInteger(seconds)) throw new UsageError(`${option} is too long`);
   return seconds;
 }
@@ -32,7 +33,9 @@ export function parseTime(text: string, option: string): Date {
   const withZone = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(text);
   const date = new Date(dateOnly ? `${text}T00:00:00Z` : text);
   if ((!dateOnly && !withZone) || Number.isNaN(date.getTime())) {
-    throw new UsageError(`${option} takes an ISO 8601 time such as 2026-12-31 or 2026-12-31T23:59:00Z, got ${JSON.stringify(text)}`);
+    throw new UsageError(
+      `${option} takes an ISO 8601 time such as 2026-12-31 or 2026-12-31T23:59:00Z, got ${JSON.stringify(text)}`,
+    );
   }
   return date;
 }
@@ -46,18 +49,24 @@ export function parseWholeNumber(text: string, option: string): number {
  * `--expires-in` or `--expires-at` (not both): the expiry of a new key, if any. Either one
  * that is not in the future is refused alike: a key born expired is always a typo.
  */
-export function parseExpiry(values: { 'expires-in'?: string | boolean | undefined; 'expires-at'?: string | boolean | undefined }, now: Date): Date | undefined {
+export function parseExpiry(
+  values: { 'expires-in'?: string | boolean | undefined; 'expires-at'?: string | boolean | undefined },
+  now: Date,
+): Date | undefined {
   const expiresIn = values['expires-in'];
   const expiresAt = values['expires-at'];
-  if (typeof expiresIn === 'string' && typeof expiresAt === 'string') throw new UsageError('give --expires-in or --expires-at, not both');
+  if (typeof expiresIn === 'string' && typeof expiresAt === 'string')
+    throw new UsageError('give --expires-in or --expires-at, not both');
   if (typeof expiresIn === 'string') {
     const seconds = parseDuration(expiresIn, '--expires-in');
-    if (seconds <= 0) throw new UsageError(`--expires-in ${expiresIn} is not in the future: a key must not be expired at birth`);
+    if (seconds <= 0)
+      throw new UsageError(`--expires-in ${expiresIn} is not in the future: a key must not be expired at birth`);
     return new Date(now.getTime() + seconds * 1000);
   }
   if (typeof expiresAt === 'string') {
     const date = parseTime(expiresAt, '--expires-at');
-    if (date.getTime() <= now.getTime()) throw new UsageError(`--expires-at ${expiresAt} is in the past: a key must not be expired at birth`);
+    if (date.getTime() <= now.getTime())
+      throw new UsageError(`--expires-at ${expiresAt} is in the past: a key must not be expired at birth`);
     return date;
   }
   return undefined;

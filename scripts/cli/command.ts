@@ -5,7 +5,13 @@
 import { Datastore } from '@google-cloud/datastore';
 import { datastoreOptions } from '../../shared/platform/googleClients';
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
-import { ConfigError, isSecretName, isVersionAlias, loadDatastoreSettings, loadTimingSettings } from '../../shared/platform/config';
+import {
+  ConfigError,
+  isSecretName,
+  isVersionAlias,
+  loadDatastoreSettings,
+  loadTimingSettings,
+} from '../../shared/platform/config';
 import type { AdminContext } from '../../shared/admin/context';
 import type { SigningKeyAdminContext } from '../../shared/admin/signingKeyRotation';
 import { secretManagerClient } from '../../shared/signing/sources';
@@ -63,15 +69,31 @@ export interface Command {
 
 export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   project: { type: 'string', value: 'id', description: 'Google Cloud project (default: PROJECT_ID, else detected)' },
-  'integration-ns': { type: 'string', value: 'ns', description: 'namespace of integrations (default: CLIENT_INTEGRATION_NS, else client-integration)' },
-  'platform-ns': { type: 'string', value: 'ns', description: 'namespace of organisations (default: PLATFORM_NS, else platform-credentials)' },
+  'integration-ns': {
+    type: 'string',
+    value: 'ns',
+    description: 'namespace of integrations (default: CLIENT_INTEGRATION_NS, else client-integration)',
+  },
+  'platform-ns': {
+    type: 'string',
+    value: 'ns',
+    description: 'namespace of organisations (default: PLATFORM_NS, else platform-credentials)',
+  },
   json: { type: 'boolean', description: 'print JSON instead of tables' },
   help: { type: 'boolean', short: 'h', description: 'show help' },
 };
 
 export const SECRET_OPTIONS: Readonly<Record<string, OptionSpec>> = {
-  secret: { type: 'string', value: 'projects/<p>/secrets/<name>', description: 'the signing-key secret (default: SIGNING_KEY_SECRET)' },
-  alias: { type: 'string', value: 'name', description: 'the version alias signers read (default: SIGNING_KEY_VERSION if an alias, else current)' },
+  secret: {
+    type: 'string',
+    value: 'projects/<p>/secrets/<name>',
+    description: 'the signing-key secret (default: SIGNING_KEY_SECRET)',
+  },
+  alias: {
+    type: 'string',
+    value: 'name',
+    description: 'the version alias signers read (default: SIGNING_KEY_VERSION if an alias, else current)',
+  },
 };
 
 function optionLine(name: string, spec: OptionSpec): [string, string] {
@@ -123,12 +145,12 @@ export function mainHelp(commands: readonly Command[]): string {
     '(the emulator when DATASTORE_EMULATOR_HOST is set), and the signing key in Secret Manager.',
     '',
     'Commands:',
-    ...commands.map((c, i) => `  ${(names[i] as string).padEnd(width)}  ${c.summary}`),
+    ...commands.map((c, i) => `  ${(names[i]).padEnd(width)}  ${c.summary}`),
     '',
     'Global options:',
     optionBlock(GLOBAL_OPTIONS),
     '',
-    'Run token-admin <noun> <verb> --help for a command\'s options and examples; token-admin --version',
+    "Run token-admin <noun> <verb> --help for a command's options and examples; token-admin --version",
     'names the version and the Node it runs on.',
     '',
   ].join('\n');
@@ -181,9 +203,12 @@ export class Session {
   async checkDatastore(): Promise<void> {
     const host = this.io.env.DATASTORE_EMULATOR_HOST;
     if (!host) return;
-    if (loadDatastoreSettings(this.env()).projectId === undefined && !this.io.env.DATASTORE_PROJECT_ID) throw new ConfigError(NO_PROJECT);
+    if (loadDatastoreSettings(this.env()).projectId === undefined && !this.io.env.DATASTORE_PROJECT_ID)
+      throw new ConfigError(NO_PROJECT);
     if (!(await isEmulatorReady(host, EMULATOR_DEADLINE_MS))) {
-      throw new ConfigError(`cannot reach Datastore at ${host} (DATASTORE_EMULATOR_HOST): is the emulator running? npm start prints the host to use`);
+      throw new ConfigError(
+        `cannot reach Datastore at ${host} (DATASTORE_EMULATOR_HOST): is the emulator running? npm start prints the host to use`,
+      );
     }
   }
 
@@ -191,7 +216,9 @@ export class Session {
     const settings = loadDatastoreSettings(this.env());
     if (this.datastore === undefined) {
       // The client would read DATASTORE_EMULATOR_HOST from process.env; the CLI's env may differ.
-      this.datastore = new Datastore(datastoreOptions({ projectId: settings.projectId, emulatorHost: this.io.env.DATASTORE_EMULATOR_HOST }));
+      this.datastore = new Datastore(
+        datastoreOptions({ projectId: settings.projectId, emulatorHost: this.io.env.DATASTORE_EMULATOR_HOST }),
+      );
     }
     const now = (): Date => this.now();
     return { datastore: this.datastore, namespaces: settings, now };
@@ -200,10 +227,19 @@ export class Session {
   signingKeys(): SigningKeyAdminContext {
     const env = this.env();
     const secret = this.option('secret') ?? env.SIGNING_KEY_SECRET;
-    if (!secret) throw new UsageError('no signing-key secret: pass --secret projects/<project>/secrets/<name> or set SIGNING_KEY_SECRET');
-    if (!isSecretName(secret)) throw new UsageError(`the secret must look like projects/<project>/secrets/<name>, got ${JSON.stringify(secret)}`);
+    if (!secret)
+      throw new UsageError(
+        'no signing-key secret: pass --secret projects/<project>/secrets/<name> or set SIGNING_KEY_SECRET',
+      );
+    if (!isSecretName(secret))
+      throw new UsageError(
+        `the secret must look like projects/<project>/secrets/<name>, got ${JSON.stringify(secret)}`,
+      );
     const alias = this.option('alias') ?? this.aliasFromEnv(env);
-    if (!isVersionAlias(alias)) throw new UsageError(`--alias must be a version alias (a letter, then letters, digits, - or _; not latest), got ${JSON.stringify(alias)}`);
+    if (!isVersionAlias(alias))
+      throw new UsageError(
+        `--alias must be a version alias (a letter, then letters, digits, - or _; not latest), got ${JSON.stringify(alias)}`,
+      );
     this.secretManager ??= secretManagerClient(env);
     const now = (): Date => this.now();
     return { client: this.secretManager, secret, alias, timing: loadTimingSettings(env), now };
@@ -213,7 +249,9 @@ export class Session {
     const version = env.SIGNING_KEY_VERSION;
     if (!version) return 'current';
     if (!isVersionAlias(version)) {
-      throw new ConfigError(`SIGNING_KEY_VERSION is ${JSON.stringify(version)}, not an alias: a rotation needs signers to read an alias (pass --alias)`);
+      throw new ConfigError(
+        `SIGNING_KEY_VERSION is ${JSON.stringify(version)}, not an alias: a rotation needs signers to read an alias (pass --alias)`,
+      );
     }
     return version;
   }
@@ -221,7 +259,8 @@ export class Session {
   async close(): Promise<void> {
     await this.secretManager?.close();
     // The Datastore client has no close of its own; its gapic clients hold the channels.
-    const clients = (this.datastore as unknown as { clients_?: Map<string, { close(): Promise<void> }> } | undefined)?.clients_;
+    const clients = (this.datastore as unknown as { clients_?: Map<string, { close(): Promise<void> }> } | undefined)
+      ?.clients_;
     if (clients) await Promise.all([...clients.values()].map((client) => client.close().catch(() => undefined)));
   }
 }

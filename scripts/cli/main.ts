@@ -10,7 +10,18 @@ import { parseArgs } from 'node:util';
 import { isExpectedError } from '../../shared/platform/errors';
 import { UsageError } from './args';
 import { autojoinCommands } from './commands/autojoin';
-import { commandHelp, GLOBAL_OPTIONS, mainHelp, NO_PROJECT, nounHelp, SECRET_OPTIONS, Session, type CliIO, type Command, type OptionSpec } from './command';
+import {
+  commandHelp,
+  GLOBAL_OPTIONS,
+  mainHelp,
+  NO_PROJECT,
+  nounHelp,
+  SECRET_OPTIONS,
+  Session,
+  type CliIO,
+  type Command,
+  type OptionSpec,
+} from './command';
 import { integrationCommands } from './commands/integration';
 import { keyCommands } from './commands/key';
 import { orgCommands } from './commands/org';
@@ -18,7 +29,13 @@ import { signingKeyCommands } from './commands/signingKey';
 
 export type { CliIO } from './command';
 
-export const COMMANDS: readonly Command[] = [...integrationCommands, ...orgCommands, ...keyCommands, ...autojoinCommands, ...signingKeyCommands];
+export const COMMANDS: readonly Command[] = [
+  ...integrationCommands,
+  ...orgCommands,
+  ...keyCommands,
+  ...autojoinCommands,
+  ...signingKeyCommands,
+];
 
 // Bundled at build time (a relative import): the version of the checkout that built the CLI.
 const PACKAGE_VERSION = (require('../../package.json') as { version: string }).version;
@@ -30,7 +47,12 @@ const EXIT_USAGE = 2;
 type ParseOptions = Record<string, { type: 'string' | 'boolean'; short?: string }>;
 
 function parseOptions(options: Readonly<Record<string, OptionSpec>>): ParseOptions {
-  return Object.fromEntries(Object.entries(options).map(([name, spec]) => [name, { type: spec.type, ...(spec.short && { short: spec.short }) }]));
+  return Object.fromEntries(
+    Object.entries(options).map(([name, spec]) => [
+      name,
+      { type: spec.type, ...(spec.short && { short: spec.short }) },
+    ]),
+  );
 }
 
 /** Expected errors whose code means "what was typed cannot be used as given". */
@@ -108,7 +130,9 @@ async function runCommand(noun: string, verb: string | undefined, args: readonly
   }
   const [min, max] = command.positionals;
   if (parsed.positionals.length < min || parsed.positionals.length > max) {
-    const expected = command.usage ? `usage: token-admin ${noun} ${verb} ${command.usage}` : `${noun} ${verb} takes no arguments`;
+    const expected = command.usage
+      ? `usage: token-admin ${noun} ${verb} ${command.usage}`
+      : `${noun} ${verb} takes no arguments`;
     throw new UsageError(`${expected}; run token-admin ${noun} ${verb} --help`);
   }
 

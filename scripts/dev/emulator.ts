@@ -45,7 +45,9 @@ export async function freePort(): Promise<number> {
     server.on('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -102,15 +104,24 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const host = `127.0.0.1:${port}`;
   const dataDir = mkdtempSync(join(tmpdir(), 'datastore-emulator-'));
   const args = [
-    'beta', 'emulators', 'datastore', 'start',
-    '--no-store-on-disk', '--consistency=1.0',
-    `--host-port=${host}`, `--project=${projectId}`, `--data-dir=${dataDir}`,
+    'beta',
+    'emulators',
+    'datastore',
+    'start',
+    '--no-store-on-disk',
+    '--consistency=1.0',
+    `--host-port=${host}`,
+    `--project=${projectId}`,
+    `--data-dir=${dataDir}`,
   ];
   let child: ChildProcess;
   try {
     // detached: the watchdog leads a new process group (and session), so a terminal's
     // SIGINT or SIGHUP reaches us, not the emulator, and we decide how it stops.
-    child = spawn(process.execPath, ['-e', WATCHDOG, 'gcloud', ...args], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    child = spawn(process.execPath, ['-e', WATCHDOG, 'gcloud', ...args], {
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
   } catch (error) {
     rmSync(dataDir, { recursive: true, force: true });
     throw error;
@@ -124,7 +135,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   child.stderr?.on('data', collect);
   let exited: string | undefined;
   const spawnError = new Promise<never>((_, reject) => {
-    child.once('error', (error) => reject(new Error(`cannot run gcloud (is the Google Cloud CLI installed?): ${error.message}`)));
+    child.once('error', (error) =>
+      reject(new Error(`cannot run gcloud (is the Google Cloud CLI installed?): ${error.message}`)),
+    );
   });
   child.once('exit', (code, signal) => {
     exited = `exited with ${signal ?? code}`;
@@ -175,6 +188,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   child.stdout?.resume();
   child.stderr?.resume();
   child.unref();
-  for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
+  for (const stream of [child.stdin, child.stdout, child.stderr])
+    (stream as unknown as { unref?: () => void } | null)?.unref?.();
   return { host, projectId, pid: child.pid as number, stop };
 }

@@ -31,13 +31,17 @@ import { FUNCTION_NAMES, type FunctionName } from '../../shared/platform/functio
 const DEMO_INTEGRATION = 'demo-integration';
 const DEMO_ORG = 'demo-org';
 // Fixed ids, so a reused emulator keeps exactly one demo key of each kind.
-const DEMO_KEY_ID: Readonly<Record<KeyKind, string>> = { integration: 'ki_00000000000de301', autojoin: 'ki_00000000000de302' };
+const DEMO_KEY_ID: Readonly<Record<KeyKind, string>> = {
+  integration: 'ki_00000000000de301',
+  autojoin: 'ki_00000000000de302',
+};
 /** How often we check that the process that started us is still there. */
 const PARENT_POLL_MS = 500;
 
 function parsePort(text: string | undefined): number {
   const port = Number(text || 8080);
-  if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new Error(`PORT must be a port number (1 to 65535), got ${JSON.stringify(text)}`);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535)
+    throw new Error(`PORT must be a port number (1 to 65535), got ${JSON.stringify(text)}`);
   return port;
 }
 
@@ -45,7 +49,13 @@ function parsePort(text: string | undefined): number {
 async function listen(server: Server, port: number): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
-      reject(error.code === 'EADDRINUSE' ? new Error(`port ${port} on 127.0.0.1 is already in use (another npm start?): stop that, or choose another with PORT=<port>`) : error);
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new Error(
+              `port ${port} on 127.0.0.1 is already in use (another npm start?): stop that, or choose another with PORT=<port>`,
+            )
+          : error,
+      );
     });
     server.listen(port, '127.0.0.1', () => resolve());
   });
@@ -92,7 +102,10 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     console.error(`\nstopping (${why})…`);
-    cleanUp().then(() => process.exit(0), () => process.exit(1));
+    cleanUp().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   };
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => stop(signal));
   // npm does not pass every signal on (SIGHUP, or its own SIGKILL): when the process that
@@ -107,10 +120,13 @@ async function main(): Promise<void> {
     let handler: RequestListener = starting;
     const server = createServer((req, res) => handler(req, res));
     await listen(server, port);
-    cleanups.push(() => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }));
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    );
 
     let reusedEmulator = false;
     if (!process.env.DATASTORE_EMULATOR_HOST) {
@@ -124,7 +140,9 @@ async function main(): Promise<void> {
       const host = process.env.DATASTORE_EMULATOR_HOST;
       // Without this, a dead emulator would hang the demo data's first write for a minute of gRPC retries.
       if (!(await isEmulatorReady(host, 3000))) {
-        throw new Error(`cannot reach the Datastore emulator at ${host} (DATASTORE_EMULATOR_HOST): start it, or unset the variable and npm start runs its own`);
+        throw new Error(
+          `cannot reach the Datastore emulator at ${host} (DATASTORE_EMULATOR_HOST): start it, or unset the variable and npm start runs its own`,
+        );
       }
       console.error(`using the Datastore emulator at ${host}`);
     }
@@ -141,7 +159,9 @@ async function main(): Promise<void> {
     }
 
     const config = loadConfig();
-    const datastore = new Datastore(datastoreOptions({ projectId: config.projectId, emulatorHost: config.datastoreEmulatorHost }));
+    const datastore = new Datastore(
+      datastoreOptions({ projectId: config.projectId, emulatorHost: config.datastoreEmulatorHost }),
+    );
     const ctx: AdminContext = { datastore, namespaces: config };
     const createdIntegration = await ensureOwner(() => createIntegration(ctx, DEMO_INTEGRATION, 'made by npm start'));
     const createdOrg = await ensureOwner(() => createOrganization(ctx, { name: DEMO_ORG, email: 'demo@example.org' }));
@@ -164,7 +184,9 @@ async function main(): Promise<void> {
     const exports = [
       `export DATASTORE_EMULATOR_HOST=${process.env.DATASTORE_EMULATOR_HOST}`,
       `export PROJECT_ID=${process.env.PROJECT_ID}`,
-      ...(process.env.CLIENT_INTEGRATION_NS ? [`export CLIENT_INTEGRATION_NS=${process.env.CLIENT_INTEGRATION_NS}`] : []),
+      ...(process.env.CLIENT_INTEGRATION_NS
+        ? [`export CLIENT_INTEGRATION_NS=${process.env.CLIENT_INTEGRATION_NS}`]
+        : []),
       ...(process.env.PLATFORM_NS ? [`export PLATFORM_NS=${process.env.PLATFORM_NS}`] : []),
     ];
     const reuseNote = reusedDemo

@@ -11,12 +11,24 @@ const ROUTES: Readonly<Record<string, FunctionName>> = Object.fromEntries([
   ...FUNCTION_NAMES.map((name) => [FUNCTIONS[name].goServicePath, name]),
 ]);
 
-function send(res: ServerResponse, status: number, body: object, type = 'application/json', headers: Record<string, string> = {}): void {
+function send(
+  res: ServerResponse,
+  status: number,
+  body: object,
+  type = 'application/json',
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store', ...headers });
   res.end(JSON.stringify(body));
 }
 
-function problem(res: ServerResponse, status: number, title: string, detail: string, headers: Record<string, string> = {}): void {
+function problem(
+  res: ServerResponse,
+  status: number,
+  title: string,
+  detail: string,
+  headers: Record<string, string> = {},
+): void {
   send(res, status, { type: 'about:blank', title, status, detail }, 'application/problem+json', headers);
 }
 
@@ -26,7 +38,7 @@ const NOT_FOUND_DETAIL = `No function at this path; try ${Object.keys(ROUTES).jo
 
 export function createRouter(functions: Readonly<Record<FunctionName, RequestListener>>): RequestListener {
   return (req: IncomingMessage, res: ServerResponse) => {
-    const path = (req.url ?? '/').split('?')[0] as string;
+    const path = (req.url ?? '/').split('?')[0];
     const target = ROUTES[path];
     if (target !== undefined) {
       functions[target](req, res);
@@ -43,5 +55,7 @@ export function createRouter(functions: Readonly<Record<FunctionName, RequestLis
 
 /** What the one port answers while the emulator and the functions are still being set up. */
 export const starting: RequestListener = (_req, res) => {
-  problem(res, 503, 'Starting', 'The local stack is still starting; try again in a few seconds.', { 'Retry-After': '2' });
+  problem(res, 503, 'Starting', 'The local stack is still starting; try again in a few seconds.', {
+    'Retry-After': '2',
+  });
 };

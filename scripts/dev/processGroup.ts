@@ -55,7 +55,10 @@ process.stdin.resume();
 
 /** Starts the guard of group `pgid`; ending its stdin (or our death) stops the group. */
 function guardGroup(pgid: number): ChildProcess {
-  const guard = spawn(process.execPath, ['-e', GUARD, String(pgid)], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
+  const guard = spawn(process.execPath, ['-e', GUARD, String(pgid)], {
+    detached: true,
+    stdio: ['pipe', 'ignore', 'ignore'],
+  });
   guard.on('error', () => undefined);
   guard.stdin?.on('error', () => undefined);
   guard.unref();
@@ -64,7 +67,12 @@ function guardGroup(pgid: number): ChildProcess {
 }
 
 export function spawnGroup(command: string, args: readonly string[], options: GroupProcessOptions): GroupProcess {
-  const child = spawn(command, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const limit = options.stderrLimit ?? 100_000;
   let stderr = '';
   child.stdout?.on('data', options.onStdout ?? (() => undefined));

@@ -57,7 +57,8 @@ const started = performance.now();
 function setting(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name];
   const value = raw === undefined || raw === '' ? fallback : Number(raw);
-  if (!Number.isFinite(value) || value < min || value > max) throw new Error(`${name} must be a number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  if (!Number.isFinite(value) || value < min || value > max)
+    throw new Error(`${name} must be a number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
   return value;
 }
 
@@ -73,8 +74,11 @@ const CPU_PROF = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF
 const OUT = resolve(ROOT, process.env.BENCH_OUT || 'bench/results.json');
 const OURS_DIR = resolve(ROOT, process.env.BENCH_OURS_DIR || 'dist/exchangeIntegration');
 const ALL_ALGORITHMS: readonly SigningAlgorithm[] = ['EdDSA', 'ES256', 'RS256'];
-const ALGORITHMS = (process.env.BENCH_ALGORITHMS ? process.env.BENCH_ALGORITHMS.split(',').map((a) => a.trim()) : ALL_ALGORITHMS) as SigningAlgorithm[];
-for (const alg of ALGORITHMS) if (!ALL_ALGORITHMS.includes(alg)) throw new Error(`BENCH_ALGORITHMS: unknown algorithm ${alg}`);
+const ALGORITHMS = (
+  process.env.BENCH_ALGORITHMS ? process.env.BENCH_ALGORITHMS.split(',').map((a) => a.trim()) : ALL_ALGORITHMS
+) as SigningAlgorithm[];
+for (const alg of ALGORITHMS)
+  if (!ALL_ALGORITHMS.includes(alg)) throw new Error(`BENCH_ALGORITHMS: unknown algorithm ${alg}`);
 /** Whole run; `npm run bench` must end within 5 minutes, the build included. */
 const RUN_BUDGET_MS = 285_000;
 /** One server phase (start, first success, warm-up, measured load, drain, stop). */
@@ -187,7 +191,14 @@ async function serve(
   const at = performance.now();
   let server: ServerProcess;
   if (phase === 'floor-http') {
-    server = startServer({ name, nodeArgs: nodeArgs(name), args: [join(dirs.floor, 'http.js')], cwd: dirs.floor, port, env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', PORT: String(port), ...env } });
+    server = startServer({
+      name,
+      nodeArgs: nodeArgs(name),
+      args: [join(dirs.floor, 'http.js')],
+      cwd: dirs.floor,
+      port,
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', PORT: String(port), ...env },
+    });
   } else {
     // As Cloud Functions starts a function: the folder's own functions-framework, its environment.
     const dir = phase === 'floor-ff' ? dirs.floor : dirs.ours;
@@ -195,7 +206,14 @@ async function serve(
     // Cache off, and a key per connection (below): identical concurrent requests would share
     // one compare, so each request pays its own bcrypt, as distinct keys not yet verified do.
     const extra = phase === 'ours-uncached' ? { ...env, VERIFIED_SECRET_CACHE_SIZE: '0' } : env;
-    server = startServer({ name, nodeArgs: nodeArgs(name), args: [functionsFrameworkBin(dir), `--target=${target}`, '--signature-type=http'], cwd: dir, port, env: cloudFunctionsEnv(target, port, extra) });
+    server = startServer({
+      name,
+      nodeArgs: nodeArgs(name),
+      args: [functionsFrameworkBin(dir), `--target=${target}`, '--signature-type=http'],
+      cwd: dir,
+      port,
+      env: cloudFunctionsEnv(target, port, extra),
+    });
   }
   cleanups.push(() => server.stop());
   await waitForPort(server, 10_000);
@@ -203,7 +221,8 @@ async function serve(
   // The first exchange pays the Datastore client's set-up (and, for ours, one bcrypt compare).
   let last = '';
   for (;;) {
-    if (performance.now() - at > 10_000) throw new Error(`${name}: no 200 within 10 s (last: ${last})\n${server.stderr()}`);
+    if (performance.now() - at > 10_000)
+      throw new Error(`${name}: no 200 within 10 s (last: ${last})\n${server.stderr()}`);
     try {
       const answer = await load.send(true);
       if (answer.status === 200) break;
@@ -223,13 +242,23 @@ async function checkSameToken(targets: readonly ServedTarget[], jwkText: string)
   const shapes = new Map<Phase, string>();
   for (const target of targets) {
     const answer = await target.load.send(true);
-    const { token, token_type: tokenType, expires_in: expiresIn } = JSON.parse(answer.body) as { token: string; token_type: string; expires_in: number };
+    const {
+      token,
+      token_type: tokenType,
+      expires_in: expiresIn,
+    } = JSON.parse(answer.body) as { token: string; token_type: string; expires_in: number };
     await jwtVerify(token, publicKey, { issuer: 'token-exchange', audience: 'integration' });
     const header = decodeProtectedHeader(token);
-    shapes.set(target.phase, JSON.stringify({ header, claims: Object.keys(decodeJwt(token)).sort(), tokenType, expiresIn }));
+    shapes.set(
+      target.phase,
+      JSON.stringify({ header, claims: Object.keys(decodeJwt(token)).sort(), tokenType, expiresIn }),
+    );
   }
   const distinct = new Set(shapes.values());
-  if (distinct.size !== 1) throw new Error(`the floor and ours do not sign the same token:\n${[...shapes].map(([p, s]) => `${p}: ${s}`).join('\n')}`);
+  if (distinct.size !== 1)
+    throw new Error(
+      `the floor and ours do not sign the same token:\n${[...shapes].map(([p, s]) => `${p}: ${s}`).join('\n')}`,
+    );
 }
 
 interface PhaseResult {
@@ -277,7 +306,13 @@ async function stopAll(targets: readonly ServedTarget[]): Promise<void> {
   }
 }
 
-async function benchAlgorithm(alg: SigningAlgorithm, dirs: { ours: string; floor: string }, env: Record<string, string>, bodies: { ours: Buffer; floor: Buffer; uncached: readonly Buffer[] }, jwkText: string): Promise<Record<Phase, PhaseResult>> {
+async function benchAlgorithm(
+  alg: SigningAlgorithm,
+  dirs: { ours: string; floor: string },
+  env: Record<string, string>,
+  bodies: { ours: Buffer; floor: Buffer; uncached: readonly Buffer[] },
+  jwkText: string,
+): Promise<Record<Phase, PhaseResult>> {
   const results = {} as Record<Phase, PhaseResult>;
   const bodyOf = (phase: Phase): Buffer => (phase.startsWith('floor') ? bodies.floor : bodies.ours);
 
@@ -293,11 +328,16 @@ async function benchAlgorithm(alg: SigningAlgorithm, dirs: { ours: string; floor
   const bytesBefore = fast.map((t) => t.server.stdoutBytes());
   const rounds = Math.max(1, Math.round(SECONDS / SLICE_SECONDS));
   const sliceMs = (SECONDS * 1000) / rounds;
-  progress(`${alg}: phases 1, 3, 4 interleaved, ${rounds} slices of ${(sliceMs / 1000).toFixed(2)} s each, ${CONNECTIONS} connections`);
+  progress(
+    `${alg}: phases 1, 3, 4 interleaved, ${rounds} slices of ${(sliceMs / 1000).toFixed(2)} s each, ${CONNECTIONS} connections`,
+  );
   for (let round = 0; round < rounds; round++) {
     for (const target of round % 2 === 0 ? fast : [...fast].reverse()) await target.load.run(sliceMs, true, 3000);
   }
-  fast.forEach((target, i) => (results[target.phase] = summarize(target, target.server.stdoutBytes() - (bytesBefore[i] as number))));
+  fast.forEach(
+    (target, i) =>
+      (results[target.phase] = summarize(target, target.server.stdoutBytes() - (bytesBefore[i]))),
+  );
   await stopAll(fast);
 
   // Phase 2: alone; each request pays bcrypt.
@@ -312,7 +352,10 @@ async function benchAlgorithm(alg: SigningAlgorithm, dirs: { ours: string; floor
   await stopAll([uncached]);
 
   for (const phase of PHASES) {
-    if (results[phase].phaseSeconds * 1000 > PHASE_BUDGET_MS) console.error(`warning: ${alg} ${phase} took ${results[phase].phaseSeconds.toFixed(1)} s, over the ${PHASE_BUDGET_MS / 1000} s a phase`);
+    if (results[phase].phaseSeconds * 1000 > PHASE_BUDGET_MS)
+      console.error(
+        `warning: ${alg} ${phase} took ${results[phase].phaseSeconds.toFixed(1)} s, over the ${PHASE_BUDGET_MS / 1000} s a phase`,
+      );
   }
   return results;
 }
@@ -335,34 +378,89 @@ function ratios(
   const list: RatioResult[] = [];
   if (transports) {
     const value = ratio(transports.restLookupsPerSec, transports.grpcLookupsPerSec);
-    list.push({ name: "the emulator's lookups/s over REST (ours) ÷ over gRPC (the floor's)", algorithm: '—', value, target: '—', pass: null });
+    list.push({
+      name: "the emulator's lookups/s over REST (ours) ÷ over gRPC (the floor's)",
+      algorithm: '—',
+      value,
+      target: '—',
+      pass: null,
+    });
   }
   for (const [alg, { phases }] of Object.entries(algorithms)) {
     const ff = ratio(phases.ours.reqPerSec, phases['floor-ff'].reqPerSec);
-    list.push({ name: 'ours ÷ floor under functions-framework (req/s)', algorithm: alg, value: ff, target: '≥ 0.9', pass: ff >= 0.9 });
-    list.push({ name: 'ours ÷ floor under node:http (req/s)', algorithm: alg, value: ratio(phases.ours.reqPerSec, phases['floor-http'].reqPerSec), target: '—', pass: null });
-    list.push({ name: 'floor ÷ ours, server CPU ms per request (ff)', algorithm: alg, value: ratio(phases['floor-ff'].serverCpuMsPerReq, phases.ours.serverCpuMsPerReq), target: '—', pass: null });
+    list.push({
+      name: 'ours ÷ floor under functions-framework (req/s)',
+      algorithm: alg,
+      value: ff,
+      target: '≥ 0.9',
+      pass: ff >= 0.9,
+    });
+    list.push({
+      name: 'ours ÷ floor under node:http (req/s)',
+      algorithm: alg,
+      value: ratio(phases.ours.reqPerSec, phases['floor-http'].reqPerSec),
+      target: '—',
+      pass: null,
+    });
+    list.push({
+      name: 'floor ÷ ours, server CPU ms per request (ff)',
+      algorithm: alg,
+      value: ratio(phases['floor-ff'].serverCpuMsPerReq, phases.ours.serverCpuMsPerReq),
+      target: '—',
+      pass: null,
+    });
     const cached = ratio(phases.ours.reqPerSec, phases['ours-uncached'].reqPerSec);
     list.push({ name: 'cached ÷ uncached (req/s)', algorithm: alg, value: cached, target: '≥ 50', pass: cached >= 50 });
     // The most cached ÷ uncached could be on this machine: the floor's rate over bcrypt's.
-    list.push({ name: 'floor under functions-framework ÷ uncached (req/s; the ceiling of the line above)', algorithm: alg, value: ratio(phases['floor-ff'].reqPerSec, phases['ours-uncached'].reqPerSec), target: '—', pass: null });
+    list.push({
+      name: 'floor under functions-framework ÷ uncached (req/s; the ceiling of the line above)',
+      algorithm: alg,
+      value: ratio(phases['floor-ff'].reqPerSec, phases['ours-uncached'].reqPerSec),
+      target: '—',
+      pass: null,
+    });
   }
   if (cold) {
     const t = cold.targets;
     const hello = t['hello-world'].medianMs;
     const goMade = t['exchangeIntegration (Go-made key)'].timesHelloWorld;
-    list.push({ name: 'cold start, exchangeIntegration (Go-made key) ÷ hello-world', algorithm: cold.algorithm, value: goMade, target: '≤ 1.5', pass: goMade <= 1.5 });
+    list.push({
+      name: 'cold start, exchangeIntegration (Go-made key) ÷ hello-world',
+      algorithm: cold.algorithm,
+      value: goMade,
+      target: '≤ 1.5',
+      pass: goMade <= 1.5,
+    });
     const bcryptOnTop = (t['exchangeIntegration (bcrypt key)'].medianMs - cold.bcryptCompareMs) / hello;
-    list.push({ name: 'cold start, exchangeIntegration (bcrypt key) less one bcrypt compare, ÷ hello-world', algorithm: cold.algorithm, value: bcryptOnTop, target: '≤ 1.5', pass: bcryptOnTop <= 1.5 });
+    list.push({
+      name: 'cold start, exchangeIntegration (bcrypt key) less one bcrypt compare, ÷ hello-world',
+      algorithm: cold.algorithm,
+      value: bcryptOnTop,
+      target: '≤ 1.5',
+      pass: bcryptOnTop <= 1.5,
+    });
     const jwks = t.jwks.timesHelloWorld;
-    list.push({ name: 'cold start, jwks ÷ hello-world', algorithm: cold.algorithm, value: jwks, target: '≤ 1.3', pass: jwks <= 1.3 });
+    list.push({
+      name: 'cold start, jwks ÷ hello-world',
+      algorithm: cold.algorithm,
+      value: jwks,
+      target: '≤ 1.3',
+      pass: jwks <= 1.3,
+    });
   }
   return list;
 }
 
 interface Report {
   date: string;
-  machine: { cpu: string; cores: number; loadAverageStart: number[]; loadAverageEnd: number[]; node: string; platform: string };
+  machine: {
+    cpu: string;
+    cores: number;
+    loadAverageStart: number[];
+    loadAverageEnd: number[];
+    node: string;
+    platform: string;
+  };
   settings: Record<string, number | string | boolean>;
   algorithms: Record<string, { signOnly: SignCost; phases: Record<Phase, PhaseResult> }>;
   coldStart: (ColdStartReport & { algorithm: string }) | null;
@@ -382,11 +480,14 @@ function markdown(report: Report): string {
   for (const [alg, { phases }] of Object.entries(report.algorithms)) {
     for (const phase of PHASES) {
       const p = phases[phase];
-      lines.push(`| ${alg} | ${p.label} | ${fmt(p.reqPerSec)} | ${fmt(p.p50Ms)} | ${fmt(p.p99Ms)} | ${p.errors} | ${fmt(p.serverCpuMsPerReq)} |`);
+      lines.push(
+        `| ${alg} | ${p.label} | ${fmt(p.reqPerSec)} | ${fmt(p.p50Ms)} | ${fmt(p.p99Ms)} | ${p.errors} | ${fmt(p.serverCpuMsPerReq)} |`,
+      );
     }
   }
   lines.push('', '| key | sign only, µs (mean) | median |', '|---|---:|---:|');
-  for (const [alg, { signOnly }] of Object.entries(report.algorithms)) lines.push(`| ${alg} | ${fmt(signOnly.meanUs)} | ${fmt(signOnly.medianUs)} |`);
+  for (const [alg, { signOnly }] of Object.entries(report.algorithms))
+    lines.push(`| ${alg} | ${fmt(signOnly.meanUs)} | ${fmt(signOnly.medianUs)} |`);
   if (report.coldStart) {
     const c = report.coldStart;
     lines.push(
@@ -395,27 +496,37 @@ function markdown(report: Report): string {
       '|---|---:|---:|---:|---|---:|',
     );
     for (const [name, f] of Object.entries(c.targets)) {
-      lines.push(`| ${name} | ${c.memoryMb[name] ?? ''} MB | ${fmt(f.medianMs)} | ${f.timesHelloWorld.toFixed(2)} | ${f.runsMs.join(', ')} | ${fmt(f.medianCpuMs)} |`);
+      lines.push(
+        `| ${name} | ${c.memoryMb[name] ?? ''} MB | ${fmt(f.medianMs)} | ${f.timesHelloWorld.toFixed(2)} | ${f.runsMs.join(', ')} | ${fmt(f.medianCpuMs)} |`,
+      );
     }
     lines.push(`| one bcrypt compare (cost 10), the first in a fresh process | | ${fmt(c.bcryptCompareMs)} | | | |`);
-    lines.push(`| one bcrypt compare (cost 10), warm, in the benchmark's process | | ${fmt(c.bcryptCompareWarmMs)} | | | |`);
+    lines.push(
+      `| one bcrypt compare (cost 10), warm, in the benchmark's process | | ${fmt(c.bcryptCompareWarmMs)} | | | |`,
+    );
   }
   lines.push('', '| ratio | key | value | target | |', '|---|---|---:|---|---|');
-  for (const r of report.ratios) lines.push(`| ${r.name} | ${r.algorithm} | ${r.value.toFixed(3)} | ${r.target} | ${r.pass === null ? '' : r.pass ? 'pass' : '**miss**'} |`);
+  for (const r of report.ratios)
+    lines.push(
+      `| ${r.name} | ${r.algorithm} | ${r.value.toFixed(3)} | ${r.target} | ${r.pass === null ? '' : r.pass ? 'pass' : '**miss**'} |`,
+    );
   return lines.join('\n');
 }
 
 // ---- main ----
 
 async function main(): Promise<void> {
-  if (!existsSync(join(OURS_DIR, 'index.js'))) throw new Error(`${OURS_DIR}/index.js is missing: run npm run build first`);
+  if (!existsSync(join(OURS_DIR, 'index.js')))
+    throw new Error(`${OURS_DIR}/index.js is missing: run npm run build first`);
   const loadAverageStart = loadavg();
   process.env.METADATA_SERVER_DETECTION = 'none'; // loopback only, also for the seeding client
   const work = mkdtempSync(join(tmpdir(), 'bench-'));
   cleanups.push(() => rmSync(work, { recursive: true, force: true }));
   if (CPU_PROF) mkdirSync(CPU_PROF, { recursive: true });
 
-  progress(`preparing: emulator, floor bundles, signing keys${SKIP_COLD_START ? '' : ', the cold-start folders (npm install)'}`);
+  progress(
+    `preparing: emulator, floor bundles, signing keys${SKIP_COLD_START ? '' : ', the cold-start folders (npm install)'}`,
+  );
   const emulatorReady = (async () => {
     const host = process.env.DATASTORE_EMULATOR_HOST;
     if (host && (await isEmulatorReady(host))) {
@@ -434,12 +545,14 @@ async function main(): Promise<void> {
         installBundled(ROOT, 'exchangeIntegration', work, INSTALL_TIMEOUT_MS),
         installBundled(ROOT, 'jwks', work, INSTALL_TIMEOUT_MS),
       ]).then(([helloWorld, exchangeIntegration, jwks]) => ({ helloWorld, exchangeIntegration, jwks }));
-  const keys = Promise.all(ALGORITHMS.map(async (alg) => {
-    const text = JSON.stringify(await generateSigningKey(alg));
-    const path = join(work, `signing-key-${alg}.jwk.json`);
-    writeFileSync(path, text, { mode: 0o600 });
-    return [alg, { path, text }] as const;
-  }));
+  const keys = Promise.all(
+    ALGORITHMS.map(async (alg) => {
+      const text = JSON.stringify(await generateSigningKey(alg));
+      const path = join(work, `signing-key-${alg}.jwk.json`);
+      writeFileSync(path, text, { mode: 0o600 });
+      return [alg, { path, text }] as const;
+    }),
+  );
   const [floorDir, , keyList, layouts] = await Promise.all([buildFloor(work), emulatorReady, keys, installs]);
   const oursDir = prepareOurs(work);
   const keyFiles = Object.fromEntries(keyList) as Record<SigningAlgorithm, { path: string; text: string }>;
@@ -449,18 +562,38 @@ async function main(): Promise<void> {
   const namespaces = { integrationNamespace: `bench-ci-${suffix}`, platformNamespace: `bench-pc-${suffix}` };
   const datastore = new Datastore({ projectId: process.env.PROJECT_ID as string });
   await createIntegration({ datastore, namespaces }, 'bench', 'npm run bench');
-  const oursKey = (await createApiKey({ datastore, namespaces }, { kind: 'integration', ownerId: 'bench', description: 'bench, bcrypt' })).apiKey;
+  const oursKey = (
+    await createApiKey(
+      { datastore, namespaces },
+      { kind: 'integration', ownerId: 'bench', description: 'bench, bcrypt' },
+    )
+  ).apiKey;
   const floorSecret = generateSecret();
   const floorKeyId = generateKeyId();
   await datastore.save({
     key: apiKeyKey(datastore, 'integration', 'bench', floorKeyId, namespaces),
-    data: { key_hash: sha256Hex(floorSecret), created_at: new Date(), description: 'bench, SHA-256 as the Go service stores it', status: 'active', tier: datastore.int(0) },
+    data: {
+      key_hash: sha256Hex(floorSecret),
+      created_at: new Date(),
+      description: 'bench, SHA-256 as the Go service stores it',
+      status: 'active',
+      tier: datastore.int(0),
+    },
     excludeFromIndexes: ['key_hash', 'description'],
   });
   const floorKey = formatApiKey({ kind: 'integration', ownerId: 'bench', keyId: floorKeyId, secret: floorSecret });
   // Phase 2's keys, one per connection (bcrypt cost 10 each, as made in production).
   const uncachedKeys = await Promise.all(
-    Array.from({ length: CONNECTIONS }, async (_, i) => (await createApiKey({ datastore, namespaces }, { kind: 'integration', ownerId: 'bench', description: `bench, uncached ${i}` })).apiKey),
+    Array.from(
+      { length: CONNECTIONS },
+      async (_, i) =>
+        (
+          await createApiKey(
+            { datastore, namespaces },
+            { kind: 'integration', ownerId: 'bench', description: `bench, uncached ${i}` },
+          )
+        ).apiKey,
+    ),
   );
   const bodies = {
     ours: Buffer.from(JSON.stringify({ api_key: oursKey })),
@@ -477,10 +610,16 @@ async function main(): Promise<void> {
 
   // The emulator's JVM compiles its lookup path during the first seconds of load: without
   // this, whichever algorithm runs first measured ≈ 25 % slower in every phase.
-  const firstAlg = ALGORITHMS[0] as SigningAlgorithm;
+  const firstAlg = ALGORITHMS[0];
   if (EMULATOR_WARMUP_SECONDS > 0 && !COLD_START_ONLY) {
     progress(`warming the emulator up: ${EMULATOR_WARMUP_SECONDS} s of floor exchanges`);
-    const warmup = await serve('floor-http', firstAlg, { ours: oursDir, floor: floorDir }, { ...baseEnv, SIGNING_KEY_FILE: keyFiles[firstAlg].path }, bodies.floor);
+    const warmup = await serve(
+      'floor-http',
+      firstAlg,
+      { ours: oursDir, floor: floorDir },
+      { ...baseEnv, SIGNING_KEY_FILE: keyFiles[firstAlg].path },
+      bodies.floor,
+    );
     await warmup.load.run(EMULATOR_WARMUP_SECONDS * 1000, false);
     await stopAll([warmup]);
   }
@@ -489,23 +628,36 @@ async function main(): Promise<void> {
   if (!COLD_START_ONLY) {
     progress("the emulator's own capacity: lookups/s over REST and over gRPC");
     const path = ['IntegrationMeta', 'bench', 'IntegrationAPIKey', floorKeyId];
-    emulatorTransports = await measureEmulatorTransports(baseEnv.DATASTORE_EMULATOR_HOST, baseEnv.PROJECT_ID, { namespace: namespaces.integrationNamespace, path }, CONNECTIONS);
+    emulatorTransports = await measureEmulatorTransports(
+      baseEnv.DATASTORE_EMULATOR_HOST,
+      baseEnv.PROJECT_ID,
+      { namespace: namespaces.integrationNamespace, path },
+      CONNECTIONS,
+    );
   }
 
   const algorithms: Report['algorithms'] = {};
   for (const alg of COLD_START_ONLY ? [] : ALGORITHMS) {
     progress(`${alg}: signing cost alone`);
     const signOnly = await measureSignCost(keyFiles[alg].text);
-    const phases = await benchAlgorithm(alg, { ours: oursDir, floor: floorDir }, { ...baseEnv, SIGNING_KEY_FILE: keyFiles[alg].path }, bodies, keyFiles[alg].text);
+    const phases = await benchAlgorithm(
+      alg,
+      { ours: oursDir, floor: floorDir },
+      { ...baseEnv, SIGNING_KEY_FILE: keyFiles[alg].path },
+      bodies,
+      keyFiles[alg].text,
+    );
     algorithms[alg] = { signOnly, phases };
     const p = phases;
-    progress(`${alg}: ours ${fmt(p.ours.reqPerSec)} req/s, floor ff ${fmt(p['floor-ff'].reqPerSec)}, floor http ${fmt(p['floor-http'].reqPerSec)}, uncached ${fmt(p['ours-uncached'].reqPerSec)}`);
+    progress(
+      `${alg}: ours ${fmt(p.ours.reqPerSec)} req/s, floor ff ${fmt(p['floor-ff'].reqPerSec)}, floor http ${fmt(p['floor-http'].reqPerSec)}, uncached ${fmt(p['ours-uncached'].reqPerSec)}`,
+    );
   }
 
   let coldStart: Report['coldStart'] = null;
   if (layouts) {
     // Production signs with RS256 (Locate's ESPv2 verifies RSA only): measure that key.
-    const alg = ALGORITHMS.includes('RS256') ? 'RS256' : (ALGORITHMS[0] as SigningAlgorithm);
+    const alg = ALGORITHMS.includes('RS256') ? 'RS256' : (ALGORITHMS[0]);
     progress(`cold starts beside hello-world: ${COLD_STARTS} runs each after one discarded, interleaved`);
     const measured = await measureColdStarts({
       root: ROOT,
@@ -519,8 +671,24 @@ async function main(): Promise<void> {
 
   const report: Report = {
     date: new Date().toISOString(),
-    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, loadAverageStart, loadAverageEnd: loadavg(), node: process.version, platform: `${process.platform} ${process.arch}` },
-    settings: { ours: OURS_DIR.startsWith(ROOT) ? OURS_DIR.slice(ROOT.length + 1) : OURS_DIR, connections: CONNECTIONS, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, sliceSeconds: SLICE_SECONDS, coldStarts: SKIP_COLD_START ? 0 : COLD_STARTS, stdout: 'pipe, read and discarded', cpuProfile: Boolean(CPU_PROF) },
+    machine: {
+      cpu: cpus()[0]?.model ?? 'unknown',
+      cores: cpus().length,
+      loadAverageStart,
+      loadAverageEnd: loadavg(),
+      node: process.version,
+      platform: `${process.platform} ${process.arch}`,
+    },
+    settings: {
+      ours: OURS_DIR.startsWith(ROOT) ? OURS_DIR.slice(ROOT.length + 1) : OURS_DIR,
+      connections: CONNECTIONS,
+      seconds: SECONDS,
+      warmupSeconds: WARMUP_SECONDS,
+      sliceSeconds: SLICE_SECONDS,
+      coldStarts: SKIP_COLD_START ? 0 : COLD_STARTS,
+      stdout: 'pipe, read and discarded',
+      cpuProfile: Boolean(CPU_PROF),
+    },
     algorithms,
     coldStart,
     emulatorTransports,
@@ -530,9 +698,14 @@ async function main(): Promise<void> {
   report.ratios = ratios(algorithms, coldStart ?? undefined, emulatorTransports ?? undefined);
   report.durationSeconds = Math.round((performance.now() - started) / 1000);
   mkdirSync(dirname(OUT), { recursive: true });
-  writeFileSync(OUT, `${JSON.stringify(report, (_, v: unknown) => (typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(6)) : v), 2)}\n`);
+  writeFileSync(
+    OUT,
+    `${JSON.stringify(report, (_, v: unknown) => (typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(6)) : v), 2)}\n`,
+  );
   console.log(markdown(report));
-  console.log(`\n${report.durationSeconds} s in all; wrote ${OUT.startsWith(ROOT) ? OUT.slice(ROOT.length + 1) : OUT}${CPU_PROF ? `; CPU profiles in ${CPU_PROF}` : ''}`);
+  console.log(
+    `\n${report.durationSeconds} s in all; wrote ${OUT.startsWith(ROOT) ? OUT.slice(ROOT.length + 1) : OUT}${CPU_PROF ? `; CPU profiles in ${CPU_PROF}` : ''}`,
+  );
 }
 
 main()

@@ -76,7 +76,10 @@ export interface FunctionProcess {
 /** The folder's own functions-framework entry point (what its node_modules/.bin links to). */
 export function functionsFrameworkBin(dir: string): string {
   const link = join(dir, 'node_modules', '.bin', 'functions-framework');
-  if (!existsSync(link)) throw new Error(`${dir} has no node_modules/.bin/functions-framework: install its dependencies first (npm install --omit=dev)`);
+  if (!existsSync(link))
+    throw new Error(
+      `${dir} has no node_modules/.bin/functions-framework: install its dependencies first (npm install --omit=dev)`,
+    );
   return realpathSync(link);
 }
 
@@ -84,7 +87,11 @@ export function functionsFrameworkBin(dir: string): string {
  * The environment Cloud Functions (2nd gen, on Cloud Run) gives every function, plus PATH
  * and HOME; the function's own variables come on top (`extra`).
  */
-export function cloudFunctionsEnv(target: string, port: number, extra: Readonly<Record<string, string>> = {}): Record<string, string> {
+export function cloudFunctionsEnv(
+  target: string,
+  port: number,
+  extra: Readonly<Record<string, string>> = {},
+): Record<string, string> {
   return {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? tmpdir(),
@@ -104,7 +111,10 @@ export function cloudFunctionsEnv(target: string, port: number, extra: Readonly<
 export async function startFunction(options: StartFunctionOptions): Promise<FunctionProcess> {
   functionsFrameworkBin(options.dir); // fails early, with a clear message, when not installed
   const port = options.port ?? (await freePort());
-  const nodeOptions = [...(options.memoryMb ? [`--max-old-space-size=${options.memoryMb - 64}`] : []), ...(options.nodeArgs ?? [])];
+  const nodeOptions = [
+    ...(options.memoryMb ? [`--max-old-space-size=${options.memoryMb - 64}`] : []),
+    ...(options.nodeArgs ?? []),
+  ];
   const env = cloudFunctionsEnv(options.target, port, {
     ...(nodeOptions.length ? { NODE_OPTIONS: nodeOptions.join(' ') } : {}),
     ...options.env,
@@ -155,12 +165,20 @@ export function send(fn: Pick<FunctionProcess, 'url'>, request: FunctionRequest)
  * counts from the process's start, and one attempt is always made: a process started long
  * before (a test's set-up on a busy machine) is asked at least once.
  */
-export async function waitForSuccess(fn: FunctionProcess, request: FunctionRequest, timeoutMs = 30_000, intervalMs = 2): Promise<{ status: number; body: string; at: number }> {
+export async function waitForSuccess(
+  fn: FunctionProcess,
+  request: FunctionRequest,
+  timeoutMs = 30_000,
+  intervalMs = 2,
+): Promise<{ status: number; body: string; at: number }> {
   const deadline = fn.startedAt + timeoutMs;
   let last = 'no answer';
   for (let first = true; first || performance.now() < deadline; first = false) {
     const ended = fn.exited();
-    if (ended !== undefined) throw new Error(`${fn.url}: the function process ended (${ended}) before a successful response:\n${fn.stderr()}${fn.stdoutLines.join('\n')}`);
+    if (ended !== undefined)
+      throw new Error(
+        `${fn.url}: the function process ended (${ended}) before a successful response:\n${fn.stderr()}${fn.stdoutLines.join('\n')}`,
+      );
     try {
       const response = await send(fn, request);
       const body = await response.text();
@@ -216,7 +234,6 @@ export async function measureColdStart(options: ColdStartOptions): Promise<ColdS
 
 // ---- the side-by-side measurement (node dist/scripts/coldStart.js [repetitions]) ----
 
-
 /** Runs a command in its own process group; the whole group is killed after `timeoutMs`. */
 function run(command: string, args: string[], cwd: string, timeoutMs = 600_000): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -239,13 +256,21 @@ function run(command: string, args: string[], cwd: string, timeoutMs = 600_000):
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       if (code === 0) resolve();
-      else reject(new Error(`${command} ${args.join(' ')} failed in ${cwd} (${signal ?? `exit code ${code}`}):\n${stderr}`));
+      else
+        reject(
+          new Error(`${command} ${args.join(' ')} failed in ${cwd} (${signal ?? `exit code ${code}`}):\n${stderr}`),
+        );
     });
   });
 }
 
 /** dist/<name> copied to a temporary folder and installed as the buildpack would. */
-export async function installBundled(root: string, name: FunctionName, into: string, timeoutMs?: number): Promise<string> {
+export async function installBundled(
+  root: string,
+  name: FunctionName,
+  into: string,
+  timeoutMs?: number,
+): Promise<string> {
   const dir = join(into, `bundled-${name}`);
   cpSync(join(root, 'dist', name), dir, { recursive: true });
   await run('npm', ['install', '--omit=dev', '--no-audit', '--no-fund'], dir, timeoutMs);
@@ -259,7 +284,17 @@ export async function installBundled(root: string, name: FunctionName, into: str
 async function installUnbundled(root: string, into: string, timeoutMs?: number): Promise<string> {
   const dir = join(into, 'unbundled');
   const entryPoints = [...globSync('functions/*/index.ts', { cwd: root }), ...globSync('shared/*.ts', { cwd: root })];
-  await build({ absWorkingDir: root, entryPoints, outdir: dir, outbase: '.', bundle: false, platform: 'node', target: 'node24', format: 'cjs', logLevel: 'warning' });
+  await build({
+    absWorkingDir: root,
+    entryPoints,
+    outdir: dir,
+    outbase: '.',
+    bundle: false,
+    platform: 'node',
+    target: 'node24',
+    format: 'cjs',
+    logLevel: 'warning',
+  });
   const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Record<string, unknown>;
   delete manifest.scripts;
   delete manifest.bin;
@@ -288,7 +323,8 @@ async function main(): Promise<void> {
   const repetitions = Number(process.argv[2] ?? 7);
   const root = resolve(__dirname, '..', '..');
   for (const name of FUNCTIONS) {
-    if (!existsSync(join(root, 'dist', name, 'index.js'))) throw new Error(`dist/${name} is missing: run npm run build first`);
+    if (!existsSync(join(root, 'dist', name, 'index.js')))
+      throw new Error(`dist/${name} is missing: run npm run build first`);
   }
   process.env.METADATA_SERVER_DETECTION = 'none'; // loopback only, also for the seeding client
   const work = mkdtempSync(join(tmpdir(), 'cold-start-'));
@@ -302,8 +338,11 @@ async function main(): Promise<void> {
     // bcrypt cost 10, as keys are made in production: the first exchange pays one compare.
     await createIntegration({ datastore, namespaces }, 'cold-start');
     await createOrganization({ datastore, namespaces }, { name: 'cold-start' });
-    const integrationKey = (await createApiKey({ datastore, namespaces }, { kind: 'integration', ownerId: 'cold-start' })).apiKey;
-    const autojoinKey = (await createApiKey({ datastore, namespaces }, { kind: 'autojoin', ownerId: 'cold-start' })).apiKey;
+    const integrationKey = (
+      await createApiKey({ datastore, namespaces }, { kind: 'integration', ownerId: 'cold-start' })
+    ).apiKey;
+    const autojoinKey = (await createApiKey({ datastore, namespaces }, { kind: 'autojoin', ownerId: 'cold-start' }))
+      .apiKey;
     const requests: Record<FunctionName, FunctionRequest> = {
       exchangeIntegration: { body: JSON.stringify({ api_key: integrationKey }) },
       exchangeAutojoin: { body: JSON.stringify({ api_key: autojoinKey }) },
@@ -317,11 +356,26 @@ async function main(): Promise<void> {
     };
 
     console.error('installing the layouts…');
-    const [unbundled, ...bundledDirs] = await Promise.all([installUnbundled(root, work), ...FUNCTIONS.map((name) => installBundled(root, name, work))]);
-    const bundled = Object.fromEntries(FUNCTIONS.map((name, i) => [name, bundledDirs[i] as string])) as Record<FunctionName, string>;
-    const size = (dir: string): string => spawnSync('du', ['-sh', dir], { encoding: 'utf8' }).stdout.split('\t')[0] ?? '?';
-    console.log(`bundled folder (index.js + node_modules): ${size(bundled.exchangeIntegration)}; unbundled: ${size(unbundled)}`);
-    console.log(`machine: ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; Node ${process.version}; ${repetitions} repetitions, alternating, after one discarded warm-up each`);
+    const [unbundled, ...bundledDirs] = await Promise.all([
+      installUnbundled(root, work),
+      ...FUNCTIONS.map((name) => installBundled(root, name, work)),
+    ]);
+    const bundled = Object.fromEntries(FUNCTIONS.map((name, i) => [name, bundledDirs[i]])) as Record<
+      FunctionName,
+      string
+    >;
+    const size = (dir: string): string =>
+      spawnSync('du', ['-sh', dir], { encoding: 'utf8' }).stdout.split('\t')[0] ?? '?';
+    console.log(
+      `bundled folder (index.js + node_modules): ${size(bundled.exchangeIntegration)}; unbundled: ${size(unbundled)}`,
+    );
+    console.log(
+      `machine: ${cpus().length} CPUs, load average ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(
+          ' ',
+        )}; Node ${process.version}; ${repetitions} repetitions, alternating, after one discarded warm-up each`,
+    );
 
     const results: Record<string, number[]> = {};
     for (const name of FUNCTIONS) {
@@ -332,7 +386,12 @@ async function main(): Promise<void> {
       for (const [, dir] of layouts) await measureColdStart({ dir: dir(), target: name, env, request: requests[name] });
       for (let i = 0; i < repetitions; i++) {
         for (const [layout, dir] of i % 2 === 0 ? layouts : [...layouts].reverse()) {
-          const { msToFirstSuccess, cpuMsToFirstSuccess } = await measureColdStart({ dir: dir(), target: name, env, request: requests[name] });
+          const { msToFirstSuccess, cpuMsToFirstSuccess } = await measureColdStart({
+            dir: dir(),
+            target: name,
+            env,
+            request: requests[name],
+          });
           (results[`${name} ${layout}`] ??= []).push(msToFirstSuccess);
           if (cpuMsToFirstSuccess !== undefined) (results[`${name} ${layout} cpu`] ??= []).push(cpuMsToFirstSuccess);
         }

@@ -42,10 +42,20 @@ async function serve(target: string, env: Record<string, string>): Promise<{ url
   // require('@google-cloud/functions-framework') also finds from dist/<name>.
   const main = join(ROOT, 'node_modules/@google-cloud/functions-framework/build/src/main.js');
   // SOAK_NODE_ARGS (e.g. "--expose-gc -r ./probe.js") passes options to the servers' node.
-  const child = spawn(process.execPath, [...(process.env.SOAK_NODE_ARGS ? process.env.SOAK_NODE_ARGS.split(' ') : []), main, `--target=${target}`, `--source=${source}`, `--port=${port}`], {
-    env: { ...process.env, ...env, NODE_ENV: 'production' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      ...(process.env.SOAK_NODE_ARGS ? process.env.SOAK_NODE_ARGS.split(' ') : []),
+      main,
+      `--target=${target}`,
+      `--source=${source}`,
+      `--port=${port}`,
+    ],
+    {
+      env: { ...process.env, ...env, NODE_ENV: 'production' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   const url = `http://127.0.0.1:${port}/`;
   for (let i = 0; i < 200; i++) {
     if (child.exitCode !== null) throw new Error(`${target} exited with ${child.exitCode}`);
@@ -81,10 +91,15 @@ async function main(): Promise<void> {
     await createOrganization(ctx, { name: `soak-${suffix}` });
     const integrationKeys: string[] = [];
     const autojoinKeys: string[] = [];
-    for (let i = 0; i < 20; i++) integrationKeys.push((await createApiKey(ctx, { kind: 'integration', ownerId: `soak-${suffix}`, tier: i % 3 })).apiKey);
-    for (let i = 0; i < 5; i++) autojoinKeys.push((await createApiKey(ctx, { kind: 'autojoin', ownerId: `soak-${suffix}` })).apiKey);
+    for (let i = 0; i < 20; i++)
+      integrationKeys.push(
+        (await createApiKey(ctx, { kind: 'integration', ownerId: `soak-${suffix}`, tier: i % 3 })).apiKey,
+      );
+    for (let i = 0; i < 5; i++)
+      autojoinKeys.push((await createApiKey(ctx, { kind: 'autojoin', ownerId: `soak-${suffix}` })).apiKey);
     const targets: string[] = [];
-    for (let i = 0; i < 10; i++) targets.push((await createApiKey(ctx, { kind: 'integration', ownerId: `soak-${suffix}` })).apiKey);
+    for (let i = 0; i < 10; i++)
+      targets.push((await createApiKey(ctx, { kind: 'integration', ownerId: `soak-${suffix}` })).apiKey);
 
     const env = {
       SIGNING_KEY_FILE: keyFile,
@@ -99,12 +114,19 @@ async function main(): Promise<void> {
     };
     for (const { child } of Object.values(servers)) cleanups.push(() => void child.kill('SIGTERM'));
 
-    const pick = <T>(list: readonly T[]): T => list[Math.floor(Math.random() * list.length)] as T;
+    const pick = <T>(list: readonly T[]): T => list[Math.floor(Math.random() * list.length)];
     const wrongSecret = (apiKey: string): string => {
       const parsed = parseApiKey(apiKey);
       return parsed.ok ? formatApiKey({ ...parsed.key, secret: generateSecret() }) : apiKey;
     };
-    type Shot = { label: string; url: string; body: string | Buffer | (() => ReadableStream<Uint8Array>); headers?: Record<string, string>; from: string; expect: readonly number[] };
+    type Shot = {
+      label: string;
+      url: string;
+      body: string | Buffer | (() => ReadableStream<Uint8Array>);
+      headers?: Record<string, string>;
+      from: string;
+      expect: readonly number[];
+    };
     // Clients at 50 addresses; the guesses come from 3 others.
     const clients = Array.from({ length: 50 }, (_, i) => `198.51.100.${i + 1}`);
     const attackers = ['203.0.113.1', '203.0.113.2', '203.0.113.3'];
@@ -126,17 +148,72 @@ async function main(): Promise<void> {
       // Refused bodies go to both servers alike (a draw of their own: r alone would pick one).
       const server = Math.random() < 0.5 ? servers.integration : servers.autojoin;
       // Both servers get a similar share, so both reach their steady state in the first minute.
-      if (r < 0.45) return { label: 'valid integration', url: servers.integration.url, body: JSON.stringify({ api_key: pick(integrationKeys) }), from: pick(clients), expect: [200] };
-      if (r < 0.83) return { label: 'valid autojoin', url: servers.autojoin.url, body: JSON.stringify({ api_key: pick(autojoinKeys) }), from: pick(clients), expect: [200] };
-      if (r < 0.88) return { label: 'wrong secret', url: servers.integration.url, body: JSON.stringify({ api_key: wrongSecret(pick(targets)) }), from: pick(attackers), expect: [401, 429] };
+      if (r < 0.45)
+        return {
+          label: 'valid integration',
+          url: servers.integration.url,
+          body: JSON.stringify({ api_key: pick(integrationKeys) }),
+          from: pick(clients),
+          expect: [200],
+        };
+      if (r < 0.83)
+        return {
+          label: 'valid autojoin',
+          url: servers.autojoin.url,
+          body: JSON.stringify({ api_key: pick(autojoinKeys) }),
+          from: pick(clients),
+          expect: [200],
+        };
+      if (r < 0.88)
+        return {
+          label: 'wrong secret',
+          url: servers.integration.url,
+          body: JSON.stringify({ api_key: wrongSecret(pick(targets)) }),
+          from: pick(attackers),
+          expect: [401, 429],
+        };
       if (r < 0.92) {
-        const unknown = formatApiKey({ kind: 'integration', ownerId: `soak-${suffix}`, keyId: generateKeyId(), secret: generateSecret() });
-        return { label: 'unknown key id', url: servers.integration.url, body: JSON.stringify({ api_key: unknown }), from: pick(clients), expect: [401] };
+        const unknown = formatApiKey({
+          kind: 'integration',
+          ownerId: `soak-${suffix}`,
+          keyId: generateKeyId(),
+          secret: generateSecret(),
+        });
+        return {
+          label: 'unknown key id',
+          url: servers.integration.url,
+          body: JSON.stringify({ api_key: unknown }),
+          from: pick(clients),
+          expect: [401],
+        };
       }
-      if (r < 0.94) return { label: 'malformed key', url: servers.autojoin.url, body: JSON.stringify({ api_key: `mlabk.org_x.${generateSecret()}` }), from: pick(clients), expect: [401] };
-      if (r < 0.95) return { label: 'bad body', url: servers.autojoin.url, body: '{"api_key": 7}', from: pick(clients), expect: [400] };
-      if (r < 0.97) return { label: 'gzip', url: server.url, body: gzipped, headers: { 'Content-Encoding': 'gzip' }, from: pick(attackers), expect: [415] };
-      if (r < 0.99) return { label: 'declared 64 KiB', url: server.url, body: oversized, from: pick(attackers), expect: [413] };
+      if (r < 0.94)
+        return {
+          label: 'malformed key',
+          url: servers.autojoin.url,
+          body: JSON.stringify({ api_key: `mlabk.org_x.${generateSecret()}` }),
+          from: pick(clients),
+          expect: [401],
+        };
+      if (r < 0.95)
+        return {
+          label: 'bad body',
+          url: servers.autojoin.url,
+          body: '{"api_key": 7}',
+          from: pick(clients),
+          expect: [400],
+        };
+      if (r < 0.97)
+        return {
+          label: 'gzip',
+          url: server.url,
+          body: gzipped,
+          headers: { 'Content-Encoding': 'gzip' },
+          from: pick(attackers),
+          expect: [415],
+        };
+      if (r < 0.99)
+        return { label: 'declared 64 KiB', url: server.url, body: oversized, from: pick(attackers), expect: [413] };
       return { label: 'chunked 256 KiB', url: server.url, body: chunked, from: pick(attackers), expect: [413] };
     };
 
@@ -149,8 +226,13 @@ async function main(): Promise<void> {
     const endAt = started + SECONDS * 1000;
     let rssAfterWarmup: Record<string, number> | undefined;
     const warmupTimer = setTimeout(() => {
-      rssAfterWarmup = { integration: rssKiB(servers.integration.child.pid as number), autojoin: rssKiB(servers.autojoin.child.pid as number) };
-      console.log(`after ${WARMUP_SECONDS} s: ${requests} requests; RSS integration ${rssAfterWarmup.integration} KiB, autojoin ${rssAfterWarmup.autojoin} KiB`);
+      rssAfterWarmup = {
+        integration: rssKiB(servers.integration.child.pid as number),
+        autojoin: rssKiB(servers.autojoin.child.pid as number),
+      };
+      console.log(
+        `after ${WARMUP_SECONDS} s: ${requests} requests; RSS integration ${rssAfterWarmup.integration} KiB, autojoin ${rssAfterWarmup.autojoin} KiB`,
+      );
     }, WARMUP_SECONDS * 1000);
     const progress = setInterval(
       () =>
@@ -169,11 +251,15 @@ async function main(): Promise<void> {
             const body = typeof s.body === 'function' ? s.body() : s.body;
             const response = await fetch(s.url, {
               method: 'POST',
-              headers: { 'Content-Type': 'application/json', 'X-Forwarded-For': `${s.from}, 130.211.0.1`, ...s.headers },
+              headers: {
+                'Content-Type': 'application/json',
+                'X-Forwarded-For': `${s.from}, 130.211.0.1`,
+                ...s.headers,
+              },
               body,
               ...(typeof s.body === 'function' ? { duplex: 'half' } : {}),
               signal: AbortSignal.timeout(10_000),
-            } as RequestInit);
+            });
             await response.arrayBuffer();
             counts.set(response.status, (counts.get(response.status) ?? 0) + 1);
             if (!s.expect.includes(response.status)) unexpected += 1;
@@ -188,16 +274,25 @@ async function main(): Promise<void> {
     );
     clearTimeout(warmupTimer);
     clearInterval(progress);
-    const rssEnd = { integration: rssKiB(servers.integration.child.pid as number), autojoin: rssKiB(servers.autojoin.child.pid as number) };
+    const rssEnd = {
+      integration: rssKiB(servers.integration.child.pid as number),
+      autojoin: rssKiB(servers.autojoin.child.pid as number),
+    };
 
     const fivexx = [...counts].filter(([status]) => status >= 500).reduce((n, [, c]) => n + c, 0);
     const elapsed = (Date.now() - started) / 1000;
     const ratios = rssAfterWarmup
-      ? { integration: rssEnd.integration / rssAfterWarmup.integration, autojoin: rssEnd.autojoin / rssAfterWarmup.autojoin }
+      ? {
+          integration: rssEnd.integration / rssAfterWarmup.integration,
+          autojoin: rssEnd.autojoin / rssAfterWarmup.autojoin,
+        }
       : undefined;
     console.log(`
 soak: ${requests} requests in ${elapsed.toFixed(0)} s (${(requests / elapsed).toFixed(0)} req/s), ${CONNECTIONS} connections
-statuses: ${[...counts].sort(([a], [b]) => a - b).map(([s, c]) => `${s}: ${c}`).join(', ')}
+statuses: ${[...counts]
+      .sort(([a], [b]) => a - b)
+      .map(([s, c]) => `${s}: ${c}`)
+      .join(', ')}
 5xx responses: ${fivexx}
 connection errors: ${connectionErrors}${errorKinds.size ? ` (${[...errorKinds].map(([k, c]) => `${k} × ${c}`).join(', ')})` : ''}
 unexpected statuses: ${unexpected}
@@ -206,7 +301,13 @@ resident memory after ${WARMUP_SECONDS} s → end: ${
         ? `integration ${rssAfterWarmup.integration} → ${rssEnd.integration} KiB (×${ratios.integration.toFixed(2)}), autojoin ${rssAfterWarmup.autojoin} → ${rssEnd.autojoin} KiB (×${ratios.autojoin.toFixed(2)})`
         : 'not measured (run too short)'
     }`);
-    const pass = fivexx === 0 && connectionErrors === 0 && unexpected === 0 && ratios !== undefined && ratios.integration <= 1.2 && ratios.autojoin <= 1.2;
+    const pass =
+      fivexx === 0 &&
+      connectionErrors === 0 &&
+      unexpected === 0 &&
+      ratios !== undefined &&
+      ratios.integration <= 1.2 &&
+      ratios.autojoin <= 1.2;
     console.log(pass ? 'PASS' : 'FAIL');
     process.exitCode = pass ? 0 : 1;
   } finally {

@@ -24,14 +24,20 @@ export type Entity = Record<string | symbol, unknown>;
 /** A new integration or organisation gets an id of the strict shape. */
 export function checkNewOwnerId(id: string, what: string): void {
   if (!isValidOwnerId(id)) {
-    throw new AdminError(`${what} ${JSON.stringify(id)} is not valid: use 1 to 64 of A-Z a-z 0-9 _ - (not __…__)`, 'invalid-argument');
+    throw new AdminError(
+      `${what} ${JSON.stringify(id)} is not valid: use 1 to 64 of A-Z a-z 0-9 _ - (not __…__)`,
+      'invalid-argument',
+    );
   }
 }
 
 /** An existing one may have any id the Go service (and its tool) accepted. */
 export function checkOwnerId(id: string, what: string): void {
   if (!isAcceptedOwnerId(id)) {
-    throw new AdminError(`${what} ${JSON.stringify(id)} is not valid: 1 to 64 bytes without a dot (not __…__)`, 'invalid-argument');
+    throw new AdminError(
+      `${what} ${JSON.stringify(id)} is not valid: 1 to 64 bytes without a dot (not __…__)`,
+      'invalid-argument',
+    );
   }
 }
 

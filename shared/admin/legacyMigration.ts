@@ -21,7 +21,15 @@
  */
 import type { Key } from '@google-cloud/datastore';
 import { isAcceptedOwnerId, legacyKeyId, legacyKeyName } from '../keys/grammar';
-import { decodeStoredLegacyKey, isPlaintextFlatKey, isScopedKeyRecord, KEY_STATUS, KIND, legacyKeyKey, PLAINTEXT_TWIN } from '../keys/entities';
+import {
+  decodeStoredLegacyKey,
+  isPlaintextFlatKey,
+  isScopedKeyRecord,
+  KEY_STATUS,
+  KIND,
+  legacyKeyKey,
+  PLAINTEXT_TWIN,
+} from '../keys/entities';
 import type { AdminContext } from './context';
 
 export interface MigrationOptions {
@@ -142,8 +150,11 @@ export async function migrateLegacyKeys(ctx: AdminContext, options: MigrationOpt
     }
   }
 
-  const perOrg = [...orgs.entries()].map(([org, counts]) => ({ org, ...counts })).sort((a, b) => a.org.localeCompare(b.org));
-  const total = (field: 'migrated' | 'alreadyMigrated' | 'plaintextDeleted'): number => perOrg.reduce((sum, o) => sum + o[field], 0);
+  const perOrg = [...orgs.entries()]
+    .map(([org, counts]) => ({ org, ...counts }))
+    .sort((a, b) => a.org.localeCompare(b.org));
+  const total = (field: 'migrated' | 'alreadyMigrated' | 'plaintextDeleted'): number =>
+    perOrg.reduce((sum, o) => sum + o[field], 0);
   return {
     scanned: entities.length,
     scoped,

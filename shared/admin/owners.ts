@@ -114,7 +114,10 @@ export async function listIntegrations(ctx: AdminContext): Promise<IntegrationRe
     .sort((a, b) => a.integrationId.localeCompare(b.integrationId));
 }
 
-export async function showIntegration(ctx: AdminContext, integrationId: string): Promise<IntegrationRecord & { keys: KeyRecord[] }> {
+export async function showIntegration(
+  ctx: AdminContext,
+  integrationId: string,
+): Promise<IntegrationRecord & { keys: KeyRecord[] }> {
   const entity = await getOwner(ctx, 'integration', integrationId);
   const keys = await listApiKeys(ctx, 'integration', integrationId);
   return { ...integrationRecord(integrationId, entity, keys), keys };
@@ -133,7 +136,10 @@ export async function listOrganizations(ctx: AdminContext): Promise<Organization
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
-export async function showOrganization(ctx: AdminContext, name: string): Promise<OrganizationRecord & { keys: KeyRecord[] }> {
+export async function showOrganization(
+  ctx: AdminContext,
+  name: string,
+): Promise<OrganizationRecord & { keys: KeyRecord[] }> {
   const entity = await getOwner(ctx, 'autojoin', name);
   const keys = await listApiKeys(ctx, 'autojoin', name);
   return { ...organizationRecord(name, entity, keys), keys };
@@ -146,10 +152,17 @@ const MAX_MUTATIONS = 500;
  * refused unless `force`: deleting cuts off an integrator at once, which revoking says
  * more plainly.
  */
-export async function deleteIntegration(ctx: AdminContext, integrationId: string, options: { force?: boolean } = {}): Promise<{ deletedKeys: number }> {
+export async function deleteIntegration(
+  ctx: AdminContext,
+  integrationId: string,
+  options: { force?: boolean } = {},
+): Promise<{ deletedKeys: number }> {
   await getOwner(ctx, 'integration', integrationId);
   const owner = ownerKey(ctx.datastore, 'integration', integrationId, ctx.namespaces);
-  const children = await runQuery(ctx, ctx.datastore.createQuery(ctx.namespaces.integrationNamespace, KIND.integrationKey).hasAncestor(owner));
+  const children = await runQuery(
+    ctx,
+    ctx.datastore.createQuery(ctx.namespaces.integrationNamespace, KIND.integrationKey).hasAncestor(owner),
+  );
   const active = children.filter((entity) => isUsable(decodeStoredKey(entity), nowOf(ctx))).length;
   if (active > 0 && !options.force) {
     throw new AdminError(

@@ -93,8 +93,10 @@ export function promotionRefusal(
   if (createdAt === undefined) return undefined;
   const at = promotableAt(createdAt, timing);
   if (at.getTime() <= now.getTime()) return undefined;
-  return `version ${version} has been published since ${iso(createdAt)}; verifiers may cache the JWKS for ` +
-    `${publicationDelaySeconds(timing)} s, so promote it after ${iso(at)}`;
+  return (
+    `version ${version} has been published since ${iso(createdAt)}; verifiers may cache the JWKS for ` +
+    `${publicationDelaySeconds(timing)} s, so promote it after ${iso(at)}`
+  );
 }
 
 /** What decides whether a version may be retired now. */
@@ -119,11 +121,15 @@ export function retirementRefusal(facts: RetirementFacts): string | undefined {
   if (stoppedAt !== undefined) {
     const at = retirableAt(stoppedAt, timing);
     if (at.getTime() <= facts.now.getTime()) return undefined;
-    return `version ${version} stopped signing at ${iso(stoppedAt)}; instances may sign with it for ` +
+    return (
+      `version ${version} stopped signing at ${iso(stoppedAt)}; instances may sign with it for ` +
       `${timing.signingKeyRefreshSeconds} s more and tokens live up to ` +
-      `${retirementDelaySeconds(timing) - timing.signingKeyRefreshSeconds} s: retire it after ${iso(at)}`;
+      `${retirementDelaySeconds(timing) - timing.signingKeyRefreshSeconds} s: retire it after ${iso(at)}`
+    );
   }
   if (signing !== undefined && version > signing) return undefined;
-  return `there is no record of when version ${version} stopped signing (it was not moved off ${facts.alias} ` +
-    'by promote): retire it once no token it signed can be unexpired';
+  return (
+    `there is no record of when version ${version} stopped signing (it was not moved off ${facts.alias} ` +
+    'by promote): retire it once no token it signed can be unexpired'
+  );
 }

@@ -70,7 +70,6 @@ export interface SigningKeyVersion {
   readonly retirableAt: Date | undefined;
 }
 
-
 /** Every version of the secret, newest first, with its kid and its place in the rotation. */
 export async function listSigningKeys(ctx: SigningKeyAdminContext): Promise<SigningKeyVersion[]> {
   const [secret, versions] = await Promise.all([getSecret(ctx), listVersions(ctx)]);
@@ -97,7 +96,8 @@ export async function listSigningKeys(ctx: SigningKeyAdminContext): Promise<Sign
         createdAt,
         stoppedSigningAt,
         promotableAt: role === 'staged' && createdAt ? promotableAt(createdAt, ctx.timing) : undefined,
-        retirableAt: role === 'stopped-signing' && stoppedSigningAt ? retirableAt(stoppedSigningAt, ctx.timing) : undefined,
+        retirableAt:
+          role === 'stopped-signing' && stoppedSigningAt ? retirableAt(stoppedSigningAt, ctx.timing) : undefined,
       };
     }),
   );
@@ -119,7 +119,11 @@ export interface StagedKey {
  * of the published set). A key that is not RS256 is refused unless `allowNonRsa`: ESPv2, in
  * front of Locate, could not verify its tokens.
  */
-export async function stageSigningKey(ctx: SigningKeyAdminContext, jwkText: string, options: { allowNonRsa?: boolean } = {}): Promise<StagedKey> {
+export async function stageSigningKey(
+  ctx: SigningKeyAdminContext,
+  jwkText: string,
+  options: { allowNonRsa?: boolean } = {},
+): Promise<StagedKey> {
   let key;
   try {
     key = await parseSigningKey(jwkText);
@@ -129,7 +133,10 @@ export async function stageSigningKey(ctx: SigningKeyAdminContext, jwkText: stri
   }
   const warning = espv2Warning(key.alg);
   if (warning !== undefined && !options.allowNonRsa) {
-    throw new AdminError(`refusing to stage an ${key.alg} key: ${warning.replace(/^warning: /, '')}; pass --allow-non-rsa to stage it anyway`, 'failed-precondition');
+    throw new AdminError(
+      `refusing to stage an ${key.alg} key: ${warning.replace(/^warning: /, '')}; pass --allow-non-rsa to stage it anyway`,
+      'failed-precondition',
+    );
   }
   const [secret, versions] = await Promise.all([getSecret(ctx), listVersions(ctx)]);
   const annotations = secret.annotations ?? {};
@@ -148,10 +155,15 @@ export async function stageSigningKey(ctx: SigningKeyAdminContext, jwkText: stri
   }
   for (const v of versions) {
     const number = versionNumber(v.name);
-    const existing = (stateOf(v) === 'ENABLED' ? await readKey(ctx, number) : undefined) ?? recordedKey(annotations, number);
-    if (existing?.kid === key.kid) throw new AdminError(`version ${number} already has kid ${key.kid}`, 'already-exists');
+    const existing =
+      (stateOf(v) === 'ENABLED' ? await readKey(ctx, number) : undefined) ?? recordedKey(annotations, number);
+    if (existing?.kid === key.kid)
+      throw new AdminError(`version ${number} already has kid ${key.kid}`, 'already-exists');
   }
-  const [added] = await ctx.client.addSecretVersion({ parent: ctx.secret, payload: { data: Buffer.from(jwkText, 'utf8') } }, CALL_OPTIONS);
+  const [added] = await ctx.client.addSecretVersion(
+    { parent: ctx.secret, payload: { data: Buffer.from(jwkText, 'utf8') } },
+    CALL_OPTIONS,
+  );
   const version = versionNumber(added.name);
   await updateAnnotations(ctx, (current) => ({ ...current, [`${KEY_INFO}${version}`]: `${key.alg}:${key.kid}` }));
   const createdAt = dateOfTimestamp(added.createTime) ?? nowOf(ctx);
@@ -171,7 +183,10 @@ export interface PromotedKey {
  * Refused until the version has been published longer than a verifier may cache the JWKS,
  * unless `force`: before that, a verifier could meet the new kid with a set that lacks it.
  */
-export async function promoteSigningKey(ctx: SigningKeyAdminContext, options: { version?: number; force?: boolean } = {}): Promise<PromotedKey> {
+export async function promoteSigningKey(
+  ctx: SigningKeyAdminContext,
+  options: { version?: number; force?: boolean } = {},
+): Promise<PromotedKey> {
   const [secret, versions] = await Promise.all([getSecret(ctx), listVersions(ctx)]);
   const aliases = aliasesOf(secret);
   const previous = aliases.get(ctx.alias);
@@ -179,17 +194,27 @@ export async function promoteSigningKey(ctx: SigningKeyAdminContext, options: { 
   let target = options.version;
   if (target === undefined) {
     target = enabled.find((n) => previous === undefined || n > previous);
-    if (target === undefined) throw new AdminError('no staged version newer than the one signing: stage one first', 'failed-precondition');
+    if (target === undefined)
+      throw new AdminError('no staged version newer than the one signing: stage one first', 'failed-precondition');
   }
   const stored = versions.find((v) => versionNumber(v.name) === target);
   if (!stored) throw new AdminError(`version ${target} does not exist`, 'not-found');
-  if (target === previous) throw new AdminError(`version ${target} is already the ${ctx.alias} version`, 'failed-precondition');
-  if (stateOf(stored) !== 'ENABLED') throw new AdminError(`version ${target} is ${stateOf(stored).toLowerCase()}, so not published`, 'failed-precondition');
+  if (target === previous)
+    throw new AdminError(`version ${target} is already the ${ctx.alias} version`, 'failed-precondition');
+  if (stateOf(stored) !== 'ENABLED')
+    throw new AdminError(
+      `version ${target} is ${stateOf(stored).toLowerCase()}, so not published`,
+      'failed-precondition',
+    );
   if (!enabled.slice(0, MAX_PUBLISHED_VERSIONS).includes(target)) {
-    throw new AdminError(`version ${target} is not among the ${MAX_PUBLISHED_VERSIONS} newest enabled versions, so not published`, 'failed-precondition');
+    throw new AdminError(
+      `version ${target} is not among the ${MAX_PUBLISHED_VERSIONS} newest enabled versions, so not published`,
+      'failed-precondition',
+    );
   }
   const key = await readKey(ctx, target);
-  if (key === undefined) throw new AdminError(`version ${target} does not hold a usable private JWK`, 'failed-precondition');
+  if (key === undefined)
+    throw new AdminError(`version ${target} does not hold a usable private JWK`, 'failed-precondition');
   const now = nowOf(ctx);
   const early = promotionRefusal(target, dateOfTimestamp(stored.createTime), now, ctx.timing);
   if (early !== undefined && !options.force) throw new AdminError(`${early}, or pass --force`, 'failed-precondition');
@@ -199,7 +224,11 @@ export async function promoteSigningKey(ctx: SigningKeyAdminContext, options: { 
   // One update moves the alias and records when the previous version stopped signing.
   await ctx.client.updateSecret(
     {
-      secret: { name: ctx.secret, versionAliases: { ...Object.fromEntries(aliases), [ctx.alias]: target }, annotations },
+      secret: {
+        name: ctx.secret,
+        versionAliases: { ...Object.fromEntries(aliases), [ctx.alias]: target },
+        annotations,
+      },
       updateMask: { paths: ['version_aliases', 'annotations'] },
     },
     CALL_OPTIONS,
@@ -219,7 +248,10 @@ export interface RetiredKey {
  * expired; a version with no record of when it stopped signing is refused unless it is newer
  * than the signing version (staged, never promoted).
  */
-export async function retireSigningKey(ctx: SigningKeyAdminContext, options: { version: number; force?: boolean }): Promise<RetiredKey> {
+export async function retireSigningKey(
+  ctx: SigningKeyAdminContext,
+  options: { version: number; force?: boolean },
+): Promise<RetiredKey> {
   const { version } = options;
   const [secret, versions] = await Promise.all([getSecret(ctx), listVersions(ctx)]);
   const aliases = aliasesOf(secret);
@@ -227,7 +259,10 @@ export async function retireSigningKey(ctx: SigningKeyAdminContext, options: { v
   if (!stored) throw new AdminError(`version ${version} does not exist`, 'not-found');
   const pointing = [...aliases].filter(([, n]) => n === version).map(([alias]) => alias);
   if (pointing.length > 0) {
-    throw new AdminError(`version ${version} is the ${pointing.join(', ')} version and may be signing: promote another version first`, 'failed-precondition');
+    throw new AdminError(
+      `version ${version} is the ${pointing.join(', ')} version and may be signing: promote another version first`,
+      'failed-precondition',
+    );
   }
   const state = stateOf(stored);
   if (state === 'DISABLED') return { version, alreadyDisabled: true, forced: false };
@@ -236,7 +271,8 @@ export async function retireSigningKey(ctx: SigningKeyAdminContext, options: { v
   const stoppedAt = recordedStop(secret.annotations ?? {}, version);
   const signing = aliases.get(ctx.alias);
   const refusal = retirementRefusal({ version, stoppedAt, signing, alias: ctx.alias, now, timing: ctx.timing });
-  if (refusal !== undefined && !options.force) throw new AdminError(`${refusal}, or pass --force`, 'failed-precondition');
+  if (refusal !== undefined && !options.force)
+    throw new AdminError(`${refusal}, or pass --force`, 'failed-precondition');
   await ctx.client.disableSecretVersion({ name: `${ctx.secret}/versions/${version}` }, CALL_OPTIONS);
   return { version, alreadyDisabled: false, forced: refusal !== undefined };
 }

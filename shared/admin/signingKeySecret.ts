@@ -57,11 +57,18 @@ export async function listVersions(ctx: SigningKeyAdminContext): Promise<SecretV
   return versions.sort((a, b) => versionNumber(b.name) - versionNumber(a.name));
 }
 
-export async function readKey(ctx: SigningKeyAdminContext, version: number): Promise<{ kid: string; alg: SigningAlgorithm } | undefined> {
+export async function readKey(
+  ctx: SigningKeyAdminContext,
+  version: number,
+): Promise<{ kid: string; alg: SigningAlgorithm } | undefined> {
   try {
-    const [response] = await ctx.client.accessSecretVersion({ name: `${ctx.secret}/versions/${version}` }, CALL_OPTIONS);
+    const [response] = await ctx.client.accessSecretVersion(
+      { name: `${ctx.secret}/versions/${version}` },
+      CALL_OPTIONS,
+    );
     const data = response.payload?.data;
-    const text = data === null || data === undefined ? '' : typeof data === 'string' ? data : Buffer.from(data).toString('utf8');
+    const text =
+      data === null || data === undefined ? '' : typeof data === 'string' ? data : Buffer.from(data).toString('utf8');
     const key = await parseSigningKey(text);
     return { kid: key.kid, alg: key.alg };
   } catch (error) {
@@ -70,7 +77,10 @@ export async function readKey(ctx: SigningKeyAdminContext, version: number): Pro
   }
 }
 
-export function recordedKey(annotations: Record<string, string>, version: number): { kid: string; alg: SigningAlgorithm } | undefined {
+export function recordedKey(
+  annotations: Record<string, string>,
+  version: number,
+): { kid: string; alg: SigningAlgorithm } | undefined {
   const value = annotations[`${KEY_INFO}${version}`];
   const colon = value?.indexOf(':') ?? -1;
   if (value === undefined || colon < 0) return undefined;
@@ -85,11 +95,16 @@ export function recordedStop(annotations: Record<string, string>, version: numbe
   return date === undefined || Number.isNaN(date.getTime()) ? undefined : date;
 }
 
-export async function updateAnnotations(ctx: SigningKeyAdminContext, change: (current: Record<string, string>) => Record<string, string>): Promise<void> {
+export async function updateAnnotations(
+  ctx: SigningKeyAdminContext,
+  change: (current: Record<string, string>) => Record<string, string>,
+): Promise<void> {
   const secret = await getSecret(ctx);
   await ctx.client.updateSecret(
-    { secret: { name: ctx.secret, annotations: change({ ...(secret.annotations ?? {}) }) }, updateMask: { paths: ['annotations'] } },
+    {
+      secret: { name: ctx.secret, annotations: change({ ...(secret.annotations ?? {}) }) },
+      updateMask: { paths: ['annotations'] },
+    },
     CALL_OPTIONS,
   );
 }
-

@@ -41,7 +41,11 @@ export function tokenTtl(kind: KeyKind, settings: TokenSettings): number {
 }
 
 /** @param nowSeconds seconds since the epoch, whole. */
-export function claimsFor(key: VerifiedKey, settings: TokenSettings, nowSeconds: number = Math.floor(Date.now() / 1000)): TokenClaims {
+export function claimsFor(
+  key: VerifiedKey,
+  settings: TokenSettings,
+  nowSeconds: number = Math.floor(Date.now() / 1000),
+): TokenClaims {
   const common = {
     iss: settings.issuer,
     iat: nowSeconds,

@@ -34,22 +34,30 @@ export function addressBucket(raw: string): string {
   if (isIPv4(address)) return address;
   if (isIPv6(address)) {
     const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-    if (mapped && isIPv4(mapped[1] as string)) return mapped[1] as string;
+    if (mapped && isIPv4(mapped[1])) return mapped[1];
     const groups = expandIPv6(address.replace(/%.*$/, ''));
-    if (groups !== undefined && groups.length === 8) return `${groups.slice(0, 4).map((g) => Number.parseInt(g, 16).toString(16)).join(':')}::/64`;
+    if (groups !== undefined && groups.length === 8)
+      return `${groups
+        .slice(0, 4)
+        .map((g) => Number.parseInt(g, 16).toString(16))
+        .join(':')}::/64`;
   }
   // Not an address (a proxy would not write one): still a bucket of its own, bounded in size.
   return address.slice(0, MAX_UNPARSED);
 }
 
 /** The client address of a request, from the `hop`-th X-Forwarded-For entry from the right, else the peer. */
-export function clientAddress(forwardedFor: string | string[] | undefined, peer: string | undefined, hop: number): string {
+export function clientAddress(
+  forwardedFor: string | string[] | undefined,
+  peer: string | undefined,
+  hop: number,
+): string {
   if (hop > 0 && forwardedFor !== undefined) {
     const entries = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor)
       .split(',')
       .map((entry) => entry.trim())
       .filter((entry) => entry !== '');
-    if (entries.length > 0) return addressBucket(entries[Math.max(0, entries.length - hop)] as string);
+    if (entries.length > 0) return addressBucket(entries[Math.max(0, entries.length - hop)]);
   }
   return addressBucket(peer ?? '');
 }

@@ -53,7 +53,8 @@ export interface RunQueryResponse {
   readonly batch?: { readonly entityResults?: ReadonlyArray<{ readonly entity: RestEntity }> };
 }
 
-export type RestResult<T> = { readonly ok: true; readonly body: T } | { readonly ok: false; readonly status: string; readonly message: string };
+export type RestResult<T> =
+  { readonly ok: true; readonly body: T } | { readonly ok: false; readonly status: string; readonly message: string };
 
 export interface DatastoreRest {
   lookup(keys: readonly DatastoreKey[]): Promise<RestResult<LookupResponse>>;
@@ -81,7 +82,8 @@ interface Credentials {
 function emulatorCredentials(projectId: string | undefined): Credentials {
   return {
     headers: () => Promise.resolve({}),
-    projectId: () => (projectId ? Promise.resolve(projectId) : Promise.reject(new Error('PROJECT_ID is required with an emulator'))),
+    projectId: () =>
+      projectId ? Promise.resolve(projectId) : Promise.reject(new Error('PROJECT_ID is required with an emulator')),
   };
 }
 
@@ -150,7 +152,9 @@ function post(
       (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        );
         response.on('error', reject);
       },
     );
@@ -175,7 +179,14 @@ export function datastoreRest(options: DatastoreRestOptions): DatastoreRest {
       const left = options.timeoutMs - (Date.now() - started);
       if (left <= 0) return { ok: false, status: 'UNAVAILABLE', message: `no answer within ${options.timeoutMs} ms` };
       const path = `/v1/projects/${encodeURIComponent(projectId)}:${method}`;
-      const response = await post(transport, agent, { ...server, path }, headers, JSON.stringify(body(projectId)), left);
+      const response = await post(
+        transport,
+        agent,
+        { ...server, path },
+        headers,
+        JSON.stringify(body(projectId)),
+        left,
+      );
       if (response.status >= 200 && response.status < 300) return { ok: true, body: JSON.parse(response.text) as T };
       let error: ErrorBody['error'];
       try {
@@ -183,7 +194,11 @@ export function datastoreRest(options: DatastoreRestOptions): DatastoreRest {
       } catch {
         error = undefined;
       }
-      return { ok: false, status: error?.status ?? `HTTP_${response.status}`, message: (error?.message ?? response.text).slice(0, 300) };
+      return {
+        ok: false,
+        status: error?.status ?? `HTTP_${response.status}`,
+        message: (error?.message ?? response.text).slice(0, 300),
+      };
     } catch (error) {
       return { ok: false, status: 'UNAVAILABLE', message: (error as Error).message };
     }
@@ -194,7 +209,10 @@ export function datastoreRest(options: DatastoreRestOptions): DatastoreRest {
       return call<LookupResponse>('lookup', (projectId) => ({ keys: keys.map((key) => toRestKey(key, projectId)) }));
     },
     runQuery(namespace, query) {
-      return call<RunQueryResponse>('runQuery', (projectId) => ({ partitionId: { projectId, namespaceId: namespace }, query }));
+      return call<RunQueryResponse>('runQuery', (projectId) => ({
+        partitionId: { projectId, namespaceId: namespace },
+        query,
+      }));
     },
     insert(key, properties) {
       return call<unknown>('commit', (projectId) => ({

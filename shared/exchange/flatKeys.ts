@@ -109,8 +109,10 @@ export function createLegacyKeyLookup(deps: LegacyKeyLookupDeps): LegacyKeyLooku
     const keyId = legacyKeyId(name);
     const stored = decodeStoredLegacyKey(entity);
     const who = { ownerId: stored.org, keyId };
-    if (stored.org === '' || !isUsable(stored, now())) return { ok: false, outcome: 'invalid', reason: 'key not active', ...who };
-    if (stored.plaintextTwin && plaintextPresent !== true) return { ok: false, outcome: 'invalid', reason: 'plaintext key deleted', ...who };
+    if (stored.org === '' || !isUsable(stored, now()))
+      return { ok: false, outcome: 'invalid', reason: 'key not active', ...who };
+    if (stored.plaintextTwin && plaintextPresent !== true)
+      return { ok: false, outcome: 'invalid', reason: 'plaintext key deleted', ...who };
     return { ok: true, key: { kind: 'autojoin', ownerId: stored.org, keyId, tier: 0 } };
   }
 
@@ -119,7 +121,8 @@ export function createLegacyKeyLookup(deps: LegacyKeyLookupDeps): LegacyKeyLooku
     const keyId = legacyKeyId(name);
     const recordKey = legacyKeyKey(keys, name, namespaces);
     const knownOrg = orgs.get(name);
-    const wanted = knownOrg === undefined ? [recordKey] : [recordKey, plaintextKeyKey(keys, knownOrg, flatKey, namespaces)];
+    const wanted =
+      knownOrg === undefined ? [recordKey] : [recordKey, plaintextKeyKey(keys, knownOrg, flatKey, namespaces)];
     const read = await reader.getMany(wanted);
     if (read.status === 'unavailable') return { ok: false, outcome: 'unavailable', cause: read.cause, keyId };
     if (read.status === 'refused') return { ok: false, outcome: 'invalid', reason: 'refused by Datastore', keyId };
@@ -132,8 +135,10 @@ export function createLegacyKeyLookup(deps: LegacyKeyLookupDeps): LegacyKeyLooku
     if (knownOrg === stored.org) return decide(name, record, twin !== undefined);
     // A fresh instance: the organisation was learnt from this record; one more get.
     const second = await reader.get(plaintextKeyKey(keys, stored.org, flatKey, namespaces));
-    if (second.status === 'unavailable') return { ok: false, outcome: 'unavailable', cause: second.cause, ownerId: stored.org, keyId };
-    if (second.status === 'refused') return { ok: false, outcome: 'invalid', reason: 'refused by Datastore', ownerId: stored.org, keyId };
+    if (second.status === 'unavailable')
+      return { ok: false, outcome: 'unavailable', cause: second.cause, ownerId: stored.org, keyId };
+    if (second.status === 'refused')
+      return { ok: false, outcome: 'invalid', reason: 'refused by Datastore', ownerId: stored.org, keyId };
     return decide(name, record, second.status === 'found');
   }
 
@@ -173,7 +178,8 @@ export function createLegacyKeyLookup(deps: LegacyKeyLookupDeps): LegacyKeyLooku
     const keyId = legacyKeyId(name);
     const missedUntil = misses.get(name);
     if (missedUntil !== undefined) {
-      if (missedUntil > now().getTime()) return { ok: false, outcome: 'invalid', reason: 'unknown key (recent miss)', keyId };
+      if (missedUntil > now().getTime())
+        return { ok: false, outcome: 'invalid', reason: 'unknown key (recent miss)', keyId };
       misses.delete(name);
     }
     if (deps.fallback === undefined) return { ok: false, outcome: 'invalid', reason: 'unknown key', keyId };

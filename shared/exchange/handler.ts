@@ -71,7 +71,8 @@ export function createExchangeHandler(options: ExchangeOptions): HttpFunction {
       record(problem.status, result.outcome, {
         [owner]: result.ownerId,
         key_id: result.keyId,
-        reason: result.outcome === 'invalid' ? result.reason : result.outcome === 'unavailable' ? result.cause : undefined,
+        reason:
+          result.outcome === 'invalid' ? result.reason : result.outcome === 'unavailable' ? result.cause : undefined,
       });
       return;
     }

@@ -34,7 +34,8 @@ export interface Attempt {
   settle(correct: boolean): void;
 }
 
-export type Admission = { readonly admitted: true; readonly attempt: Attempt } | { readonly admitted: false; readonly retryAfter: number };
+export type Admission =
+  { readonly admitted: true; readonly attempt: Attempt } | { readonly admitted: false; readonly retryAfter: number };
 
 export class FailureThrottle {
   private readonly windows = new Map<string, Window>();
@@ -73,7 +74,8 @@ export class FailureThrottle {
           admitted.pending -= 1;
           if (!correct) admitted.failures += 1;
           // A window that holds nothing is dropped at once, so correct guesses leave no trace.
-          if (admitted.failures === 0 && admitted.pending === 0 && this.windows.get(path) === admitted) this.windows.delete(path);
+          if (admitted.failures === 0 && admitted.pending === 0 && this.windows.get(path) === admitted)
+            this.windows.delete(path);
         },
       },
     };
@@ -115,7 +117,11 @@ export class GuessThrottle {
   private readonly perAddress: FailureThrottle;
 
   constructor(options: GuessThrottleOptions) {
-    const common = { windowSeconds: options.windowSeconds, ...(options.capacity ? { capacity: options.capacity } : {}), ...(options.now ? { now: options.now } : {}) };
+    const common = {
+      windowSeconds: options.windowSeconds,
+      ...(options.capacity ? { capacity: options.capacity } : {}),
+      ...(options.now ? { now: options.now } : {}),
+    };
     this.perKey = new FailureThrottle({ ...common, maxFailures: options.maxFailuresPerKey });
     this.perAddress = new FailureThrottle({ ...common, maxFailures: options.maxFailuresPerAddress });
   }

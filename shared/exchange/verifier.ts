@@ -103,7 +103,10 @@ export function createKeyVerifier(deps: KeyVerifierDeps): KeyVerifier {
     if (kind === 'unknown') return { ok: false, outcome: 'invalid', reason: 'stored hash unreadable', ...who };
     // A Go-service key's SHA-256 costs microseconds: there is no CPU to protect, so it is
     // never throttled, and wrong guesses at it lock nobody out.
-    if (kind === 'sha256') return matchesSha256(secret, storedHash) ? undefined : { ok: false, outcome: 'invalid', reason: 'wrong secret', ...who };
+    if (kind === 'sha256')
+      return matchesSha256(secret, storedHash)
+        ? undefined
+        : { ok: false, outcome: 'invalid', reason: 'wrong secret', ...who };
     const digest = secretDigest(secret);
     if (deps.cache.has(path, storedHash, digest)) return undefined;
     const flightKey = `${path}\n${storedHash}\n${digest.toString('base64')}`;
@@ -161,12 +164,19 @@ export function createKeyVerifier(deps: KeyVerifierDeps): KeyVerifier {
       const datastoreKey = apiKeyKey(deps.keys, kind, ownerId, keyId, deps.namespaces);
       const lookup = await deps.reader.get(datastoreKey);
       if (lookup.status === 'unavailable') return { ok: false, outcome: 'unavailable', cause: lookup.cause, ...who };
-      if (lookup.status === 'refused') return { ok: false, outcome: 'invalid', reason: 'name refused by Datastore', ...who };
+      if (lookup.status === 'refused')
+        return { ok: false, outcome: 'invalid', reason: 'name refused by Datastore', ...who };
       if (lookup.status === 'missing') return { ok: false, outcome: 'invalid', reason: 'unknown key', ...who };
       const stored = decodeStoredKey(lookup.entity);
-      if (stored.unreadable !== undefined) return { ok: false, outcome: 'invalid', reason: `key record unreadable: ${stored.unreadable}`, ...who };
+      if (stored.unreadable !== undefined)
+        return { ok: false, outcome: 'invalid', reason: `key record unreadable: ${stored.unreadable}`, ...who };
       if (!isUsable(stored, now())) {
-        return { ok: false, outcome: 'invalid', reason: stored.status === 'active' ? 'key expired' : 'key not active', ...who };
+        return {
+          ok: false,
+          outcome: 'invalid',
+          reason: stored.status === 'active' ? 'key expired' : 'key not active',
+          ...who,
+        };
       }
       const refusal = await checkSecret(pathOf(datastoreKey), secret, stored.keyHash, who, client);
       if (refusal) return refusal;

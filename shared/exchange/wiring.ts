@@ -88,7 +88,8 @@ export class ExchangeInstance {
       signer: this.signer,
       settings: this.config,
       log: this.log,
-      clientAddress: (req) => clientAddress(req.headers['x-forwarded-for'], req.socket.remoteAddress, this.config.forwardedForHop),
+      clientAddress: (req) =>
+        clientAddress(req.headers['x-forwarded-for'], req.socket.remoteAddress, this.config.forwardedForHop),
     });
   }
 }

@@ -48,7 +48,13 @@ export function ownerKey<K>(keys: KeyBuilder<K>, kind: KeyKind, ownerId: string,
   return keys.key({ namespace: namespaceFor(kind, namespaces), path: [KINDS[kind].ownerKind, ownerId] });
 }
 
-export function apiKeyKey<K>(keys: KeyBuilder<K>, kind: KeyKind, ownerId: string, keyId: string, namespaces: Namespaces): K {
+export function apiKeyKey<K>(
+  keys: KeyBuilder<K>,
+  kind: KeyKind,
+  ownerId: string,
+  keyId: string,
+  namespaces: Namespaces,
+): K {
   return keys.key({
     namespace: namespaceFor(kind, namespaces),
     path: [KINDS[kind].ownerKind, ownerId, KINDS[kind].keyKind, keyId],
@@ -111,7 +117,10 @@ function asDate(value: unknown): Date | undefined {
 function asTier(value: unknown): number {
   if (value === undefined || value === null) return 0;
   // Integers beyond 2^53 arrive wrapped when wrapNumbers is on.
-  const number = value !== null && typeof value === 'object' && 'value' in value ? Number((value as { value: unknown }).value) : value;
+  const number =
+    value !== null && typeof value === 'object' && 'value' in value
+      ? Number((value).value)
+      : value;
   return typeof number === 'number' && Number.isSafeInteger(number) ? number : Number.NaN;
 }
 

@@ -44,8 +44,7 @@ export interface ScopedKey {
 }
 
 export type ParsedKey =
-  | { readonly ok: true; readonly key: ScopedKey }
-  | { readonly ok: false; readonly reason: string };
+  { readonly ok: true; readonly key: ScopedKey } | { readonly ok: false; readonly reason: string };
 
 export const API_KEY_PREFIX = 'mlabk.';
 export const MAX_API_KEY_BYTES = 300;
@@ -76,12 +75,20 @@ function wellFormed(text: string): string {
 
 /** An integration id or organisation name the Go service accepted (and Datastore can hold). */
 export function isAcceptedOwnerId(id: string): boolean {
-  return id.length > 0 && bytes(id) <= MAX_OWNER_ID_BYTES && !id.includes('.') && !RESERVED.test(id) && wellFormed(id) === id;
+  return (
+    id.length > 0 && bytes(id) <= MAX_OWNER_ID_BYTES && !id.includes('.') && !RESERVED.test(id) && wellFormed(id) === id
+  );
 }
 
 /** A key id the Go service accepted: `ki_` + 1 to 61 bytes, no dot. */
 export function isAcceptedKeyId(id: string): boolean {
-  return id.startsWith(KEY_ID_PREFIX) && id.length > KEY_ID_PREFIX.length && bytes(id) <= MAX_KEY_ID_BYTES && !id.includes('.') && wellFormed(id) === id;
+  return (
+    id.startsWith(KEY_ID_PREFIX) &&
+    id.length > KEY_ID_PREFIX.length &&
+    bytes(id) <= MAX_KEY_ID_BYTES &&
+    !id.includes('.') &&
+    wellFormed(id) === id
+  );
 }
 
 /** An integration id or organisation name as we make them: 1 to 64 of A-Z a-z 0-9 _ - (not __…__). */
@@ -107,7 +114,8 @@ export function parseApiKey(input: unknown): ParsedKey {
   if (bytes(text) > MAX_API_KEY_BYTES) return { ok: false, reason: 'too long' };
   if (!text.startsWith(API_KEY_PREFIX)) return { ok: false, reason: 'missing mlabk. prefix' };
   const parts = text.slice(API_KEY_PREFIX.length).split('.');
-  if (parts.length !== 3) return { ok: false, reason: `expected 3 dot-separated parts after the prefix, got ${parts.length}` };
+  if (parts.length !== 3)
+    return { ok: false, reason: `expected 3 dot-separated parts after the prefix, got ${parts.length}` };
   const [owner, keyId, secret] = parts as [string, string, string];
   const kind = KEY_KINDS.find((k) => owner.startsWith(KINDS[k].prefix));
   if (kind === undefined) return { ok: false, reason: 'unknown owner prefix' };

@@ -19,7 +19,14 @@
  * --target), getTestServer in tests and in the local stack.
  */
 import http, { type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
-import { BODY_TOO_LARGE, BODY_UNREADABLE, MAX_BODY_BYTES, UNSUPPORTED_ENCODING, writeProblem, type Problem } from './http';
+import {
+  BODY_TOO_LARGE,
+  BODY_UNREADABLE,
+  MAX_BODY_BYTES,
+  UNSUPPORTED_ENCODING,
+  writeProblem,
+  type Problem,
+} from './http';
 import type { Logger } from './log';
 
 /** How long a refused request's connection is held open, unread, for its answer to arrive. */
@@ -28,7 +35,9 @@ const LINGER_MS = 2000;
 /** Marks the patched createServer, so that loading this module twice wraps it once. */
 const PATCHED = Symbol.for('token-exchange.bodyGuard');
 
-type Read = { readonly ok: true; readonly body: Buffer } | { readonly ok: false; readonly problem: Problem; readonly reason: string };
+type Read =
+  | { readonly ok: true; readonly body: Buffer }
+  | { readonly ok: false; readonly problem: Problem; readonly reason: string };
 
 /** A refusal from the headers alone, before any of the body is read. */
 function headerRefusal(req: IncomingMessage): { problem: Problem; reason: string } | undefined {
@@ -37,12 +46,16 @@ function headerRefusal(req: IncomingMessage): { problem: Problem; reason: string
     return { problem: UNSUPPORTED_ENCODING, reason: 'content encoding' };
   }
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) return { problem: BODY_TOO_LARGE, reason: 'declared length' };
+  if (Number.isFinite(declared) && declared > MAX_BODY_BYTES)
+    return { problem: BODY_TOO_LARGE, reason: 'declared length' };
   return undefined;
 }
 
 function hasBody(req: IncomingMessage): boolean {
-  return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+  return (
+    req.headers['transfer-encoding'] !== undefined ||
+    (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
+  );
 }
 
 function readWithin(req: IncomingMessage, limit: number): Promise<Read> {
@@ -84,7 +97,14 @@ function readWithin(req: IncomingMessage, limit: number): Promise<Read> {
  * half-closes (FIN after the answer), stays unread (the client stalls on TCP flow control)
  * and is destroyed when the client goes, or after LINGER_MS.
  */
-function refuse(req: IncomingMessage, res: ServerResponse, problem: Problem, reason: string, log: Logger, started: number): void {
+function refuse(
+  req: IncomingMessage,
+  res: ServerResponse,
+  problem: Problem,
+  reason: string,
+  log: Logger,
+  started: number,
+): void {
   const socket = req.socket;
   req.on('error', () => undefined);
   req.pause();
@@ -161,5 +181,5 @@ export function installBodyGuard(log: Logger): void {
     return server;
   };
   Object.defineProperty(createServer, PATCHED, { value: true });
-  http.createServer = createServer as typeof http.createServer;
+  http.createServer = createServer;
 }

@@ -157,99 +157,172 @@ const DAY = 86_400;
 /** Every environment variable the functions read, in the README's order. */
 export const SETTINGS = {
   projectId: {
-    name: 'PROJECT_ID', fallback: undefined, unsetMeans: 'detected', deploy: 'always', parse: projectId,
+    name: 'PROJECT_ID',
+    fallback: undefined,
+    unsetMeans: 'detected',
+    deploy: 'always',
+    parse: projectId,
     meaning: 'Google Cloud project of Datastore',
   },
   integrationNamespace: {
-    name: 'CLIENT_INTEGRATION_NS', fallback: 'client-integration', deploy: 'always', parse: namespace,
+    name: 'CLIENT_INTEGRATION_NS',
+    fallback: 'client-integration',
+    deploy: 'always',
+    parse: namespace,
     meaning: 'Datastore namespace of integrations and their keys',
   },
   platformNamespace: {
-    name: 'PLATFORM_NS', fallback: 'platform-credentials', deploy: 'always', parse: namespace,
+    name: 'PLATFORM_NS',
+    fallback: 'platform-credentials',
+    deploy: 'always',
+    parse: namespace,
     meaning: 'Datastore namespace of organisations and their keys',
   },
   signingKeySecret: {
-    name: 'SIGNING_KEY_SECRET', fallback: undefined, deploy: 'always', parse: asIs,
+    name: 'SIGNING_KEY_SECRET',
+    fallback: undefined,
+    deploy: 'always',
+    parse: asIs,
     meaning: '`projects/<project>/secrets/<name>`: the Secret Manager secret holding the private JWK',
   },
   signingKeyVersion: {
-    name: 'SIGNING_KEY_VERSION', fallback: 'latest', deploy: 'always', parse: secretVersion,
+    name: 'SIGNING_KEY_VERSION',
+    fallback: 'latest',
+    deploy: 'always',
+    parse: secretVersion,
     meaning: 'the version that signs: a number, `latest`, or an alias',
   },
   signingKeyFile: {
-    name: 'SIGNING_KEY_FILE', fallback: undefined, deploy: 'never', parse: asIs,
+    name: 'SIGNING_KEY_FILE',
+    fallback: undefined,
+    deploy: 'never',
+    parse: asIs,
     meaning: 'a private JWK file instead of Secret Manager (local use); set one of the two',
   },
   issuer: {
-    name: 'TOKEN_ISSUER', fallback: 'token-exchange', deploy: 'always', parse: checkedText,
+    name: 'TOKEN_ISSUER',
+    fallback: 'token-exchange',
+    deploy: 'always',
+    parse: checkedText,
     meaning: 'the `iss` claim',
   },
   integrationTokenTtl: {
-    name: 'INTEGRATION_TOKEN_TTL', fallback: '20', unit: SECONDS, deploy: 'when-set', parse: wholeNumber(1, DAY),
+    name: 'INTEGRATION_TOKEN_TTL',
+    fallback: '20',
+    unit: SECONDS,
+    deploy: 'when-set',
+    parse: wholeNumber(1, DAY),
     meaning: 'integration token lifetime',
   },
   autojoinTokenTtl: {
-    name: 'AUTOJOIN_TOKEN_TTL', fallback: '3600', unit: SECONDS, deploy: 'when-set', parse: wholeNumber(1, DAY),
+    name: 'AUTOJOIN_TOKEN_TTL',
+    fallback: '3600',
+    unit: SECONDS,
+    deploy: 'when-set',
+    parse: wholeNumber(1, DAY),
     meaning: 'autojoin token lifetime',
   },
   datastoreTimeoutMs: {
-    name: 'DATASTORE_TIMEOUT_MS', fallback: '2000', unit: 'milliseconds', deploy: 'when-set',
+    name: 'DATASTORE_TIMEOUT_MS',
+    fallback: '2000',
+    unit: 'milliseconds',
+    deploy: 'when-set',
     parse: wholeNumber(50, 60_000),
     meaning: 'deadline of the key lookup; past it, 503',
   },
   verifiedSecretCacheSize: {
-    name: 'VERIFIED_SECRET_CACHE_SIZE', fallback: '10000', unit: 'entries', deploy: 'when-set',
+    name: 'VERIFIED_SECRET_CACHE_SIZE',
+    fallback: '10000',
+    unit: 'entries',
+    deploy: 'when-set',
     parse: wholeNumber(0, 1_000_000),
     meaning: 'verified secrets remembered per instance (0: off)',
   },
   throttleMaxFailures: {
-    name: 'THROTTLE_MAX_FAILURES', fallback: '5', unit: 'wrong secrets', deploy: 'when-set',
+    name: 'THROTTLE_MAX_FAILURES',
+    fallback: '5',
+    unit: 'wrong secrets',
+    deploy: 'when-set',
     parse: wholeNumber(1, 1000),
     meaning: 'wrong secrets per key id and client address per window before 429 (bcrypt keys only)',
   },
   throttleAddressMaxFailures: {
-    name: 'THROTTLE_ADDRESS_MAX_FAILURES', fallback: '20', unit: 'wrong secrets', deploy: 'when-set',
+    name: 'THROTTLE_ADDRESS_MAX_FAILURES',
+    fallback: '20',
+    unit: 'wrong secrets',
+    deploy: 'when-set',
     parse: wholeNumber(1, 100_000),
     meaning: 'wrong secrets per client address over all keys per window before 429',
   },
   forwardedForHop: {
     // 2 behind the external Application Load Balancer; 1 at the function's own URL (clientAddress.ts).
-    name: 'FORWARDED_FOR_HOP', fallback: '2', deploy: 'when-set', parse: wholeNumber(0, 10),
-    meaning: 'which `X-Forwarded-For` entry, from the right, is the client address (0: the connection\'s peer)',
+    name: 'FORWARDED_FOR_HOP',
+    fallback: '2',
+    deploy: 'when-set',
+    parse: wholeNumber(0, 10),
+    meaning: "which `X-Forwarded-For` entry, from the right, is the client address (0: the connection's peer)",
   },
   throttleWindowSeconds: {
-    name: 'THROTTLE_WINDOW_SECONDS', fallback: '60', unit: SECONDS, deploy: 'when-set', parse: wholeNumber(1, DAY),
+    name: 'THROTTLE_WINDOW_SECONDS',
+    fallback: '60',
+    unit: SECONDS,
+    deploy: 'when-set',
+    parse: wholeNumber(1, DAY),
     meaning: 'the throttle window',
   },
   bcryptConcurrency: {
-    name: 'BCRYPT_CONCURRENCY', fallback: '2', unit: 'compares', deploy: 'when-set', parse: wholeNumber(1, 64),
+    name: 'BCRYPT_CONCURRENCY',
+    fallback: '2',
+    unit: 'compares',
+    deploy: 'when-set',
+    parse: wholeNumber(1, 64),
     meaning: 'bcrypt compares at once per instance; more wait in line',
   },
   jwksRefreshSeconds: {
-    name: 'JWKS_REFRESH_SECONDS', fallback: '300', unit: SECONDS, deploy: 'when-set', parse: wholeNumber(1, DAY),
+    name: 'JWKS_REFRESH_SECONDS',
+    fallback: '300',
+    unit: SECONDS,
+    deploy: 'when-set',
+    parse: wholeNumber(1, DAY),
     meaning: 'how often `jwks` re-reads the enabled key versions',
   },
   signingKeyRefreshSeconds: {
-    name: 'SIGNING_KEY_REFRESH_SECONDS', fallback: '300', unit: SECONDS, deploy: 'when-set',
+    name: 'SIGNING_KEY_REFRESH_SECONDS',
+    fallback: '300',
+    unit: SECONDS,
+    deploy: 'when-set',
     parse: wholeNumber(1, DAY),
     meaning: 'how often the exchange functions re-read `SIGNING_KEY_VERSION` in the background',
   },
   legacyAutojoinFallback: {
-    name: 'LEGACY_AUTOJOIN_FALLBACK', fallback: 'on', deploy: 'when-set', parse: onOff,
-    meaning: '`on`: a flat autojoin key without a `LegacyAPIKey` record is looked up as the Go service did '
-      + '(one query) and recorded; `off`: it is a 401',
+    name: 'LEGACY_AUTOJOIN_FALLBACK',
+    fallback: 'on',
+    deploy: 'when-set',
+    parse: onOff,
+    meaning:
+      '`on`: a flat autojoin key without a `LegacyAPIKey` record is looked up as the Go service did ' +
+      '(one query) and recorded; `off`: it is a 401',
   },
   legacyAutojoinFallbackPerMinute: {
-    name: 'LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE', fallback: '60', unit: 'queries per minute', deploy: 'when-set',
+    name: 'LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE',
+    fallback: '60',
+    unit: 'queries per minute',
+    deploy: 'when-set',
     parse: wholeNumber(1, 100_000),
     meaning: 'fallback queries per instance per minute; past it, 503 with `Retry-After`',
   },
   datastoreEmulatorHost: {
-    name: 'DATASTORE_EMULATOR_HOST', fallback: undefined, deploy: 'never', parse: emulatorHost,
+    name: 'DATASTORE_EMULATOR_HOST',
+    fallback: undefined,
+    deploy: 'never',
+    parse: emulatorHost,
     meaning: '`host:port` of a Datastore emulator (read by the client library; checked at start-up)',
   },
   secretManagerEmulatorHost: {
-    name: 'SECRET_MANAGER_EMULATOR_HOST', fallback: undefined, deploy: 'never', parse: loopbackHostPort,
+    name: 'SECRET_MANAGER_EMULATOR_HOST',
+    fallback: undefined,
+    deploy: 'never',
+    parse: loopbackHostPort,
     meaning: '`host:port` on loopback of a Secret Manager stand-in, over plaintext gRPC (tests)',
   },
 } as const satisfies Readonly<Record<string, Setting<unknown>>>;
@@ -275,12 +348,17 @@ function signingKey(env: Env): SigningKeyLocation {
     );
   }
   if (!SECRET_NAME.test(secret)) {
-    throw new ConfigError(`SIGNING_KEY_SECRET must look like projects/<project>/secrets/<name>, got ${JSON.stringify(secret)}`);
+    throw new ConfigError(
+      `SIGNING_KEY_SECRET must look like projects/<project>/secrets/<name>, got ${JSON.stringify(secret)}`,
+    );
   }
   return { source: 'secret-manager', secret, version: readSetting(env, SETTINGS.signingKeyVersion) };
 }
 
-export type DatastoreSettings = Pick<Config, 'projectId' | 'integrationNamespace' | 'platformNamespace' | 'datastoreEmulatorHost'>;
+export type DatastoreSettings = Pick<
+  Config,
+  'projectId' | 'integrationNamespace' | 'platformNamespace' | 'datastoreEmulatorHost'
+>;
 
 /** Where the keys live: all the admin CLI needs of the configuration for Datastore. */
 export function loadDatastoreSettings(env: Env = process.env): DatastoreSettings {
@@ -292,7 +370,10 @@ export function loadDatastoreSettings(env: Env = process.env): DatastoreSettings
   };
 }
 
-export type TimingSettings = Pick<Config, 'integrationTokenTtl' | 'autojoinTokenTtl' | 'jwksRefreshSeconds' | 'signingKeyRefreshSeconds'>;
+export type TimingSettings = Pick<
+  Config,
+  'integrationTokenTtl' | 'autojoinTokenTtl' | 'jwksRefreshSeconds' | 'signingKeyRefreshSeconds'
+>;
 
 /** The lifetimes a signing-key rotation must wait out. */
 export function loadTimingSettings(env: Env = process.env): TimingSettings {

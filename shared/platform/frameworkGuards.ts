@@ -38,7 +38,9 @@ function firstLine(text: string): string {
 /** One log entry for what was passed to console.error; no error's own properties, no raw body. */
 function consoleErrorEntry(args: readonly unknown[]): LogEntry {
   const error = args.find((arg): arg is Error => arg instanceof Error);
-  const others = args.filter((arg) => !(arg instanceof Error)).map((arg) => (typeof arg === 'string' ? arg : format('%o', arg)));
+  const others = args
+    .filter((arg) => !(arg instanceof Error))
+    .map((arg) => (typeof arg === 'string' ? arg : format('%o', arg)));
   if (error !== undefined && isHttpError(error)) {
     const { type, status } = error as HttpError;
     return {
@@ -53,13 +55,21 @@ function consoleErrorEntry(args: readonly unknown[]): LogEntry {
     return {
       severity: 'ERROR',
       message: firstLine([...others, `${error.name}: ${error.message}`].join(' ')),
-      stack_trace: lines.slice(1).map((line) => line.trim()).join(' | ') || undefined,
+      stack_trace:
+        lines
+          .slice(1)
+          .map((line) => line.trim())
+          .join(' | ') || undefined,
     };
   }
   // The framework logs a crash as console.error(err.stack): the first line says what, the rest where.
   const text = others.join(' ');
   const [head, ...rest] = text.split('\n');
-  return { severity: 'ERROR', message: firstLine(head ?? ''), stack_trace: rest.length ? rest.map((line) => line.trim()).join(' | ') : undefined };
+  return {
+    severity: 'ERROR',
+    message: firstLine(head ?? ''),
+    stack_trace: rest.length ? rest.map((line) => line.trim()).join(' | ') : undefined,
+  };
 }
 
 let installed = false;

@@ -28,7 +28,12 @@ export interface Problem {
 const PROBLEM_TYPE_BASE = 'tag:measurementlab.net,2026:token-exchange/';
 
 function problemBody(problem: Problem): string {
-  return JSON.stringify({ type: PROBLEM_TYPE_BASE + problem.code, title: problem.title, status: problem.status, detail: problem.detail });
+  return JSON.stringify({
+    type: PROBLEM_TYPE_BASE + problem.code,
+    title: problem.title,
+    status: problem.status,
+    detail: problem.detail,
+  });
 }
 
 export function sendProblem(res: Response, problem: Problem): void {
@@ -45,7 +50,11 @@ export function sendProblem(res: Response, problem: Problem): void {
  * The same answer on a bare Node response, for the body guard, which answers before
  * Express exists for the request. Headers and body match sendProblem's byte for byte.
  */
-export function writeProblem(res: ServerResponse, problem: Problem, extraHeaders: Readonly<Record<string, string>> = {}): void {
+export function writeProblem(
+  res: ServerResponse,
+  problem: Problem,
+  extraHeaders: Readonly<Record<string, string>> = {},
+): void {
   const body = problemBody(problem);
   res.writeHead(problem.status, {
     'Content-Type': 'application/problem+json; charset=utf-8',
@@ -178,7 +187,8 @@ export async function readBody(req: Request): Promise<BodyRead> {
 
 const BEARER = /^Bearer[ ]+([^\s]+)[ ]*$/i;
 
-export type KeyRead = { readonly ok: true; readonly apiKey: string } | { readonly ok: false; readonly problem: Problem };
+export type KeyRead =
+  { readonly ok: true; readonly apiKey: string } | { readonly ok: false; readonly problem: Problem };
 
 /**
  * The API key of an exchange request: `{"api_key": "..."}` in the body, else
@@ -202,7 +212,8 @@ export function readApiKey(req: Request, body: Buffer): KeyRead {
     }
     const apiKey: unknown = (parsed as Record<string, unknown>).api_key;
     if (apiKey !== undefined) {
-      if (typeof apiKey !== 'string' || apiKey === '') return { ok: false, problem: badRequest('"api_key" must be a non-empty string.') };
+      if (typeof apiKey !== 'string' || apiKey === '')
+        return { ok: false, problem: badRequest('"api_key" must be a non-empty string.') };
       return { ok: true, apiKey };
     }
   }
@@ -210,7 +221,10 @@ export function readApiKey(req: Request, body: Buffer): KeyRead {
   if (authorization !== undefined) {
     const match = BEARER.exec(authorization);
     if (!match) return { ok: false, problem: badRequest('The Authorization header must be "Bearer <API key>".') };
-    return { ok: true, apiKey: match[1] as string };
+    return { ok: true, apiKey: match[1] };
   }
-  return { ok: false, problem: badRequest('No API key: send {"api_key": "..."} as the JSON body, or an Authorization: Bearer header.') };
+  return {
+    ok: false,
+    problem: badRequest('No API key: send {"api_key": "..."} as the JSON body, or an Authorization: Bearer header.'),
+  };
 }

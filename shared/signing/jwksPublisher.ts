@@ -63,7 +63,10 @@ export class JwksPublisher {
         if (!keys.some((k) => k.kid === key.kid)) keys.push(key);
       } catch (error) {
         // One unusable version must not unpublish the others.
-        this.log({ severity: 'ERROR', message: `signing key version ${version} is not published: ${(error as Error).message}` });
+        this.log({
+          severity: 'ERROR',
+          message: `signing key version ${version} is not published: ${(error as Error).message}`,
+        });
       }
     }
     if (keys.length === 0) {

@@ -75,6 +75,8 @@ export class TokenSigner implements ClaimsSigner {
 
   async sign(claims: TokenClaims): Promise<string> {
     const key = await this.key();
-    return new SignJWT({ ...claims }).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' }).sign(key.privateKey);
+    return new SignJWT({ ...claims })
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
+      .sign(key.privateKey);
   }
 }

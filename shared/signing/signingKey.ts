@@ -54,7 +54,10 @@ function algorithmOf(jwk: JWK): SigningAlgorithm {
   if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') expected = 'EdDSA';
   else if (jwk.kty === 'EC' && jwk.crv === 'P-256') expected = 'ES256';
   else if (jwk.kty === 'RSA') expected = 'RS256';
-  else throw new SigningKeyError(`unsupported key type ${JSON.stringify(jwk.kty)}${jwk.crv ? ` (curve ${JSON.stringify(jwk.crv)})` : ''}: use Ed25519, P-256 or RSA`);
+  else
+    throw new SigningKeyError(
+      `unsupported key type ${JSON.stringify(jwk.kty)}${jwk.crv ? ` (curve ${JSON.stringify(jwk.crv)})` : ''}: use Ed25519, P-256 or RSA`,
+    );
   // jose-util writes `EdDSA`; RFC 9864 names the same algorithm `Ed25519`.
   const declared = jwk.alg === 'Ed25519' ? 'EdDSA' : jwk.alg;
   if (declared !== undefined && declared !== expected) {
@@ -79,8 +82,10 @@ export async function parseSigningKey(jwkText: string): Promise<SigningKey> {
   }
   const jwk = parsed as JWK;
   const alg = algorithmOf(jwk);
-  if (typeof jwk.d !== 'string' || jwk.d === '') throw new SigningKeyError('the signing key is a public key: a private JWK (with "d") is needed to sign');
-  if (jwk.use !== undefined && jwk.use !== 'sig') throw new SigningKeyError(`the signing key's use is ${JSON.stringify(jwk.use)}, not "sig"`);
+  if (typeof jwk.d !== 'string' || jwk.d === '')
+    throw new SigningKeyError('the signing key is a public key: a private JWK (with "d") is needed to sign');
+  if (jwk.use !== undefined && jwk.use !== 'sig')
+    throw new SigningKeyError(`the signing key's use is ${JSON.stringify(jwk.use)}, not "sig"`);
   const members = PUBLIC_MEMBERS[jwk.kty as keyof typeof PUBLIC_MEMBERS];
   const publicMembers: Record<string, string> = {};
   for (const member of members) {
@@ -88,7 +93,10 @@ export async function parseSigningKey(jwkText: string): Promise<SigningKey> {
     if (typeof value !== 'string' || value === '') throw new SigningKeyError(`the signing key lacks "${member}"`);
     publicMembers[member] = value;
   }
-  const kid = typeof jwk.kid === 'string' && jwk.kid !== '' ? jwk.kid : await calculateJwkThumbprint({ kty: jwk.kty, ...publicMembers });
+  const kid =
+    typeof jwk.kid === 'string' && jwk.kid !== ''
+      ? jwk.kid
+      : await calculateJwkThumbprint({ kty: jwk.kty, ...publicMembers });
   let privateKey: CryptoKey;
   try {
     const imported = await importJWK({ ...jwk, alg, ext: false }, alg);

@@ -35,10 +35,13 @@ function fileSource(path: string): SigningKeySource {
  * Datastore. Refused for any other host, so it can never send secrets off the machine.
  * The library is loaded here, on first use, not with the module (googleLibraries.ts).
  */
-export function secretManagerClient(env: Readonly<Record<string, string | undefined>> = process.env): SecretManagerServiceClient {
+export function secretManagerClient(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): SecretManagerServiceClient {
   const emulator = readSetting(env, SETTINGS.secretManagerEmulatorHost);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use (googleLibraries.ts says why)
-  const { SecretManagerServiceClient } = require('../platform/googleLibraries') as typeof import('../platform/googleLibraries');
+   
+  const { SecretManagerServiceClient } =
+    require('../platform/googleLibraries') as typeof import('../platform/googleLibraries');
   return new SecretManagerServiceClient(gaxClientOptions({ emulatorHost: emulator }));
 }
 
@@ -57,7 +60,11 @@ function versionNumber(name: string): number {
  */
 const CALL_OPTIONS = { retry: null, timeout: 5000 };
 
-export function secretManagerSource(client: SecretManagerServiceClient, secret: string, version: string): SigningKeySource {
+export function secretManagerSource(
+  client: SecretManagerServiceClient,
+  secret: string,
+  version: string,
+): SigningKeySource {
   const access = async (name: string): Promise<string> => {
     const [response] = await client.accessSecretVersion({ name }, CALL_OPTIONS);
     return payloadText(response.payload?.data);
@@ -76,7 +83,10 @@ export function secretManagerSource(client: SecretManagerServiceClient, secret: 
   };
 }
 
-export function signingKeySource(location: SigningKeyLocation, client?: () => SecretManagerServiceClient): SigningKeySource {
+export function signingKeySource(
+  location: SigningKeyLocation,
+  client?: () => SecretManagerServiceClient,
+): SigningKeySource {
   if (location.source === 'file') return fileSource(location.path);
   return secretManagerSource((client ?? secretManagerClient)(), location.secret, location.version);
 }

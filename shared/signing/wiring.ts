@@ -29,9 +29,14 @@ export function signerFor(config: Config, options: SigningOptions = {}): TokenSi
   const signer = TokenSigner.fromSource(keySourceFor(config, options), {
     refreshMs: config.signingKeyRefreshSeconds * 1000,
     onRefreshError: (error) =>
-      log({ severity: 'ERROR', message: `cannot re-read the signing key; still signing with the one in hand: ${error.message}` }),
+      log({
+        severity: 'ERROR',
+        message: `cannot re-read the signing key; still signing with the one in hand: ${error.message}`,
+      }),
   });
   // A failure is logged and retried by the first request, never remembered.
-  signer.key().catch((error: Error) => log({ severity: 'ERROR', message: `cannot load the signing key: ${error.message}` }));
+  signer
+    .key()
+    .catch((error: Error) => log({ severity: 'ERROR', message: `cannot load the signing key: ${error.message}` }));
   return signer;
 }

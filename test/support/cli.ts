@@ -29,7 +29,10 @@ export async function runCli(argv: readonly string[], options: CliOptions = {}):
 export { namespaceEnv } from './datastore';
 
 /** A CLI bound to a test's namespaces (and any other environment). */
-export function cliFor(env: Record<string, string | undefined>, now?: () => Date): (...argv: string[]) => Promise<CliResult> {
+export function cliFor(
+  env: Record<string, string | undefined>,
+  now?: () => Date,
+): (...argv: string[]) => Promise<CliResult> {
   return (...argv) => runCli(argv, { env, ...(now && { now }) });
 }
 

@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import type { Namespaces } from '../../shared/keys/entities';
 
 export function testDatastore(): Datastore {
-  if (!process.env.DATASTORE_EMULATOR_HOST) throw new Error('DATASTORE_EMULATOR_HOST is not set: run the tests with npm test');
+  if (!process.env.DATASTORE_EMULATOR_HOST)
+    throw new Error('DATASTORE_EMULATOR_HOST is not set: run the tests with npm test');
   return new Datastore({ projectId: process.env.PROJECT_ID });
 }
 

@@ -25,14 +25,24 @@ export interface Run {
   lines: string[];
 }
 
-export function deploy(args: string[], env: Record<string, string | undefined> = SETTINGS, script = join(ROOT, 'scripts', 'deploy', 'deploy.sh'), path = process.env.PATH): Run {
+export function deploy(
+  args: string[],
+  env: Record<string, string | undefined> = SETTINGS,
+  script = join(ROOT, 'scripts', 'deploy', 'deploy.sh'),
+  path = process.env.PATH,
+): Run {
   // Only what is given: nothing leaks in from the test's own environment.
   const result = spawnSync('bash', [script, ...args], {
-    env: { PATH: path, HOME: process.env.HOME, ...env } as NodeJS.ProcessEnv,
+    env: { PATH: path, HOME: process.env.HOME, ...env },
     encoding: 'utf8',
     timeout: 20_000,
   });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr, lines: result.stdout.split('\n').filter((line) => line !== '') };
+  return {
+    status: result.status,
+    stdout: result.stdout,
+    stderr: result.stderr,
+    lines: result.stdout.split('\n').filter((line) => line !== ''),
+  };
 }
 
 export const CHECK = '# check: ';
@@ -51,7 +61,7 @@ export function shellLines(run: Run): string[] {
 export function linesRunWhen(run: Run, resources: 'absent' | 'present'): string[] {
   const out: string[] = [];
   run.lines.forEach((line, i) => {
-    const afterCheck = i > 0 && (run.lines[i - 1] as string).startsWith(CHECK);
+    const afterCheck = i > 0 && (run.lines[i - 1]).startsWith(CHECK);
     if (line.startsWith(CHECK)) out.push(line.slice(CHECK.length));
     else if (line.startsWith(WHEN_FOUND)) {
       if (resources === 'present') out.push(line.slice(WHEN_FOUND.length));
@@ -66,7 +76,7 @@ export function flags(line: string): Map<string, string | true> {
   const found = new Map<string, string | true>();
   for (const match of line.matchAll(/(?:^| )(--[a-z0-9-]+)(?=[ =]|$)(?:=('[^']*'|\S*))?/g)) {
     const value = match[2];
-    found.set(match[1] as string, value === undefined ? true : value.replace(/^'(.*)'$/, '$1'));
+    found.set(match[1], value === undefined ? true : value.replace(/^'(.*)'$/, '$1'));
   }
   return found;
 }
@@ -98,7 +108,9 @@ export class StandIn {
   constructor() {
     mkdirSync(join(this.work, 'scripts', 'deploy'), { recursive: true });
     cpSync(join(ROOT, 'scripts', 'deploy', 'deploy.sh'), this.script);
-    cpSync(join(ROOT, 'scripts', 'deploy', 'metrics'), join(this.work, 'scripts', 'deploy', 'metrics'), { recursive: true });
+    cpSync(join(ROOT, 'scripts', 'deploy', 'metrics'), join(this.work, 'scripts', 'deploy', 'metrics'), {
+      recursive: true,
+    });
     for (const name of FUNCTIONS) {
       mkdirSync(join(this.work, 'dist', name), { recursive: true });
       writeFileSync(join(this.work, 'dist', name, 'index.js'), '');
@@ -136,7 +148,12 @@ export class StandIn {
   /** deploy.sh for real (--skip-build), against the stand-in: its status and its calls. */
   run(env: Record<string, string>, found: boolean, args: string[] = ['--skip-build']): { run: Run; calls: Call[] } {
     const log = this.newLog('gcloud');
-    const run = deploy(args, { ...SETTINGS, ...env, GCLOUD_LOG: log, ...(found ? { STANDIN_FOUND: '1' } : {}) }, this.script, this.path);
+    const run = deploy(
+      args,
+      { ...SETTINGS, ...env, GCLOUD_LOG: log, ...(found ? { STANDIN_FOUND: '1' } : {}) },
+      this.script,
+      this.path,
+    );
     return { run, calls: readCalls(log) };
   }
 

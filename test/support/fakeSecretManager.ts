@@ -99,7 +99,7 @@ const CRC32C_TABLE = Array.from({ length: 256 }, (_, n) => {
 export function crc32c(data: Uint8Array | string): number {
   let crc = 0xffffffff;
   for (const byte of typeof data === 'string' ? Buffer.from(data) : data) {
-    crc = CRC32C_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
+    crc = CRC32C_TABLE[(crc ^ byte) & 0xff] ^ (crc >>> 8);
   }
   return (crc ^ 0xffffffff) >>> 0;
 }
@@ -190,7 +190,13 @@ class Fake implements FakeSecretManager {
   createSecret(secret: string): void {
     if (!SECRET_NAME.test(secret)) throw new Error(`not a secret name: ${secret}`);
     if (this.secrets.has(secret)) throw new Error(`secret exists: ${secret}`);
-    this.secrets.set(secret, { name: secret, createTime: new Date(), aliases: new Map(), annotations: new Map(), versions: [] });
+    this.secrets.set(secret, {
+      name: secret,
+      createTime: new Date(),
+      aliases: new Map(),
+      annotations: new Map(),
+      versions: [],
+    });
   }
 
   addVersion(secret: string, payload: string | Buffer, opts: { state?: 'ENABLED' | 'DISABLED' } = {}): string {
@@ -265,13 +271,14 @@ class Fake implements FakeSecretManager {
     const match = VERSION_NAME.exec(name ?? '');
     if (!match) throw new RpcError(grpc.status.INVALID_ARGUMENT, `Invalid secret version name: ${name}`);
     const secret = this.secretOrThrow(match[1]);
-    const id = match[2]!;
+    const id = match[2];
     // `latest` is the most recently *created* version whatever its state (the proto says
     // so, and the real API answers FAILED_PRECONDITION "... is in DISABLED state" when it
     // is disabled); it does not fall back to an older enabled version.
     const number = id === 'latest' ? secret.versions.length : /^\d+$/.test(id) ? Number(id) : secret.aliases.get(id);
     const version = number === undefined ? undefined : secret.versions[number - 1];
-    if (number === undefined || !version) throw new RpcError(grpc.status.NOT_FOUND, `Secret Version [${name}] not found.`);
+    if (number === undefined || !version)
+      throw new RpcError(grpc.status.NOT_FOUND, `Secret Version [${name}] not found.`);
     return { secret, version, number };
   }
 
@@ -285,7 +292,7 @@ class Fake implements FakeSecretManager {
   }
 
   private versionMessage(secret: StoredSecret, number: number): ISecretVersion {
-    const version = secret.versions[number - 1]!;
+    const version = secret.versions[number - 1];
     return {
       name: `${secret.name}/versions/${number}`,
       state: version.state,
@@ -297,7 +304,10 @@ class Fake implements FakeSecretManager {
   private setState(name: string | null | undefined, state: VersionState): ISecretVersion {
     const { secret, version, number } = this.resolve(name);
     if (version.state === 'DESTROYED') {
-      throw new RpcError(grpc.status.FAILED_PRECONDITION, `Secret Version [${secret.name}/versions/${number}] is in DESTROYED state.`);
+      throw new RpcError(
+        grpc.status.FAILED_PRECONDITION,
+        `Secret Version [${secret.name}/versions/${number}] is in DESTROYED state.`,
+      );
     }
     this.changeState(version, state);
     return this.versionMessage(secret, number);
@@ -316,14 +326,20 @@ class Fake implements FakeSecretManager {
         callback(null, handle(call.request));
       } catch (err) {
         // Anything else is a bug in the fake: report it rather than crash the server.
-        callback(err instanceof RpcError ? { code: err.code, details: err.message } : { code: grpc.status.INTERNAL, details: `fake: ${String(err)}` });
+        callback(
+          err instanceof RpcError
+            ? { code: err.code, details: err.message }
+            : { code: grpc.status.INTERNAL, details: `fake: ${String(err)}` },
+        );
       }
     };
   }
 
   implementation(): grpc.UntypedServiceImplementation {
     return {
-      GetSecret: this.unary('GetSecret', (req: sm.IGetSecretRequest) => this.secretMessage(this.secretOrThrow(req.name))),
+      GetSecret: this.unary('GetSecret', (req: sm.IGetSecretRequest) =>
+        this.secretMessage(this.secretOrThrow(req.name)),
+      ),
 
       // The real API also requires `secret.replication`; we don't, nothing of ours creates secrets.
       CreateSecret: this.unary('CreateSecret', (req: sm.ICreateSecretRequest) => {
@@ -343,13 +359,17 @@ class Fake implements FakeSecretManager {
         const paths = req.updateMask?.paths ?? [];
         const supported = ['version_aliases', 'annotations'];
         if (paths.length === 0 || paths.some((p) => !supported.includes(p))) {
-          throw new RpcError(grpc.status.INVALID_ARGUMENT, `fake supports only update_mask version_aliases and annotations, got [${paths}]`);
+          throw new RpcError(
+            grpc.status.INVALID_ARGUMENT,
+            `fake supports only update_mask version_aliases and annotations, got [${paths}]`,
+          );
         }
         let aliases = secret.aliases;
         if (paths.includes('version_aliases')) {
           aliases = new Map(Object.entries(req.secret?.versionAliases ?? {}).map(([k, v]) => [k, Number(v)]));
           for (const [alias, number] of aliases) {
-            if (!secret.versions[number - 1]) throw new RpcError(grpc.status.INVALID_ARGUMENT, `alias ${alias}: no version ${number}`);
+            if (!secret.versions[number - 1])
+              throw new RpcError(grpc.status.INVALID_ARGUMENT, `alias ${alias}: no version ${number}`);
           }
         }
         let annotations = secret.annotations;
@@ -400,9 +420,10 @@ class Fake implements FakeSecretManager {
         const secret = this.secretOrThrow(req.parent);
         const state = /^state:(ENABLED|DISABLED|DESTROYED)$/.exec(req.filter?.trim() ?? '')?.[1];
         const numbers = secret.versions.map((_, i) => i + 1).reverse();
-        const matching = numbers.filter((n) => !state || secret.versions[n - 1]!.state === state);
+        const matching = numbers.filter((n) => !state || secret.versions[n - 1].state === state);
         const offset = req.pageToken ? Number(req.pageToken) : 0;
-        if (!Number.isInteger(offset) || offset < 0) throw new RpcError(grpc.status.INVALID_ARGUMENT, `bad page_token ${req.pageToken}`);
+        if (!Number.isInteger(offset) || offset < 0)
+          throw new RpcError(grpc.status.INVALID_ARGUMENT, `bad page_token ${req.pageToken}`);
         const size = req.pageSize && req.pageSize > 0 ? Math.min(req.pageSize, 25000) : matching.length;
         const page = matching.slice(offset, offset + size);
         const next = offset + size < matching.length ? String(offset + size) : '';
@@ -413,9 +434,15 @@ class Fake implements FakeSecretManager {
         };
       }),
 
-      EnableSecretVersion: this.unary('EnableSecretVersion', (req: sm.IEnableSecretVersionRequest) => this.setState(req.name, 'ENABLED')),
-      DisableSecretVersion: this.unary('DisableSecretVersion', (req: sm.IDisableSecretVersionRequest) => this.setState(req.name, 'DISABLED')),
-      DestroySecretVersion: this.unary('DestroySecretVersion', (req: sm.IDestroySecretVersionRequest) => this.setState(req.name, 'DESTROYED')),
+      EnableSecretVersion: this.unary('EnableSecretVersion', (req: sm.IEnableSecretVersionRequest) =>
+        this.setState(req.name, 'ENABLED'),
+      ),
+      DisableSecretVersion: this.unary('DisableSecretVersion', (req: sm.IDisableSecretVersionRequest) =>
+        this.setState(req.name, 'DISABLED'),
+      ),
+      DestroySecretVersion: this.unary('DestroySecretVersion', (req: sm.IDestroySecretVersionRequest) =>
+        this.setState(req.name, 'DESTROYED'),
+      ),
     };
   }
 }
@@ -424,7 +451,9 @@ class Fake implements FakeSecretManager {
 export async function startFakeSecretManager(): Promise<FakeSecretManager> {
   const server = new grpc.Server();
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    );
   });
   const fake = new Fake(server, port);
   // Unlisted RPCs (ListSecrets, DeleteSecret, IAM, rotation...) get UNIMPLEMENTED from grpc-js.

@@ -41,7 +41,11 @@ let instances = 0;
 
 export async function serveFunctions(env: Record<string, string>, serve: ServeOptions = {}): Promise<ServedFunctions> {
   const logs: LogEntry[] = [];
-  const config = loadConfig({ PROJECT_ID: process.env.PROJECT_ID, DATASTORE_EMULATOR_HOST: process.env.DATASTORE_EMULATOR_HOST, ...env });
+  const config = loadConfig({
+    PROJECT_ID: process.env.PROJECT_ID,
+    DATASTORE_EMULATOR_HOST: process.env.DATASTORE_EMULATOR_HOST,
+    ...env,
+  });
   const options: ExchangeOptions = {
     log: (entry) => {
       logs.push(entry);
@@ -102,5 +106,9 @@ export async function readJson<T = Record<string, unknown>>(response: Response):
 }
 
 export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
 }

@@ -14,22 +14,40 @@ export function uniqueId(prefix: string): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
 }
 
-export async function newIntegrationKey(datastore: Datastore, namespaces: Namespaces, input: Partial<NewKeyInput> = {}): Promise<string> {
+export async function newIntegrationKey(
+  datastore: Datastore,
+  namespaces: Namespaces,
+  input: Partial<NewKeyInput> = {},
+): Promise<string> {
   const integrationId = input.ownerId ?? uniqueId('int');
   if (input.ownerId === undefined) await createIntegration({ datastore, namespaces }, integrationId, 'test');
-  const created = await createApiKey({ datastore, namespaces, bcryptCost: TEST_BCRYPT_COST }, { kind: 'integration', ...input, ownerId: integrationId });
+  const created = await createApiKey(
+    { datastore, namespaces, bcryptCost: TEST_BCRYPT_COST },
+    { kind: 'integration', ...input, ownerId: integrationId },
+  );
   return created.apiKey;
 }
 
-export async function newAutojoinKey(datastore: Datastore, namespaces: Namespaces, input: Partial<NewKeyInput> = {}): Promise<string> {
+export async function newAutojoinKey(
+  datastore: Datastore,
+  namespaces: Namespaces,
+  input: Partial<NewKeyInput> = {},
+): Promise<string> {
   const org = input.ownerId ?? uniqueId('org');
-  if (input.ownerId === undefined) await createOrganization({ datastore, namespaces }, { name: org, email: 'ops@example.org' });
-  const created = await createApiKey({ datastore, namespaces, bcryptCost: TEST_BCRYPT_COST }, { kind: 'autojoin', ...input, ownerId: org });
+  if (input.ownerId === undefined)
+    await createOrganization({ datastore, namespaces }, { name: org, email: 'ops@example.org' });
+  const created = await createApiKey(
+    { datastore, namespaces, bcryptCost: TEST_BCRYPT_COST },
+    { kind: 'autojoin', ...input, ownerId: org },
+  );
   return created.apiKey;
 }
 
 /** An integration key exactly as the Go service writes it: hex SHA-256, no tier. */
-export async function goServiceIntegrationKey(datastore: Datastore, namespaces: Namespaces): Promise<{ apiKey: string; integrationId: string; keyId: string }> {
+export async function goServiceIntegrationKey(
+  datastore: Datastore,
+  namespaces: Namespaces,
+): Promise<{ apiKey: string; integrationId: string; keyId: string }> {
   const integrationId = uniqueId('go');
   const keyId = generateKeyId();
   const secret = generateSecret();

@@ -10,7 +10,10 @@ export const autojoinCommands: readonly Command[] = [
     summary: "Rewrite the Go service's plaintext autojoin keys in hashed form; they keep working.",
     positionals: [0, 0],
     options: {
-      'delete-plaintext': { type: 'boolean', description: 'also delete each plaintext entity once its hashed form exists' },
+      'delete-plaintext': {
+        type: 'boolean',
+        description: 'also delete each plaintext entity once its hashed form exists',
+      },
       'dry-run': { type: 'boolean', description: 'report what would be done, change nothing' },
     },
     details: [
@@ -18,7 +21,11 @@ export const autojoinCommands: readonly Command[] = [
       'which exchangeAutojoin finds with one get. Safe to rerun: migrated keys are counted, not rewritten.',
       'Prints counts, organisations and hash prefixes only, never a key.',
     ],
-    examples: ['npx token-admin autojoin migrate-legacy --dry-run', 'npx token-admin autojoin migrate-legacy', 'npx token-admin autojoin migrate-legacy --delete-plaintext'],
+    examples: [
+      'npx token-admin autojoin migrate-legacy --dry-run',
+      'npx token-admin autojoin migrate-legacy',
+      'npx token-admin autojoin migrate-legacy --delete-plaintext',
+    ],
     async run(call) {
       const report = await migrateLegacyKeys(call.session.admin(), {
         deletePlaintext: call.values['delete-plaintext'] === true,
@@ -36,7 +43,12 @@ export const autojoinCommands: readonly Command[] = [
             conflicts: report.conflicts,
             unrecognised: report.unrecognised,
             conflict_ids: report.conflictIds,
-            orgs: report.orgs.map((o) => ({ org: o.org, migrated: o.migrated, already_migrated: o.alreadyMigrated, plaintext_deleted: o.plaintextDeleted })),
+            orgs: report.orgs.map((o) => ({
+              org: o.org,
+              migrated: o.migrated,
+              already_migrated: o.alreadyMigrated,
+              plaintext_deleted: o.plaintextDeleted,
+            })),
           }),
         );
         return;
@@ -45,7 +57,12 @@ export const autojoinCommands: readonly Command[] = [
       if (report.orgs.length > 0) {
         call.out(
           table(
-            ['ORGANISATION', report.dryRun ? 'TO MIGRATE' : 'MIGRATED', 'ALREADY MIGRATED', report.dryRun ? 'TO DELETE' : 'PLAINTEXT DELETED'],
+            [
+              'ORGANISATION',
+              report.dryRun ? 'TO MIGRATE' : 'MIGRATED',
+              'ALREADY MIGRATED',
+              report.dryRun ? 'TO DELETE' : 'PLAINTEXT DELETED',
+            ],
             report.orgs.map((o) => [o.org, String(o.migrated), String(o.alreadyMigrated), String(o.plaintextDeleted)]),
           ) + '\n',
         );
@@ -56,7 +73,9 @@ export const autojoinCommands: readonly Command[] = [
           `${report.unrecognised > 0 ? `, ${report.unrecognised} unrecognised left alone` : ''}\n`,
       );
       if (report.conflicts > 0) {
-        call.note(`${report.conflicts} key(s) already migrated for another organisation, left alone: ${report.conflictIds.join(', ')}\n`);
+        call.note(
+          `${report.conflicts} key(s) already migrated for another organisation, left alone: ${report.conflictIds.join(', ')}\n`,
+        );
       }
     },
   },

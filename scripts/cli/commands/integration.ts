@@ -1,5 +1,11 @@
 /** `token-admin integration create|list|show|delete`. */
-import { createIntegration, deleteIntegration, listIntegrations, showIntegration, type IntegrationRecord } from '../../../shared/admin/owners';
+import {
+  createIntegration,
+  deleteIntegration,
+  listIntegrations,
+  showIntegration,
+  type IntegrationRecord,
+} from '../../../shared/admin/owners';
 import type { Command } from '../command';
 import { keyRows, keyTable, keyJson } from './key';
 import { fields, formatTime, json, printable, table } from '../output';
@@ -25,7 +31,7 @@ export const integrationCommands: readonly Command[] = [
     details: ['The id is 1 to 64 of A-Z a-z 0-9 _ - and appears in every key of the integration.'],
     examples: ['npx token-admin integration create speedtest-example --description "Example Speed Test"'],
     async run(call) {
-      const id = call.positionals[0] as string;
+      const id = call.positionals[0];
       const description = typeof call.values.description === 'string' ? call.values.description : '';
       await createIntegration(call.session.admin(), id, description);
       if (call.asJson) call.out(json({ integration_id: id, description }));
@@ -48,7 +54,13 @@ export const integrationCommands: readonly Command[] = [
       call.out(
         table(
           ['INTEGRATION', 'ACTIVE KEYS', 'KEYS', 'CREATED', 'DESCRIPTION'],
-          records.map((r) => [printable(r.integrationId), String(r.activeKeys), String(r.totalKeys), formatTime(r.createdAt), printable(r.description)]),
+          records.map((r) => [
+            printable(r.integrationId),
+            String(r.activeKeys),
+            String(r.totalKeys),
+            formatTime(r.createdAt),
+            printable(r.description),
+          ]),
         ),
       );
     },
@@ -62,7 +74,7 @@ export const integrationCommands: readonly Command[] = [
     options: {},
     examples: ['npx token-admin integration show speedtest-example'],
     async run(call) {
-      const record = await showIntegration(call.session.admin(), call.positionals[0] as string);
+      const record = await showIntegration(call.session.admin(), call.positionals[0]);
       if (call.asJson) {
         call.out(json({ ...integrationJson(record), keys: record.keys.map(keyJson) }));
         return;
@@ -86,13 +98,15 @@ export const integrationCommands: readonly Command[] = [
     positionals: [1, 1],
     options: { force: { type: 'boolean', description: 'delete even while the integration has active keys' } },
     details: ['Refused while any key of the integration is active (revoke them first), unless --force.'],
-    examples: ['npx token-admin integration delete speedtest-example', 'npx token-admin integration delete speedtest-example --force'],
+    examples: [
+      'npx token-admin integration delete speedtest-example',
+      'npx token-admin integration delete speedtest-example --force',
+    ],
     async run(call) {
-      const id = call.positionals[0] as string;
+      const id = call.positionals[0];
       const { deletedKeys } = await deleteIntegration(call.session.admin(), id, { force: call.values.force === true });
       if (call.asJson) call.out(json({ integration_id: id, deleted_keys: deletedKeys }));
       else call.out(`deleted integration ${id} and its ${deletedKeys} key${deletedKeys === 1 ? '' : 's'}\n`);
     },
   },
 ];
-

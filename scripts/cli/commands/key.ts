@@ -21,8 +21,16 @@ const OWNER_OPTIONS: Readonly<Record<string, OptionSpec>> = {
 };
 
 const EXPIRY_OPTIONS: Readonly<Record<string, OptionSpec>> = {
-  'expires-in': { type: 'string', value: 'duration', description: 'the key stops working after this long: 90d, 24h, 30m (default: never)' },
-  'expires-at': { type: 'string', value: 'time', description: 'the key stops working at this ISO 8601 time, e.g. 2026-12-31T00:00:00Z' },
+  'expires-in': {
+    type: 'string',
+    value: 'duration',
+    description: 'the key stops working after this long: 90d, 24h, 30m (default: never)',
+  },
+  'expires-at': {
+    type: 'string',
+    value: 'time',
+    description: 'the key stops working at this ISO 8601 time, e.g. 2026-12-31T00:00:00Z',
+  },
 };
 
 export const SHOWN_ONCE_WARNING = 'This API key is shown only once: it cannot be shown again. Store it securely now.';
@@ -40,7 +48,7 @@ function ownerOf(call: Invocation): { kind: KeyKind; ownerId: string } {
 }
 
 function refOf(call: Invocation): KeyRef {
-  return { ...ownerOf(call), keyId: call.positionals[0] as string };
+  return { ...ownerOf(call), keyId: call.positionals[0] };
 }
 
 export function keyJson(record: KeyRecord): Record<string, unknown> {
@@ -77,7 +85,15 @@ export function keyTable(rows: string[][], kind: KeyKind): string {
 /** The one place a plaintext key is printed: once, with the warning that it will not be again. */
 function printNewKey(call: Invocation, key: NewKey, details: Record<string, unknown>, summary: string): void {
   if (call.asJson) {
-    call.out(json({ api_key: key.apiKey, key_id: key.keyId, [KINDS[key.kind].ownerField]: key.ownerId, ...details, warning: SHOWN_ONCE_WARNING }));
+    call.out(
+      json({
+        api_key: key.apiKey,
+        key_id: key.keyId,
+        [KINDS[key.kind].ownerField]: key.ownerId,
+        ...details,
+        warning: SHOWN_ONCE_WARNING,
+      }),
+    );
     return;
   }
   call.note(`${summary}\n${SHOWN_ONCE_WARNING}\n`);
@@ -96,7 +112,11 @@ export const keyCommands: readonly Command[] = [
     positionals: [0, 0],
     options: {
       ...OWNER_OPTIONS,
-      tier: { type: 'string', value: 'n', description: 'tier carried in the tokens, integration keys only (default: 0)' },
+      tier: {
+        type: 'string',
+        value: 'n',
+        description: 'tier carried in the tokens, integration keys only (default: 0)',
+      },
       description: { type: 'string', value: 'text', description: 'what the key is for, for operators' },
       ...EXPIRY_OPTIONS,
       'key-id': { type: 'string', value: 'ki_…', description: 'the key id (default: random)' },
@@ -138,10 +158,13 @@ export const keyCommands: readonly Command[] = [
     positionals: [0, 0],
     options: OWNER_OPTIONS,
     details: [
-      "An organisation also lists its flat (Go-made) keys, migrated or not, as legacy_<first 16 hex of",
+      'An organisation also lists its flat (Go-made) keys, migrated or not, as legacy_<first 16 hex of',
       'their SHA-256>; those whose plaintext entity still exists are marked "still in plaintext".',
     ],
-    examples: ['npx token-admin key list --integration speedtest-example', 'npx token-admin key list --org mlab-example --json'],
+    examples: [
+      'npx token-admin key list --integration speedtest-example',
+      'npx token-admin key list --org mlab-example --json',
+    ],
     async run(call) {
       const owner = ownerOf(call);
       const records = await listApiKeys(call.session.admin(), owner.kind, owner.ownerId);
@@ -156,7 +179,10 @@ export const keyCommands: readonly Command[] = [
     usage: '<key-id>',
     positionals: [1, 1],
     options: OWNER_OPTIONS,
-    examples: ['npx token-admin key show --integration speedtest-example ki_custom', 'npx token-admin key show --org mlab-example legacy_3f0c9e1a2b4d5c6e --json'],
+    examples: [
+      'npx token-admin key show --integration speedtest-example ki_custom',
+      'npx token-admin key show --org mlab-example legacy_3f0c9e1a2b4d5c6e --json',
+    ],
     async run(call) {
       const record = await showApiKey(call.session.admin(), refOf(call));
       if (call.asJson) call.out(json(keyJson(record)));
@@ -174,7 +200,12 @@ export const keyCommands: readonly Command[] = [
     async run(call) {
       const record = await revokeApiKey(call.session.admin(), refOf(call));
       if (call.asJson) call.out(json({ ...keyJson(record), already_revoked: record.alreadyRevoked }));
-      else call.out(record.alreadyRevoked ? `key ${record.keyId} was already revoked\n` : `revoked key ${record.keyId} of ${describeOwner(record.kind, record.ownerId)}\n`);
+      else
+        call.out(
+          record.alreadyRevoked
+            ? `key ${record.keyId} was already revoked\n`
+            : `revoked key ${record.keyId} of ${describeOwner(record.kind, record.ownerId)}\n`,
+        );
     },
   },
   {
@@ -183,11 +214,15 @@ export const keyCommands: readonly Command[] = [
     summary: "Set the tier an integration key's tokens carry.",
     usage: '<key-id>',
     positionals: [1, 1],
-    options: { integration: OWNER_OPTIONS.integration as OptionSpec, tier: { type: 'string', value: 'n', description: 'the new tier, a whole number ≥ 0 (required)' } },
+    options: {
+      integration: OWNER_OPTIONS.integration,
+      tier: { type: 'string', value: 'n', description: 'the new tier, a whole number ≥ 0 (required)' },
+    },
     examples: ['npx token-admin key set-tier --integration speedtest-example ki_1a2b3c4d5e6f7a8b --tier 2'],
     async run(call) {
       // Only integration keys have a tier: name only the option this command takes.
-      if (typeof call.values.integration !== 'string') throw new UsageError('say whose key: --integration <id> (only integration keys have a tier)');
+      if (typeof call.values.integration !== 'string')
+        throw new UsageError('say whose key: --integration <id> (only integration keys have a tier)');
       if (typeof call.values.tier !== 'string') throw new UsageError('give the new tier with --tier <n>');
       const tier = parseWholeNumber(call.values.tier, '--tier');
       const record = await setKeyTier(call.session.admin(), refOf(call), tier);
@@ -203,10 +238,25 @@ export const keyCommands: readonly Command[] = [
     positionals: [1, 1],
     options: {
       ...OWNER_OPTIONS,
-      grace: { type: 'string', value: 'duration', description: 'how long the old key keeps working (default: 24h; never past its own expiry)' },
-      'expires-in': { type: 'string', value: 'duration', description: "the new key stops working after this long (default: the old key's lifetime, from now)" },
-      'expires-at': { type: 'string', value: 'time', description: 'the new key stops working at this ISO 8601 time, e.g. 2026-12-31T00:00:00Z' },
-      force: { type: 'boolean', description: 'reroll a key already rerolled and still in its grace period (a second successor)' },
+      grace: {
+        type: 'string',
+        value: 'duration',
+        description: 'how long the old key keeps working (default: 24h; never past its own expiry)',
+      },
+      'expires-in': {
+        type: 'string',
+        value: 'duration',
+        description: "the new key stops working after this long (default: the old key's lifetime, from now)",
+      },
+      'expires-at': {
+        type: 'string',
+        value: 'time',
+        description: 'the new key stops working at this ISO 8601 time, e.g. 2026-12-31T00:00:00Z',
+      },
+      force: {
+        type: 'boolean',
+        description: 'reroll a key already rerolled and still in its grace period (a second successor)',
+      },
     },
     details: [
       'The new key has the same owner, tier and description, and is printed once. The old key',
@@ -223,7 +273,8 @@ export const keyCommands: readonly Command[] = [
       'npx token-admin key reroll --org mlab-example legacy_3f0c9e1a2b4d5c6e --grace 7d',
     ],
     async run(call) {
-      const graceSeconds = typeof call.values.grace === 'string' ? parseDuration(call.values.grace, '--grace') : undefined;
+      const graceSeconds =
+        typeof call.values.grace === 'string' ? parseDuration(call.values.grace, '--grace') : undefined;
       const expiresAt = parseExpiry(call.values, call.session.now());
       const rerolled = await rerollApiKey(call.session.admin(), refOf(call), {
         ...(graceSeconds !== undefined && { graceSeconds }),
@@ -231,11 +282,20 @@ export const keyCommands: readonly Command[] = [
         ...(call.values.force === true && { force: true }),
       });
       const { newKey, oldKey } = rerolled;
-      const why = { given: '', 'same-lifetime': " (the old key's lifetime, from now)", 'same-date': " (the old key's date)", never: '' }[rerolled.newKeyExpiry];
+      const why = {
+        given: '',
+        'same-lifetime': " (the old key's lifetime, from now)",
+        'same-date': " (the old key's date)",
+        never: '',
+      }[rerolled.newKeyExpiry];
       printNewKey(
         call,
         newKey,
-        { expires_at: rerolled.newKeyExpiresAt, expiry: rerolled.newKeyExpiry, replaces: { key_id: oldKey.keyId, expires_at: oldKey.expiresAt } },
+        {
+          expires_at: rerolled.newKeyExpiresAt,
+          expiry: rerolled.newKeyExpiry,
+          replaces: { key_id: oldKey.keyId, expires_at: oldKey.expiresAt },
+        },
         `Created key ${newKey.keyId} for ${describeOwner(newKey.kind, newKey.ownerId)}, expires ${formatTime(rerolled.newKeyExpiresAt, 'never')}${why}. The old key ${oldKey.keyId} keeps working until ${formatTime(oldKey.expiresAt)}.`,
       );
     },

@@ -1,5 +1,10 @@
 /** `token-admin org create|list|show`: autojoin organisations. */
-import { createOrganization, listOrganizations, showOrganization, type OrganizationRecord } from '../../../shared/admin/owners';
+import {
+  createOrganization,
+  listOrganizations,
+  showOrganization,
+  type OrganizationRecord,
+} from '../../../shared/admin/owners';
 import type { Command } from '../command';
 import { keyJson, keyRows, keyTable } from './key';
 import { fields, formatTime, json, printable, table } from '../output';
@@ -26,7 +31,7 @@ export const orgCommands: readonly Command[] = [
     details: ['Written as the Go service wrote it: name, email, created_at, probability_multiplier 1.0.'],
     examples: ['npx token-admin org create mlab-example --email ops@example.org'],
     async run(call) {
-      const name = call.positionals[0] as string;
+      const name = call.positionals[0];
       const email = typeof call.values.email === 'string' ? call.values.email : '';
       await createOrganization(call.session.admin(), { name, email });
       if (call.asJson) call.out(json({ name, email }));
@@ -49,7 +54,13 @@ export const orgCommands: readonly Command[] = [
       call.out(
         table(
           ['ORGANISATION', 'EMAIL', 'ACTIVE KEYS', 'KEYS', 'CREATED'],
-          records.map((r) => [printable(r.name), printable(r.email), String(r.activeKeys), String(r.totalKeys), formatTime(r.createdAt)]),
+          records.map((r) => [
+            printable(r.name),
+            printable(r.email),
+            String(r.activeKeys),
+            String(r.totalKeys),
+            formatTime(r.createdAt),
+          ]),
         ),
       );
     },
@@ -63,7 +74,7 @@ export const orgCommands: readonly Command[] = [
     options: {},
     examples: ['npx token-admin org show mlab-example'],
     async run(call) {
-      const record = await showOrganization(call.session.admin(), call.positionals[0] as string);
+      const record = await showOrganization(call.session.admin(), call.positionals[0]);
       if (call.asJson) {
         call.out(json({ ...organizationJson(record), keys: record.keys.map(keyJson) }));
         return;
@@ -73,7 +84,10 @@ export const orgCommands: readonly Command[] = [
           ['organisation', record.name],
           ['email', printable(record.email)],
           ['created', formatTime(record.createdAt)],
-          ['probability multiplier', record.probabilityMultiplier === undefined ? '-' : String(record.probabilityMultiplier)],
+          [
+            'probability multiplier',
+            record.probabilityMultiplier === undefined ? '-' : String(record.probabilityMultiplier),
+          ],
           ['keys', `${record.activeKeys} active of ${record.totalKeys}`],
         ]),
       );

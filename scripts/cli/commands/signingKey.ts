@@ -1,6 +1,11 @@
 /** `token-admin signing-key generate|stage|promote|retire|list`: rotating the signing key. */
 import { readFile, writeFile } from 'node:fs/promises';
-import { DEFAULT_SIGNING_ALGORITHM, espv2Warning, generateSigningKey, type SigningAlgorithm } from '../../../shared/signing/signingKey';
+import {
+  DEFAULT_SIGNING_ALGORITHM,
+  espv2Warning,
+  generateSigningKey,
+  type SigningAlgorithm,
+} from '../../../shared/signing/signingKey';
 import {
   listSigningKeys,
   retirementDelaySeconds,
@@ -19,7 +24,8 @@ const ALGORITHMS: readonly SigningAlgorithm[] = ['EdDSA', 'ES256', 'RS256'];
 function algorithmOf(call: Invocation): SigningAlgorithm {
   const alg = call.values.alg;
   if (alg === undefined) return DEFAULT_SIGNING_ALGORITHM;
-  if (!ALGORITHMS.includes(alg as SigningAlgorithm)) throw new UsageError(`--alg is one of ${ALGORITHMS.join(', ')}, got ${JSON.stringify(alg)}`);
+  if (!ALGORITHMS.includes(alg as SigningAlgorithm))
+    throw new UsageError(`--alg is one of ${ALGORITHMS.join(', ')}, got ${JSON.stringify(alg)}`);
   return alg as SigningAlgorithm;
 }
 
@@ -32,7 +38,8 @@ function warnIfNotRsa(call: Invocation, alg: SigningAlgorithm): void {
 async function readJwk(call: Invocation, source: string): Promise<string> {
   if (source !== '-') return readFile(source, 'utf8');
   const chunks: Buffer[] = [];
-  for await (const chunk of call.io.stdin ?? process.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  for await (const chunk of call.io.stdin ?? process.stdin)
+    chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
   return Buffer.concat(chunks).toString('utf8');
 }
 
@@ -56,7 +63,11 @@ export const signingKeyCommands: readonly Command[] = [
     summary: 'Make a new private JWK (with kid) for stage, to stdout or a file.',
     positionals: [0, 0],
     options: {
-      alg: { type: 'string', value: 'RS256|ES256|EdDSA', description: 'the algorithm (default: RS256, the one ESPv2 in front of Locate verifies)' },
+      alg: {
+        type: 'string',
+        value: 'RS256|ES256|EdDSA',
+        description: 'the algorithm (default: RS256, the one ESPv2 in front of Locate verifies)',
+      },
       out: { type: 'string', value: 'file', description: 'write to this new file (mode 0600) instead of stdout' },
     },
     details: ['Or skip the file: signing-key stage (without a file) generates and stages in one step.'],
@@ -73,7 +84,10 @@ export const signingKeyCommands: readonly Command[] = [
         else call.out(`wrote a private ${alg} JWK, kid ${jwk.kid}, to ${out}\n`);
         return;
       }
-      if (call.io.stdout.isTTY) call.note('warning: this is a private key; redirect it to a file (or use --out) rather than leave it on screen\n');
+      if (call.io.stdout.isTTY)
+        call.note(
+          'warning: this is a private key; redirect it to a file (or use --out) rather than leave it on screen\n',
+        );
       call.out(`${JSON.stringify(jwk)}\n`);
     },
   },
@@ -84,8 +98,15 @@ export const signingKeyCommands: readonly Command[] = [
     usage: '[<jwk-file> | -]',
     positionals: [0, 1],
     options: {
-      alg: { type: 'string', value: 'RS256|ES256|EdDSA', description: 'without a file: generate a key of this algorithm (default: RS256)' },
-      'allow-non-rsa': { type: 'boolean', description: 'stage an EdDSA or ES256 key although ESPv2 (in front of Locate) cannot verify it' },
+      alg: {
+        type: 'string',
+        value: 'RS256|ES256|EdDSA',
+        description: 'without a file: generate a key of this algorithm (default: RS256)',
+      },
+      'allow-non-rsa': {
+        type: 'boolean',
+        description: 'stage an EdDSA or ES256 key although ESPv2 (in front of Locate) cannot verify it',
+      },
     },
     details: [
       'Without a file, generates a new RS256 key (or --alg) and stages it. Refuses anything that is',
@@ -101,14 +122,20 @@ export const signingKeyCommands: readonly Command[] = [
     ],
     async run(call) {
       const source = call.positionals[0];
-      if (source !== undefined && call.values.alg !== undefined) throw new UsageError('give a JWK file (or - for stdin), or --alg to generate one, not both');
-      const jwkText = source === undefined ? JSON.stringify(await generateSigningKey(algorithmOf(call))) : await readJwk(call, source);
+      if (source !== undefined && call.values.alg !== undefined)
+        throw new UsageError('give a JWK file (or - for stdin), or --alg to generate one, not both');
+      const jwkText =
+        source === undefined
+          ? JSON.stringify(await generateSigningKey(algorithmOf(call)))
+          : await readJwk(call, source);
       const ctx = call.session.signingKeys();
       const allowNonRsa = call.values['allow-non-rsa'] === true;
       const staged = await stageSigningKey(ctx, jwkText, { allowNonRsa });
       warnIfNotRsa(call, staged.alg);
       if (call.asJson) {
-        call.out(json({ version: staged.version, kid: staged.kid, alg: staged.alg, promotable_at: staged.promotableAt }));
+        call.out(
+          json({ version: staged.version, kid: staged.kid, alg: staged.alg, promotable_at: staged.promotableAt }),
+        );
         return;
       }
       call.out(
@@ -132,13 +159,27 @@ export const signingKeyCommands: readonly Command[] = [
       'alias every SIGNING_KEY_REFRESH_SECONDS (default 300): no redeploy is needed.',
     ],
     secretManager: true,
-    examples: ['npx token-admin signing-key promote', 'npx token-admin signing-key promote --version 1 --force   # first key of a new secret'],
+    examples: [
+      'npx token-admin signing-key promote',
+      'npx token-admin signing-key promote --version 1 --force   # first key of a new secret',
+    ],
     async run(call) {
       const version = versionOf(call.values.version, '--version');
       const ctx = call.session.signingKeys();
-      const promoted = await promoteSigningKey(ctx, { ...(version !== undefined && { version }), force: call.values.force === true });
+      const promoted = await promoteSigningKey(ctx, {
+        ...(version !== undefined && { version }),
+        force: call.values.force === true,
+      });
       if (call.asJson) {
-        call.out(json({ version: promoted.version, kid: promoted.kid, alias: ctx.alias, previous: promoted.previous, forced: promoted.forced }));
+        call.out(
+          json({
+            version: promoted.version,
+            kid: promoted.kid,
+            alias: ctx.alias,
+            previous: promoted.previous,
+            forced: promoted.forced,
+          }),
+        );
         return;
       }
       call.out(
@@ -162,9 +203,18 @@ export const signingKeyCommands: readonly Command[] = [
     examples: ['npx token-admin signing-key retire 3'],
     async run(call) {
       const version = versionOf(call.positionals[0], '<version>') as number;
-      const retired = await retireSigningKey(call.session.signingKeys(), { version, force: call.values.force === true });
-      if (call.asJson) call.out(json({ version, disabled: true, already_disabled: retired.alreadyDisabled, forced: retired.forced }));
-      else call.out(retired.alreadyDisabled ? `version ${version} was already disabled\n` : `disabled version ${version}: jwks stops publishing it at its next refresh\n`);
+      const retired = await retireSigningKey(call.session.signingKeys(), {
+        version,
+        force: call.values.force === true,
+      });
+      if (call.asJson)
+        call.out(json({ version, disabled: true, already_disabled: retired.alreadyDisabled, forced: retired.forced }));
+      else
+        call.out(
+          retired.alreadyDisabled
+            ? `version ${version} was already disabled\n`
+            : `disabled version ${version}: jwks stops publishing it at its next refresh\n`,
+        );
     },
   },
   {

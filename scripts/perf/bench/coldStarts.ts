@@ -18,7 +18,12 @@ import { join } from 'node:path';
 import { installBundled, measureColdStart, type FunctionRequest } from '../coldStart';
 import { median } from './stats';
 
-const COLD_TARGETS = ['hello-world', 'exchangeIntegration (Go-made key)', 'exchangeIntegration (bcrypt key)', 'jwks'] as const;
+const COLD_TARGETS = [
+  'hello-world',
+  'exchangeIntegration (Go-made key)',
+  'exchangeIntegration (bcrypt key)',
+  'jwks',
+] as const;
 export type ColdTarget = (typeof COLD_TARGETS)[number];
 
 export interface ColdStartFigures {
@@ -78,7 +83,11 @@ async function bcryptCompares(root: string): Promise<{ cold: number; warm: numbe
     bcrypt.compare(process.argv[1], process.argv[2]).then(() => console.log(performance.now() - t));`;
   const cold: number[] = [];
   for (let i = 0; i < 5; i++) {
-    const run = spawnSync(process.execPath, ['-e', first, SECRET, hash], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+    const run = spawnSync(process.execPath, ['-e', first, SECRET, hash], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     if (run.status !== 0) throw new Error(`bcrypt compare in a fresh process failed: ${run.stderr}`);
     cold.push(Number(run.stdout.trim()));
   }
@@ -97,7 +106,12 @@ export interface ColdStartSetup {
 
 export async function measureColdStarts(setup: ColdStartSetup): Promise<ColdStartReport> {
   const plan: Record<ColdTarget, { dir: string; target: string; memoryMb: number; request: FunctionRequest }> = {
-    'hello-world': { dir: setup.dirs.helloWorld, target: 'helloWorld', memoryMb: MEMORY_MB.exchangeIntegration, request: {} },
+    'hello-world': {
+      dir: setup.dirs.helloWorld,
+      target: 'helloWorld',
+      memoryMb: MEMORY_MB.exchangeIntegration,
+      request: {},
+    },
     'exchangeIntegration (Go-made key)': {
       dir: setup.dirs.exchangeIntegration,
       target: 'exchangeIntegration',
@@ -114,13 +128,20 @@ export async function measureColdStarts(setup: ColdStartSetup): Promise<ColdStar
   };
   const once = (name: ColdTarget) => {
     const p = plan[name];
-    return measureColdStart({ dir: p.dir, target: p.target, env: setup.env, memoryMb: p.memoryMb, request: p.request, timeoutMs: 15_000 });
+    return measureColdStart({
+      dir: p.dir,
+      target: p.target,
+      env: setup.env,
+      memoryMb: p.memoryMb,
+      request: p.request,
+      timeoutMs: 15_000,
+    });
   };
   for (const name of COLD_TARGETS) await once(name);
   const wall = new Map<ColdTarget, number[]>(COLD_TARGETS.map((name) => [name, []]));
   const cpu = new Map<ColdTarget, number[]>(COLD_TARGETS.map((name) => [name, []]));
   for (let round = 0; round < setup.runs; round++) {
-    const order = COLD_TARGETS.map((_, i) => COLD_TARGETS[(i + round) % COLD_TARGETS.length] as ColdTarget);
+    const order = COLD_TARGETS.map((_, i) => COLD_TARGETS[(i + round) % COLD_TARGETS.length]);
     for (const name of order) {
       const { msToFirstSuccess, cpuMsToFirstSuccess } = await once(name);
       wall.get(name)?.push(msToFirstSuccess);
@@ -144,6 +165,9 @@ export async function measureColdStarts(setup: ColdStartSetup): Promise<ColdStar
     runs: setup.runs,
     memoryMb: Object.fromEntries(COLD_TARGETS.map((name) => [name, plan[name].memoryMb])),
     targets,
-    ...(await bcryptCompares(setup.root).then(({ cold, warm }) => ({ bcryptCompareMs: cold, bcryptCompareWarmMs: warm }))),
+    ...(await bcryptCompares(setup.root).then(({ cold, warm }) => ({
+      bcryptCompareMs: cold,
+      bcryptCompareWarmMs: warm,
+    }))),
   };
 }

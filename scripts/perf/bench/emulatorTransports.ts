@@ -41,8 +41,8 @@ export async function measureEmulatorTransports(
     {
       partitionId: { projectId, namespaceId: key.namespace },
       path: [
-        { kind: key.path[0] as string, name: key.path[1] as string },
-        { kind: key.path[2] as string, name: key.path[3] as string },
+        { kind: key.path[0], name: key.path[1] },
+        { kind: key.path[2], name: key.path[3] },
       ],
     },
   ];

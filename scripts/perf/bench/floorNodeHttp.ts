@@ -11,14 +11,18 @@ const server = createServer((req, res) => {
     Promise.resolve(Buffer.concat(chunks))
       .then((raw) => exchange(JSON.parse(raw.toString('utf8')) as { api_key?: unknown }))
       .then(
-      ({ status, body }) => {
-        res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body) });
-        res.end(body);
-      },
-      () => {
-        res.writeHead(500).end();
-      },
-    );
+        ({ status, body }) => {
+          res.writeHead(status, {
+            'Content-Type': 'application/json',
+            'Cache-Control': 'no-store',
+            'Content-Length': Buffer.byteLength(body),
+          });
+          res.end(body);
+        },
+        () => {
+          res.writeHead(500).end();
+        },
+      );
   });
 });
 server.listen(Number(process.env.PORT), '127.0.0.1');

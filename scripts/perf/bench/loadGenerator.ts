@@ -45,7 +45,15 @@ function sleep(ms: number): Promise<void> {
 
 export class Load {
   private agent: Agent;
-  readonly figures: LoadFigures = { requests: 0, errors: 0, statuses: {}, latenciesMs: [], activeMs: 0, serverCpuMs: 0, clientCpuMs: 0 };
+  readonly figures: LoadFigures = {
+    requests: 0,
+    errors: 0,
+    statuses: {},
+    latenciesMs: [],
+    activeMs: 0,
+    serverCpuMs: 0,
+    clientCpuMs: 0,
+  };
 
   constructor(
     readonly target: LoadTarget,
@@ -74,7 +82,9 @@ export class Load {
           const chunks: Buffer[] = [];
           if (withBody) res.on('data', (chunk: Buffer) => chunks.push(chunk));
           else res.resume();
-          res.once('end', () => resolve({ status: res.statusCode ?? 0, body: withBody ? Buffer.concat(chunks).toString('utf8') : '' }));
+          res.once('end', () =>
+            resolve({ status: res.statusCode ?? 0, body: withBody ? Buffer.concat(chunks).toString('utf8') : '' }),
+          );
           res.once('error', reject);
         },
       );
@@ -110,7 +120,7 @@ export class Load {
     const f = this.figures;
     const bodies = this.target.bodies;
     const worker = async (index: number): Promise<void> => {
-      const body = bodies?.length ? (bodies[index % bodies.length] as Buffer) : this.target.body;
+      const body = bodies?.length ? (bodies[index % bodies.length]) : this.target.body;
       while (!cut && performance.now() < end) {
         const t0 = process.hrtime.bigint();
         const sentWhileRecording = recording;

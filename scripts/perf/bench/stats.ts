@@ -8,14 +8,14 @@ export function percentile(values: readonly number[], p: number): number {
   if (!(p > 0 && p <= 100)) throw new RangeError(`percentile must be in (0, 100], got ${p}`);
   if (values.length === 0) return Number.NaN;
   const sorted = Float64Array.from(values).sort();
-  return sorted[Math.ceil((p / 100) * sorted.length) - 1] as number;
+  return sorted[Math.ceil((p / 100) * sorted.length) - 1];
 }
 
 /** The median: a measured value, so the lower middle for an even count (coldStart.ts reports it too). NaN for none. */
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
   const sorted = Float64Array.from(values).sort();
-  return sorted[Math.floor((sorted.length - 1) / 2)] as number;
+  return sorted[Math.floor((sorted.length - 1) / 2)];
 }
 
 /** a ÷ b, or NaN when either is not a finite number or b is 0. */

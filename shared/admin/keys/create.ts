@@ -39,7 +39,11 @@ export const UNINDEXED_KEY_PROPERTIES = ['key_hash', 'description'];
 export async function prepareApiKey(ctx: AdminContext, input: NewKeyInput): Promise<PreparedKey> {
   checkOwnerId(input.ownerId, KINDS[input.kind].ownerIdWord);
   const keyId = input.keyId ?? generateKeyId();
-  if (!isValidKeyId(keyId)) throw new AdminError(`key id ${JSON.stringify(keyId)} is not valid: use ki_ and 16 lowercase hex digits`, 'invalid-argument');
+  if (!isValidKeyId(keyId))
+    throw new AdminError(
+      `key id ${JSON.stringify(keyId)} is not valid: use ki_ and 16 lowercase hex digits`,
+      'invalid-argument',
+    );
   if (input.tier !== undefined && (!KINDS[input.kind].hasTier || !Number.isSafeInteger(input.tier) || input.tier < 0)) {
     throw new AdminError('tier is a whole number ≥ 0, for integration keys only', 'invalid-argument');
   }
@@ -54,8 +58,17 @@ export async function prepareApiKey(ctx: AdminContext, input: NewKeyInput): Prom
   if (KINDS[input.kind].hasTier) data.tier = ctx.datastore.int(input.tier ?? 0);
   if (input.expiresAt !== undefined) data.expires_at = input.expiresAt;
   return {
-    entity: { key: apiKeyKey(ctx.datastore, input.kind, input.ownerId, keyId, ctx.namespaces), data, excludeFromIndexes: UNINDEXED_KEY_PROPERTIES },
-    newKey: { kind: input.kind, ownerId: input.ownerId, keyId, apiKey: formatApiKey({ kind: input.kind, ownerId: input.ownerId, keyId, secret }) },
+    entity: {
+      key: apiKeyKey(ctx.datastore, input.kind, input.ownerId, keyId, ctx.namespaces),
+      data,
+      excludeFromIndexes: UNINDEXED_KEY_PROPERTIES,
+    },
+    newKey: {
+      kind: input.kind,
+      ownerId: input.ownerId,
+      keyId,
+      apiKey: formatApiKey({ kind: input.kind, ownerId: input.ownerId, keyId, secret }),
+    },
   };
 }
 

@@ -33,11 +33,16 @@ export async function showApiKey(ctx: AdminContext, ref: KeyRef): Promise<KeyRec
   const { key, legacy } = await locateKey(ctx, ref);
   if (!legacy) {
     const [entity] = await ctx.datastore.get(key);
-    if (!entity) throw new AdminError(`key ${ref.keyId} of ${KINDS[ref.kind].ownerWord} ${ref.ownerId} does not exist`, 'not-found');
+    if (!entity)
+      throw new AdminError(
+        `key ${ref.keyId} of ${KINDS[ref.kind].ownerWord} ${ref.ownerId} does not exist`,
+        'not-found',
+      );
     return scopedRecord(ctx, ref.kind, ref.ownerId, ref.keyId, entity as Entity);
   }
   const found = (await listApiKeys(ctx, ref.kind, ref.ownerId)).find((record) => record.keyId === ref.keyId);
-  if (!found) throw new AdminError(`key ${ref.keyId} of ${KINDS[ref.kind].ownerWord} ${ref.ownerId} does not exist`, 'not-found');
+  if (!found)
+    throw new AdminError(`key ${ref.keyId} of ${KINDS[ref.kind].ownerWord} ${ref.ownerId} does not exist`, 'not-found');
   return found;
 }
 
@@ -50,10 +55,14 @@ export async function allKeysByOwner(ctx: AdminContext, kind: KeyKind): Promise<
     byOwner.set(record.ownerId, list);
   };
   const plaintexts: Entity[] = [];
-  for (const entity of await runQuery(ctx, ctx.datastore.createQuery(namespaceFor(kind, ctx.namespaces), KINDS[kind].keyKind))) {
+  for (const entity of await runQuery(
+    ctx,
+    ctx.datastore.createQuery(namespaceFor(kind, ctx.namespaces), KINDS[kind].keyKind),
+  )) {
     const key = keyOf(ctx, entity);
     const owner = key.parent?.name;
-    if (owner !== undefined && isScopedKeyEntity(ctx, entity)) add(scopedRecord(ctx, kind, owner, key.name as string, entity));
+    if (owner !== undefined && isScopedKeyEntity(ctx, entity))
+      add(scopedRecord(ctx, kind, owner, key.name as string, entity));
     else if (KINDS[kind].hasFlatKeys && owner !== undefined && isPlaintextEntity(ctx, entity)) plaintexts.push(entity);
   }
   if (KINDS[kind].hasFlatKeys) {

@@ -31,9 +31,15 @@ export async function updateKey(
   await tx.run();
   try {
     const [found] = await tx.get(key);
-    if (!found && !absentAs) throw new AdminError(`key ${ref.keyId} of ${KINDS[ref.kind].ownerWord} ${ref.ownerId} does not exist`, 'not-found');
+    if (!found && !absentAs)
+      throw new AdminError(
+        `key ${ref.keyId} of ${KINDS[ref.kind].ownerWord} ${ref.ownerId} does not exist`,
+        'not-found',
+      );
     const entity = (found ?? absentAs) as Entity;
-    const record = legacy ? legacyRecord(ctx, key.name as string, entity) : scopedRecord(ctx, ref.kind, ref.ownerId, ref.keyId, entity);
+    const record = legacy
+      ? legacyRecord(ctx, key.name as string, entity)
+      : scopedRecord(ctx, ref.kind, ref.ownerId, ref.keyId, entity);
     const updated = await change(entity, record, tx);
     if (updated !== undefined) {
       const write = { key, data: stripKey(updated), excludeFromIndexes: legacy ? [] : UNINDEXED_KEY_PROPERTIES };
@@ -43,7 +49,9 @@ export async function updateKey(
     }
     await tx.commit();
     const result = updated ?? entity;
-    return legacy ? legacyRecord(ctx, key.name as string, result) : scopedRecord(ctx, ref.kind, ref.ownerId, ref.keyId, result);
+    return legacy
+      ? legacyRecord(ctx, key.name as string, result)
+      : scopedRecord(ctx, ref.kind, ref.ownerId, ref.keyId, result);
   } catch (error) {
     await tx.rollback().catch(() => undefined);
     throw error;
@@ -62,25 +70,39 @@ function stripKey(entity: Entity): Record<string, unknown> {
  * yet has no record: `absentAs` is the record to write with the change (governed by its
  * plaintext, as the exchange would write it).
  */
-export async function locateKey(ctx: AdminContext, ref: KeyRef): Promise<{ key: Key; legacy: boolean; absentAs?: Entity }> {
+export async function locateKey(
+  ctx: AdminContext,
+  ref: KeyRef,
+): Promise<{ key: Key; legacy: boolean; absentAs?: Entity }> {
   checkOwnerId(ref.ownerId, KINDS[ref.kind].ownerIdWord);
   // Any key id the Go service accepted (its tool documents -key-id=ki_custom).
-  if (isAcceptedKeyId(ref.keyId)) return { key: apiKeyKey(ctx.datastore, ref.kind, ref.ownerId, ref.keyId, ctx.namespaces), legacy: false };
+  if (isAcceptedKeyId(ref.keyId))
+    return { key: apiKeyKey(ctx.datastore, ref.kind, ref.ownerId, ref.keyId, ctx.namespaces), legacy: false };
   if (KINDS[ref.kind].hasFlatKeys && isLegacyKeyId(ref.keyId)) {
-    const matches = (await legacyEntitiesOf(ctx, ref.ownerId)).filter((entity) => legacyKeyId(keyOf(ctx, entity).name as string) === ref.keyId);
-    if (matches.length > 1) throw new AdminError(`key id ${ref.keyId} is ambiguous`, 'failed-precondition');
-    if (matches.length === 1) return { key: keyOf(ctx, matches[0] as Entity), legacy: true };
-    const plaintexts = (await keyEntitiesOf(ctx, 'autojoin', ref.ownerId)).filter(
-      (entity) => isPlaintextEntity(ctx, entity) && legacyKeyId(legacyKeyName(keyOf(ctx, entity).name as string)) === ref.keyId,
+    const matches = (await legacyEntitiesOf(ctx, ref.ownerId)).filter(
+      (entity) => legacyKeyId(keyOf(ctx, entity).name as string) === ref.keyId,
     );
-    if (plaintexts.length === 0) throw new AdminError(`key ${ref.keyId} of organisation ${ref.ownerId} does not exist`, 'not-found');
+    if (matches.length > 1) throw new AdminError(`key id ${ref.keyId} is ambiguous`, 'failed-precondition');
+    if (matches.length === 1) return { key: keyOf(ctx, matches[0]), legacy: true };
+    const plaintexts = (await keyEntitiesOf(ctx, 'autojoin', ref.ownerId)).filter(
+      (entity) =>
+        isPlaintextEntity(ctx, entity) && legacyKeyId(legacyKeyName(keyOf(ctx, entity).name as string)) === ref.keyId,
+    );
+    if (plaintexts.length === 0)
+      throw new AdminError(`key ${ref.keyId} of organisation ${ref.ownerId} does not exist`, 'not-found');
     if (plaintexts.length > 1) throw new AdminError(`key id ${ref.keyId} is ambiguous`, 'failed-precondition');
-    const plaintext = plaintexts[0] as Entity;
+    const plaintext = plaintexts[0];
     const now = nowOf(ctx);
     return {
       key: legacyKeyKey(ctx.datastore, legacyKeyName(keyOf(ctx, plaintext).name as string), ctx.namespaces),
       legacy: true,
-      absentAs: { org: ref.ownerId, status: KEY_STATUS.active, created_at: dateOf(plaintext.created_at) ?? now, migrated_at: now, [PLAINTEXT_TWIN]: true },
+      absentAs: {
+        org: ref.ownerId,
+        status: KEY_STATUS.active,
+        created_at: dateOf(plaintext.created_at) ?? now,
+        migrated_at: now,
+        [PLAINTEXT_TWIN]: true,
+      },
     };
   }
   throw new AdminError(

@@ -40,7 +40,13 @@ function statusOf(stored: { status: string; expiresAt?: Date | undefined }, now:
   return stored.status === '' ? 'unknown' : stored.status;
 }
 
-export function scopedRecord(ctx: AdminContext, kind: KeyKind, ownerId: string, keyId: string, entity: Entity): KeyRecord {
+export function scopedRecord(
+  ctx: AdminContext,
+  kind: KeyKind,
+  ownerId: string,
+  keyId: string,
+  entity: Entity,
+): KeyRecord {
   const stored = decodeStoredKey(entity);
   return {
     kind,
@@ -69,9 +75,14 @@ export function legacyRecord(ctx: AdminContext, name: string, entity: Entity, pl
     kind: 'autojoin',
     ownerId: stored.org,
     keyId: legacyKeyId(name),
-    status: revokedByDeletion && stored.status === KEY_STATUS.active ? KEY_STATUS.revoked : statusOf(stored, nowOf(ctx)),
+    status:
+      revokedByDeletion && stored.status === KEY_STATUS.active ? KEY_STATUS.revoked : statusOf(stored, nowOf(ctx)),
     tier: undefined,
-    description: revokedByDeletion ? 'migrated flat key; its plaintext was deleted' : plaintextPresent ? 'migrated flat key, still in plaintext' : 'migrated flat key',
+    description: revokedByDeletion
+      ? 'migrated flat key; its plaintext was deleted'
+      : plaintextPresent
+        ? 'migrated flat key, still in plaintext'
+        : 'migrated flat key',
     createdAt: dateOf(entity.created_at),
     expiresAt: stored.expiresAt,
     revokedAt: dateOf(entity.revoked_at),
@@ -114,7 +125,11 @@ export function isPlaintextEntity(ctx: AdminContext, entity: Entity): boolean {
  * record marked by whether its plaintext still exists; a plaintext without a record listed as
  * not migrated).
  */
-export function flatKeyRecords(ctx: AdminContext, records: readonly Entity[], plaintexts: readonly Entity[]): KeyRecord[] {
+export function flatKeyRecords(
+  ctx: AdminContext,
+  records: readonly Entity[],
+  plaintexts: readonly Entity[],
+): KeyRecord[] {
   const plaintextByName = new Map<string, Entity>();
   for (const entity of plaintexts) {
     const key = keyOf(ctx, entity);

@@ -61,7 +61,8 @@ const REPLACED_BY = 'replaced_by';
  */
 export async function rerollApiKey(ctx: AdminContext, ref: KeyRef, options: RerollOptions = {}): Promise<RerolledKey> {
   const graceSeconds = options.graceSeconds ?? DEFAULT_REROLL_GRACE_SECONDS;
-  if (!Number.isFinite(graceSeconds) || graceSeconds < 0) throw new AdminError('the grace period is a duration ≥ 0', 'invalid-argument');
+  if (!Number.isFinite(graceSeconds) || graceSeconds < 0)
+    throw new AdminError('the grace period is a duration ≥ 0', 'invalid-argument');
   if (options.expiresAt !== undefined && options.expiresAt.getTime() <= nowOf(ctx).getTime()) {
     throw new AdminError('the new key would be expired at birth: give an expiry in the future', 'invalid-argument');
   }
@@ -78,7 +79,10 @@ export async function rerollApiKey(ctx: AdminContext, ref: KeyRef, options: Rero
         'failed-precondition',
       );
     }
-    newExpiry = options.expiresAt !== undefined ? { expiresAt: options.expiresAt, expiry: 'given' } : inheritedExpiry(record, nowOf(ctx));
+    newExpiry =
+      options.expiresAt !== undefined
+        ? { expiresAt: options.expiresAt, expiry: 'given' }
+        : inheritedExpiry(record, nowOf(ctx));
     const prepared = await prepareApiKey(ctx, {
       kind: ref.kind,
       ownerId: ref.ownerId,
@@ -91,7 +95,8 @@ export async function rerollApiKey(ctx: AdminContext, ref: KeyRef, options: Rero
     tx.insert(prepared.entity);
     newKey = prepared.newKey;
     const graceEnd = new Date(nowOf(ctx).getTime() + graceSeconds * 1000);
-    const expiresAt = record.expiresAt !== undefined && record.expiresAt.getTime() < graceEnd.getTime() ? record.expiresAt : graceEnd;
+    const expiresAt =
+      record.expiresAt !== undefined && record.expiresAt.getTime() < graceEnd.getTime() ? record.expiresAt : graceEnd;
     return { ...entity, expires_at: expiresAt, [REPLACED_BY]: prepared.newKey.keyId };
   });
   if (newKey === undefined) throw new Error('reroll committed without a new key');

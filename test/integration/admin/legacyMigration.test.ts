@@ -20,7 +20,10 @@ beforeAll(() => {
 });
 
 /** An organisation and its flat keys, written as the Go service's CreateOrganization and CreateAPIKeyWithValue do. */
-async function goServiceOrg(namespaces: Namespaces, keys: number): Promise<{ org: string; flatKeys: string[]; createdAt: Date }> {
+async function goServiceOrg(
+  namespaces: Namespaces,
+  keys: number,
+): Promise<{ org: string; flatKeys: string[]; createdAt: Date }> {
   const org = uniqueId('goorg');
   const createdAt = new Date('2025-03-01T12:00:00Z');
   await datastore.save({
@@ -30,7 +33,10 @@ async function goServiceOrg(namespaces: Namespaces, keys: number): Promise<{ org
   const flatKeys = Array.from({ length: keys }, () => generateSecret()); // GenerateAPIKey: 32 random bytes, base64url
   for (const flatKey of flatKeys) {
     await datastore.save({
-      key: datastore.key({ namespace: namespaces.platformNamespace, path: [KIND.organization, org, KIND.organizationKey, flatKey] }),
+      key: datastore.key({
+        namespace: namespaces.platformNamespace,
+        path: [KIND.organization, org, KIND.organizationKey, flatKey],
+      }),
       data: { created_at: createdAt, key: flatKey },
     });
   }
@@ -38,7 +44,10 @@ async function goServiceOrg(namespaces: Namespaces, keys: number): Promise<{ org
 }
 
 function plaintextKey(namespaces: Namespaces, org: string, flatKey: string) {
-  return datastore.key({ namespace: namespaces.platformNamespace, path: [KIND.organization, org, KIND.organizationKey, flatKey] });
+  return datastore.key({
+    namespace: namespaces.platformNamespace,
+    path: [KIND.organization, org, KIND.organizationKey, flatKey],
+  });
 }
 
 describe('migrateLegacyKeys', () => {
@@ -50,19 +59,33 @@ describe('migrateLegacyKeys', () => {
     const now = new Date('2026-05-01T00:00:00Z');
 
     const first = await migrateLegacyKeys({ datastore, namespaces, now: () => now });
-    expect(first).toMatchObject({ scanned: 4, scoped: 1, migrated: 3, alreadyMigrated: 0, plaintextDeleted: 0, conflicts: 0, unrecognised: 0 });
+    expect(first).toMatchObject({
+      scanned: 4,
+      scoped: 1,
+      migrated: 3,
+      alreadyMigrated: 0,
+      plaintextDeleted: 0,
+      conflicts: 0,
+      unrecognised: 0,
+    });
     expect(first.orgs).toEqual(
       [
         { org: a.org, migrated: 2, alreadyMigrated: 0, plaintextDeleted: 0 },
         { org: b.org, migrated: 1, alreadyMigrated: 0, plaintextDeleted: 0 },
       ].sort((x, y) => x.org.localeCompare(y.org)),
     );
-    const [migrated] = await datastore.get(legacyKeyKey(datastore, legacyKeyName(a.flatKeys[0] as string), namespaces));
-    expect(Object.fromEntries(Object.entries(migrated))).toEqual({ org: a.org, status: 'active', created_at: a.createdAt, migrated_at: now, plaintext_twin: true });
+    const [migrated] = await datastore.get(legacyKeyKey(datastore, legacyKeyName(a.flatKeys[0]), namespaces));
+    expect(Object.fromEntries(Object.entries(migrated))).toEqual({
+      org: a.org,
+      status: 'active',
+      created_at: a.createdAt,
+      migrated_at: now,
+      plaintext_twin: true,
+    });
 
     const again = await migrateLegacyKeys({ datastore, namespaces });
     expect(again).toMatchObject({ migrated: 0, alreadyMigrated: 3, plaintextDeleted: 0 });
-    const [plaintext] = await datastore.get(plaintextKey(namespaces, a.org, a.flatKeys[0] as string));
+    const [plaintext] = await datastore.get(plaintextKey(namespaces, a.org, a.flatKeys[0]));
     expect(plaintext).toBeDefined();
   });
 
@@ -71,16 +94,25 @@ describe('migrateLegacyKeys', () => {
     const { org, flatKeys } = await goServiceOrg(namespaces, 2);
     const dryRun = await migrateLegacyKeys({ datastore, namespaces }, { deletePlaintext: true, dryRun: true });
     expect(dryRun).toMatchObject({ dryRun: true, migrated: 2, plaintextDeleted: 2 });
-    expect((await datastore.get(legacyKeyKey(datastore, legacyKeyName(flatKeys[0] as string), namespaces)))[0]).toBeUndefined();
+    expect(
+      (await datastore.get(legacyKeyKey(datastore, legacyKeyName(flatKeys[0]), namespaces)))[0],
+    ).toBeUndefined();
 
     const report = await migrateLegacyKeys({ datastore, namespaces }, { deletePlaintext: true });
     expect(report).toMatchObject({ migrated: 2, plaintextDeleted: 2 });
     for (const flatKey of flatKeys) {
       expect((await datastore.get(plaintextKey(namespaces, org, flatKey)))[0]).toBeUndefined();
       // The record now governs the key alone.
-      expect((await datastore.get(legacyKeyKey(datastore, legacyKeyName(flatKey), namespaces)))[0]).toMatchObject({ org, plaintext_twin: false });
+      expect((await datastore.get(legacyKeyKey(datastore, legacyKeyName(flatKey), namespaces)))[0]).toMatchObject({
+        org,
+        plaintext_twin: false,
+      });
     }
-    expect(await migrateLegacyKeys({ datastore, namespaces }, { deletePlaintext: true })).toMatchObject({ scanned: 0, migrated: 0, plaintextDeleted: 0 });
+    expect(await migrateLegacyKeys({ datastore, namespaces }, { deletePlaintext: true })).toMatchObject({
+      scanned: 0,
+      migrated: 0,
+      plaintextDeleted: 0,
+    });
   });
 
   it('leaves alone an APIKey that is neither a scoped key nor a plaintext flat key', async () => {
@@ -88,10 +120,17 @@ describe('migrateLegacyKeys', () => {
     const org = uniqueId('org');
     await createOrganization({ datastore, namespaces }, { name: org });
     await datastore.save({
-      key: datastore.key({ namespace: namespaces.platformNamespace, path: [KIND.organization, org, KIND.organizationKey, 'some-name-abcdefghijkl'] }),
+      key: datastore.key({
+        namespace: namespaces.platformNamespace,
+        path: [KIND.organization, org, KIND.organizationKey, 'some-name-abcdefghijkl'],
+      }),
       data: { created_at: new Date(), key: 'something else' },
     });
-    expect(await migrateLegacyKeys({ datastore, namespaces })).toMatchObject({ scanned: 1, migrated: 0, unrecognised: 1 });
+    expect(await migrateLegacyKeys({ datastore, namespaces })).toMatchObject({
+      scanned: 1,
+      migrated: 0,
+      unrecognised: 1,
+    });
   });
 });
 
@@ -100,7 +139,10 @@ describe('token-admin autojoin migrate-legacy, then exchangeAutojoin', () => {
   let namespaces: Namespaces;
   beforeAll(async () => {
     namespaces = uniqueNamespaces('migrate-e2e');
-    served = await serveFunctions({ SIGNING_KEY_FILE: (await signingKeyFile('ES256')).path, ...namespaceEnv(namespaces) });
+    served = await serveFunctions({
+      SIGNING_KEY_FILE: (await signingKeyFile('ES256')).path,
+      ...namespaceEnv(namespaces),
+    });
   });
   afterAll(() => served.close());
 
@@ -113,11 +155,16 @@ describe('token-admin autojoin migrate-legacy, then exchangeAutojoin', () => {
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(new RegExp(`${org}\\s+2\\s+0\\s+0`));
     expect(run.stdout).toMatch(/migrated 2 legacy keys, 0 already migrated, 0 plaintext deleted/);
-    const response = await exchange(flatKeys[0] as string);
+    const response = await exchange(flatKeys[0]);
     expect(response.status).toBe(200);
 
     const rerun = await cli('autojoin', 'migrate-legacy', '--delete-plaintext', '--json');
-    expect(parseJson(rerun)).toMatchObject({ migrated: 0, already_migrated: 2, plaintext_deleted: 2, orgs: [{ org, migrated: 0, already_migrated: 2, plaintext_deleted: 2 }] });
+    expect(parseJson(rerun)).toMatchObject({
+      migrated: 0,
+      already_migrated: 2,
+      plaintext_deleted: 2,
+      orgs: [{ org, migrated: 0, already_migrated: 2, plaintext_deleted: 2 }],
+    });
     for (const flatKey of flatKeys) expect((await exchange(flatKey)).status).toBe(200);
 
     const listed = await cli('key', 'list', '--org', org, '--json');
@@ -135,7 +182,7 @@ describe('token-admin autojoin migrate-legacy, then exchangeAutojoin', () => {
     const [revokeId, rerollId] = flatKeys.map((k) => legacyKeyId(legacyKeyName(k))) as [string, string];
 
     expect((await cli('key', 'revoke', '--org', org, revokeId)).code).toBe(0);
-    expect((await exchange(flatKeys[0] as string)).status).toBe(401);
+    expect((await exchange(flatKeys[0])).status).toBe(401);
 
     const rerolled = parseJson<{ api_key: string; replaces: { key_id: string; expires_at: string } }>(
       await cli('key', 'reroll', '--org', org, rerollId, '--grace', '1s', '--json'),
@@ -144,7 +191,7 @@ describe('token-admin autojoin migrate-legacy, then exchangeAutojoin', () => {
     expect((await exchange(rerolled.api_key)).status).toBe(200);
     const until = Date.parse(rerolled.replaces.expires_at);
     while (Date.now() <= until) await new Promise((resolve) => setTimeout(resolve, 50));
-    expect((await exchange(flatKeys[1] as string)).status).toBe(401);
+    expect((await exchange(flatKeys[1])).status).toBe(401);
     expect((await exchange(rerolled.api_key)).status).toBe(200);
   });
 });

@@ -28,7 +28,11 @@ const INSTALL_TIMEOUT_MS = 240_000;
 
 function install(dir: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('npm', ['install', '--omit=dev', '--no-audit', '--no-fund'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    const child = spawn('npm', ['install', '--omit=dev', '--no-audit', '--no-fund'], {
+      cwd: dir,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      detached: true,
+    });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     const timer = setTimeout(() => {
@@ -114,7 +118,7 @@ describe('what the build ships', () => {
   });
 });
 
-describe('what each bundle holds (esbuild\'s metafile, dist/meta/<name>.json)', () => {
+describe("what each bundle holds (esbuild's metafile, dist/meta/<name>.json)", () => {
   /** The source files and packages in one output file of a function's folder. */
   function inputsOf(name: FunctionName, file: 'index.js' | 'googleLibraries.js'): string[] {
     const meta = JSON.parse(readFileSync(join(dist, 'meta', `${name}.json`), 'utf8')) as {
@@ -124,7 +128,8 @@ describe('what each bundle holds (esbuild\'s metafile, dist/meta/<name>.json)', 
     if (!output) throw new Error(`no ${name}/${file} in the metafile`);
     return Object.keys(output[1].inputs);
   }
-  const GOOGLE_LIBRARIES = /node_modules\/(@google-cloud\/secret-manager|google-gax|@grpc\/grpc-js|protobufjs|google-auth-library)\//;
+  const GOOGLE_LIBRARIES =
+    /node_modules\/(@google-cloud\/secret-manager|google-gax|@grpc\/grpc-js|protobufjs|google-auth-library)\//;
 
   test('jwks holds no Datastore client and no Datastore code of ours', () => {
     const inputs = [...inputsOf('jwks', 'index.js'), ...inputsOf('jwks', 'googleLibraries.js')];
@@ -133,19 +138,29 @@ describe('what each bundle holds (esbuild\'s metafile, dist/meta/<name>.json)', 
     expect(inputs).toContain('shared/signing/jwksPublisher.ts');
   });
 
-  test.each(['exchangeIntegration', 'exchangeAutojoin'] as const)('%s holds no JWKS publisher and no Datastore client library', (name) => {
-    const inputs = inputsOf(name, 'index.js');
-    expect(inputs.filter((path) => /^shared\/signing\/jwks/.test(path))).toEqual([]);
-    expect(inputs.filter((path) => path.includes('node_modules/@google-cloud/datastore/'))).toEqual([]);
-    expect(inputs).toContain('shared/exchange/verifier.ts');
-  });
+  test.each(['exchangeIntegration', 'exchangeAutojoin'] as const)(
+    '%s holds no JWKS publisher and no Datastore client library',
+    (name) => {
+      const inputs = inputsOf(name, 'index.js');
+      expect(inputs.filter((path) => /^shared\/signing\/jwks/.test(path))).toEqual([]);
+      expect(inputs.filter((path) => path.includes('node_modules/@google-cloud/datastore/'))).toEqual([]);
+      expect(inputs).toContain('shared/exchange/verifier.ts');
+    },
+  );
 
-  test.each(FUNCTIONS)('%s: no operator code, and the Google libraries only in the file loaded on first use', (name) => {
-    const inputs = inputsOf(name, 'index.js');
-    expect(inputs.filter((path) => path.startsWith('shared/admin/'))).toEqual([]);
-    expect(inputs.filter((path) => GOOGLE_LIBRARIES.test(path))).toEqual([]);
-    expect(inputsOf(name, 'googleLibraries.js').some((path) => path.includes('node_modules/@google-cloud/secret-manager/'))).toBe(true);
-  });
+  test.each(FUNCTIONS)(
+    '%s: no operator code, and the Google libraries only in the file loaded on first use',
+    (name) => {
+      const inputs = inputsOf(name, 'index.js');
+      expect(inputs.filter((path) => path.startsWith('shared/admin/'))).toEqual([]);
+      expect(inputs.filter((path) => GOOGLE_LIBRARIES.test(path))).toEqual([]);
+      expect(
+        inputsOf(name, 'googleLibraries.js').some((path) =>
+          path.includes('node_modules/@google-cloud/secret-manager/'),
+        ),
+      ).toBe(true);
+    },
+  );
 });
 
 describe('what gcloud uploads from dist/<name>', () => {
@@ -153,10 +168,18 @@ describe('what gcloud uploads from dist/<name>', () => {
     // The installed copy has a node_modules; add a source map too. gcloud reads the folder's
     // own .gcloudignore (this lists files locally, without credentials).
     cpSync(join(folders[name], 'index.js'), join(folders[name], 'index.js.map'));
-    const listed = spawnSync('gcloud', ['meta', 'list-files-for-upload', folders[name]], { encoding: 'utf8', timeout: 60_000 });
+    const listed = spawnSync('gcloud', ['meta', 'list-files-for-upload', folders[name]], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     rmSync(join(folders[name], 'index.js.map'));
     expect(listed.status).toBe(0);
-    expect(listed.stdout.trim().split('\n').sort()).toEqual(['googleLibraries.js', 'index.js', 'package-lock.json', 'package.json']);
+    expect(listed.stdout.trim().split('\n').sort()).toEqual([
+      'googleLibraries.js',
+      'index.js',
+      'package-lock.json',
+      'package.json',
+    ]);
   });
 });
 
@@ -169,12 +192,19 @@ describe('each bundle, installed and started as Cloud Functions does', () => {
 
   test('jwks serves the public signing key', async () => {
     const { body } = await waitForSuccess(served.jwks, {}, 60_000, 20);
-    expect(JSON.parse(body)).toEqual({ keys: [expect.objectContaining({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig' })] });
+    expect(JSON.parse(body)).toEqual({
+      keys: [expect.objectContaining({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig' })],
+    });
   });
 
   test('exchangeIntegration exchanges an integration key for a token that verifies', async () => {
     const apiKey = await newIntegrationKey(datastore, namespaces);
-    const { body } = await waitForSuccess(served.exchangeIntegration, { body: JSON.stringify({ api_key: apiKey }) }, 60_000, 20);
+    const { body } = await waitForSuccess(
+      served.exchangeIntegration,
+      { body: JSON.stringify({ api_key: apiKey }) },
+      60_000,
+      20,
+    );
     const token = JSON.parse(body);
     expect(token).toMatchObject({ token_type: 'Bearer', expires_in: 20 });
     await expect(verify(token.token, 'integration')).resolves.toMatchObject({ payload: { aud: 'integration' } });
@@ -182,14 +212,21 @@ describe('each bundle, installed and started as Cloud Functions does', () => {
 
   test('exchangeAutojoin exchanges an organisation key for a token that verifies', async () => {
     const apiKey = await newAutojoinKey(datastore, namespaces);
-    const { body } = await waitForSuccess(served.exchangeAutojoin, { body: JSON.stringify({ api_key: apiKey }) }, 60_000, 20);
+    const { body } = await waitForSuccess(
+      served.exchangeAutojoin,
+      { body: JSON.stringify({ api_key: apiKey }) },
+      60_000,
+      20,
+    );
     const token = JSON.parse(body);
     expect(token).toMatchObject({ token_type: 'Bearer', expires_in: 3600 });
     await expect(verify(token.token, 'autojoin')).resolves.toMatchObject({ payload: { aud: 'autojoin' } });
   });
 
   test('a bad key is a 401, not a crash', async () => {
-    const response = await send(served.exchangeIntegration, { body: JSON.stringify({ api_key: 'mlabk.cii_nobody.ki_0000000000000000.AAAA' }) });
+    const response = await send(served.exchangeIntegration, {
+      body: JSON.stringify({ api_key: 'mlabk.cii_nobody.ki_0000000000000000.AAAA' }),
+    });
     expect(response.status).toBe(401);
   });
 
@@ -225,7 +262,12 @@ describe('the bundled Secret Manager client', () => {
     fake.addVersion(secret, readFileSync(second.path));
     fake.setAlias(secret, 'current', 1);
     const { SIGNING_KEY_FILE: _file, ...env } = environment;
-    const fn = await start('jwks', { ...env, SIGNING_KEY_SECRET: secret, SIGNING_KEY_VERSION: 'current', SECRET_MANAGER_EMULATOR_HOST: `127.0.0.1:${fake.port}` });
+    const fn = await start('jwks', {
+      ...env,
+      SIGNING_KEY_SECRET: secret,
+      SIGNING_KEY_VERSION: 'current',
+      SECRET_MANAGER_EMULATOR_HOST: `127.0.0.1:${fake.port}`,
+    });
 
     const { body } = await waitForSuccess(fn, {}, 60_000, 20);
 

@@ -13,11 +13,19 @@ beforeAll(() => {
   execFileSync(process.execPath, ['scripts/build/build.mts'], { cwd: ROOT, stdio: 'pipe' });
 }, 60_000);
 
-function tokenAdmin(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+function tokenAdmin(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env } }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: ROOT, env: { ...process.env, ...env } },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -31,7 +39,10 @@ describe('bin/token-admin.js', () => {
   it('creates an integration and a key on the emulator, then exits by itself', async () => {
     const env = namespaceEnv(uniqueNamespaces('cli-bin'));
     const id = uniqueId('bin');
-    expect(await tokenAdmin(['integration', 'create', id], env)).toMatchObject({ code: 0, stdout: `created integration ${id}\n` });
+    expect(await tokenAdmin(['integration', 'create', id], env)).toMatchObject({
+      code: 0,
+      stdout: `created integration ${id}\n`,
+    });
     const created = await tokenAdmin(['key', 'create', '--integration', id], env);
     expect(created.code).toBe(0);
     expect(created.stdout).toMatch(new RegExp(`^mlabk\\.cii_${id}\\.ki_[0-9a-f]{16}\\.[A-Za-z0-9_-]{43}\\n$`));
@@ -39,7 +50,14 @@ describe('bin/token-admin.js', () => {
   });
 
   it('reports an expected failure in one line, without a stack trace, and a non-zero exit', async () => {
-    const result = await tokenAdmin(['integration', 'show', 'no-such-integration'], namespaceEnv(uniqueNamespaces('cli-bin')));
-    expect(result).toEqual({ code: 1, stdout: '', stderr: 'token-admin: integration no-such-integration does not exist\n' });
+    const result = await tokenAdmin(
+      ['integration', 'show', 'no-such-integration'],
+      namespaceEnv(uniqueNamespaces('cli-bin')),
+    );
+    expect(result).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'token-admin: integration no-such-integration does not exist\n',
+    });
   });
 });

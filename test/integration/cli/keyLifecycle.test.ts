@@ -34,12 +34,13 @@ async function tokenFor(kind: 'integration' | 'autojoin', apiKey: string): Promi
   const response = await exchange(kind, apiKey);
   expect(response.status).toBe(200);
   const { token } = await readJson<TokenBody>(response);
-  return (await verify(token, kind)).payload as Record<string, unknown>;
+  return (await verify(token, kind)).payload;
 }
 
 async function waitUntilPast(time: string): Promise<void> {
   const until = Date.parse(time);
-  while (Date.now() <= until) await new Promise((resolve) => setTimeout(resolve, Math.max(10, until - Date.now() + 10)));
+  while (Date.now() <= until)
+    await new Promise((resolve) => setTimeout(resolve, Math.max(10, until - Date.now() + 10)));
 }
 
 describe('an integration key through its whole life with token-admin', () => {
@@ -52,26 +53,37 @@ describe('an integration key through its whole life with token-admin', () => {
     );
     expect(created.warning).toMatch(/cannot be shown again/);
     expect(created.api_key).toMatch(new RegExp(`^mlabk\\.cii_${integration}\\.${created.key_id}\\.[A-Za-z0-9_-]{43}$`));
-    await expect(tokenFor('integration', created.api_key)).resolves.toMatchObject({ int_id: integration, key_id: created.key_id, tier: 2 });
+    await expect(tokenFor('integration', created.api_key)).resolves.toMatchObject({
+      int_id: integration,
+      key_id: created.key_id,
+      tier: 2,
+    });
 
     const revoked = await cli('key', 'revoke', '--integration', integration, created.key_id);
     expect(revoked).toMatchObject({ code: 0, stdout: `revoked key ${created.key_id} of integration ${integration}\n` });
     expect((await exchange('integration', created.api_key)).status).toBe(401);
 
-    const second = parseJson<{ api_key: string; key_id: string }>(await cli('key', 'create', '--integration', integration, '--description', 'staging', '--json'));
+    const second = parseJson<{ api_key: string; key_id: string }>(
+      await cli('key', 'create', '--integration', integration, '--description', 'staging', '--json'),
+    );
     const rerolled = parseJson<{ api_key: string; key_id: string; replaces: { key_id: string; expires_at: string } }>(
       await cli('key', 'reroll', '--integration', integration, second.key_id, '--grace', '3s', '--json'),
     );
     expect(rerolled.replaces.key_id).toBe(second.key_id);
     expect(rerolled.key_id).not.toBe(second.key_id);
-    await expect(tokenFor('integration', rerolled.api_key)).resolves.toMatchObject({ key_id: rerolled.key_id, tier: 0 });
+    await expect(tokenFor('integration', rerolled.api_key)).resolves.toMatchObject({
+      key_id: rerolled.key_id,
+      tier: 0,
+    });
     await expect(tokenFor('integration', second.api_key)).resolves.toMatchObject({ key_id: second.key_id });
 
     await waitUntilPast(rerolled.replaces.expires_at);
     expect((await exchange('integration', second.api_key)).status).toBe(401);
     await expect(tokenFor('integration', rerolled.api_key)).resolves.toMatchObject({ key_id: rerolled.key_id });
 
-    const listed = parseJson<Array<{ key_id: string; status: string; description: string }>>(await cli('key', 'list', '--integration', integration, '--json'));
+    const listed = parseJson<Array<{ key_id: string; status: string; description: string }>>(
+      await cli('key', 'list', '--integration', integration, '--json'),
+    );
     expect(listed.map((k) => [k.key_id, k.status, k.description])).toEqual([
       [created.key_id, 'revoked', 'production'],
       [second.key_id, 'expired', 'staging'],
@@ -106,8 +118,12 @@ describe('an integration key through its whole life with token-admin', () => {
   it('set-tier changes the tier of the next token', async () => {
     const integration = uniqueId('tier');
     await cli('integration', 'create', integration);
-    const created = parseJson<{ api_key: string; key_id: string }>(await cli('key', 'create', '--integration', integration, '--json'));
-    expect(await cli('key', 'set-tier', '--integration', integration, created.key_id, '--tier', '5')).toMatchObject({ code: 0 });
+    const created = parseJson<{ api_key: string; key_id: string }>(
+      await cli('key', 'create', '--integration', integration, '--json'),
+    );
+    expect(await cli('key', 'set-tier', '--integration', integration, created.key_id, '--tier', '5')).toMatchObject({
+      code: 0,
+    });
     await expect(tokenFor('integration', created.api_key)).resolves.toMatchObject({ tier: 5 });
   });
 
@@ -117,7 +133,9 @@ describe('an integration key through its whole life with token-admin', () => {
     const created = parseJson<{ api_key: string; key_id: string }>(await cli('key', 'create', '--org', org, '--json'));
     await expect(tokenFor('autojoin', created.api_key)).resolves.toMatchObject({ org });
 
-    const shortLived = parseJson<{ api_key: string; expires_at: string }>(await cli('key', 'create', '--org', org, '--expires-in', '1s', '--json'));
+    const shortLived = parseJson<{ api_key: string; expires_at: string }>(
+      await cli('key', 'create', '--org', org, '--expires-in', '1s', '--json'),
+    );
     await waitUntilPast(shortLived.expires_at);
     expect((await exchange('autojoin', shortLived.api_key)).status).toBe(401);
   });

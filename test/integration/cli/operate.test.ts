@@ -29,24 +29,48 @@ function oneLine(result: CliResult, code: number, message: RegExp | string): voi
 
 describe('token-admin names what is missing', () => {
   it('NoProject_OnEmulator_SaysSetProjectIdOrProject', async () => {
-    const result = await runCli(['integration', 'list'], { env: { PROJECT_ID: undefined, DATASTORE_PROJECT_ID: undefined } });
+    const result = await runCli(['integration', 'list'], {
+      env: { PROJECT_ID: undefined, DATASTORE_PROJECT_ID: undefined },
+    });
     oneLine(result, 1, `token-admin: ${NO_PROJECT}\n`);
     expect(NO_PROJECT).toMatch(/PROJECT_ID.*--project/);
   });
 
   it('NoProject_Detected_LibraryErrorBecomesTheHint', () => {
-    expect(describeError(new Error('Unable to detect a Project Id in the current environment. \nTo learn more about authentication and Google APIs, visit: https://cloud.google.com/docs/authentication/getting-started'))).toBe(NO_PROJECT);
+    expect(
+      describeError(
+        new Error(
+          'Unable to detect a Project Id in the current environment. \nTo learn more about authentication and Google APIs, visit: https://cloud.google.com/docs/authentication/getting-started',
+        ),
+      ),
+    ).toBe(NO_PROJECT);
   });
 
   it('NoProject_NoEmulator_TheBinSaysSo', async () => {
     // Nothing to detect a project from: an empty gcloud configuration, no credentials.
     const config = mkdtempSync(join(tmpdir(), 'gcloud-empty-'));
     try {
-      const env: Record<string, string | undefined> = { ...process.env, CLOUDSDK_CONFIG: config, CLOUDSDK_CORE_DISABLE_PROMPTS: '1' };
-      for (const name of ['PROJECT_ID', 'DATASTORE_EMULATOR_HOST', 'DATASTORE_PROJECT_ID', 'GOOGLE_CLOUD_PROJECT', 'GCLOUD_PROJECT', 'GOOGLE_APPLICATION_CREDENTIALS']) delete env[name];
+      const env: Record<string, string | undefined> = {
+        ...process.env,
+        CLOUDSDK_CONFIG: config,
+        CLOUDSDK_CORE_DISABLE_PROMPTS: '1',
+      };
+      for (const name of [
+        'PROJECT_ID',
+        'DATASTORE_EMULATOR_HOST',
+        'DATASTORE_PROJECT_ID',
+        'GOOGLE_CLOUD_PROJECT',
+        'GCLOUD_PROJECT',
+        'GOOGLE_APPLICATION_CREDENTIALS',
+      ])
+        delete env[name];
       const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-        execFile(process.execPath, [BIN, 'integration', 'list'], { cwd: ROOT, env, timeout: 25_000 }, (error, stdout, stderr) =>
-          resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+        execFile(
+          process.execPath,
+          [BIN, 'integration', 'list'],
+          { cwd: ROOT, env, timeout: 25_000 },
+          (error, stdout, stderr) =>
+            resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
         );
       });
       expect(result).toEqual({ code: 1, stdout: '', stderr: `token-admin: ${NO_PROJECT}\n` });
@@ -67,10 +91,19 @@ describe('token-admin key rules', () => {
   const cli = cliFor(env);
 
   it.each([
-    [['key', 'create', '--integration', 'x', '--expires-in', '0s'], '--expires-in 0s is not in the future: a key must not be expired at birth'],
+    [
+      ['key', 'create', '--integration', 'x', '--expires-in', '0s'],
+      '--expires-in 0s is not in the future: a key must not be expired at birth',
+    ],
     [['key', 'create', '--integration', 'x', '--expires-in', '0d0h'], '--expires-in 0d0h is not in the future'],
-    [['key', 'create', '--integration', 'x', '--expires-at', '2020-01-01'], '--expires-at 2020-01-01 is in the past: a key must not be expired at birth'],
-    [['key', 'reroll', '--integration', 'x', 'ki_0000000000000001', '--expires-in', '0s'], '--expires-in 0s is not in the future'],
+    [
+      ['key', 'create', '--integration', 'x', '--expires-at', '2020-01-01'],
+      '--expires-at 2020-01-01 is in the past: a key must not be expired at birth',
+    ],
+    [
+      ['key', 'reroll', '--integration', 'x', 'ki_0000000000000001', '--expires-in', '0s'],
+      '--expires-in 0s is not in the future',
+    ],
   ])('Expiry_NotInTheFuture_%j_RefusedWithUsageExit', async (argv, message) => {
     oneLine(await cli(...argv), 2, message);
   });
@@ -85,7 +118,9 @@ describe('token-admin key rules', () => {
     const id = uniqueId('int');
     await cli('integration', 'create', id);
     const first = parseJson<{ key_id: string }>(await cli('key', 'create', '--integration', id, '--json'));
-    const successor = parseJson<{ key_id: string }>(await cli('key', 'reroll', '--integration', id, first.key_id, '--json'));
+    const successor = parseJson<{ key_id: string }>(
+      await cli('key', 'reroll', '--integration', id, first.key_id, '--json'),
+    );
 
     const again = await cli('key', 'reroll', '--integration', id, first.key_id);
     oneLine(again, 1, `key ${first.key_id} was already rerolled: its successor is ${successor.key_id}`);
@@ -93,7 +128,9 @@ describe('token-admin key rules', () => {
     const keys = parseJson<Array<{ key_id: string }>>(await cli('key', 'list', '--integration', id, '--json'));
     expect(keys).toHaveLength(2);
 
-    const forced = parseJson<{ key_id: string }>(await cli('key', 'reroll', '--integration', id, first.key_id, '--force', '--json'));
+    const forced = parseJson<{ key_id: string }>(
+      await cli('key', 'reroll', '--integration', id, first.key_id, '--force', '--json'),
+    );
     expect([first.key_id, successor.key_id]).not.toContain(forced.key_id);
     // The successor itself is not rerolled yet: no --force needed.
     expect((await cli('key', 'reroll', '--integration', id, successor.key_id)).code).toBe(0);
@@ -110,9 +147,13 @@ describe('token-admin key reroll: the new key keeps the old key policy on expiry
     now = start;
     const id = uniqueId('int');
     await cli('integration', 'create', id);
-    const created = parseJson<{ key_id: string }>(await cli('key', 'create', '--integration', id, '--expires-in', '30d', '--json'));
+    const created = parseJson<{ key_id: string }>(
+      await cli('key', 'create', '--integration', id, '--expires-in', '30d', '--json'),
+    );
     now = new Date(start.getTime() + 5 * DAY);
-    const rerolled = parseJson<{ expires_at: string; expiry: string }>(await cli('key', 'reroll', '--integration', id, created.key_id, '--json'));
+    const rerolled = parseJson<{ expires_at: string; expiry: string }>(
+      await cli('key', 'reroll', '--integration', id, created.key_id, '--json'),
+    );
     expect(rerolled).toMatchObject({ expires_at: '2031-04-05T00:00:00.000Z', expiry: 'same-lifetime' });
   });
 
@@ -120,7 +161,9 @@ describe('token-admin key reroll: the new key keeps the old key policy on expiry
     now = start;
     const id = uniqueId('int');
     await cli('integration', 'create', id);
-    const created = parseJson<{ key_id: string }>(await cli('key', 'create', '--integration', id, '--expires-in', '10d', '--json'));
+    const created = parseJson<{ key_id: string }>(
+      await cli('key', 'create', '--integration', id, '--expires-in', '10d', '--json'),
+    );
     now = new Date(start.getTime() + DAY);
     const rerolled = await cli('key', 'reroll', '--integration', id, created.key_id);
     expect(rerolled.code).toBe(0);
@@ -132,7 +175,9 @@ describe('token-admin key reroll: the new key keeps the old key policy on expiry
     const id = uniqueId('int');
     await cli('integration', 'create', id);
     const created = parseJson<{ key_id: string }>(await cli('key', 'create', '--integration', id, '--json'));
-    const rerolled = parseJson<Record<string, unknown>>(await cli('key', 'reroll', '--integration', id, created.key_id, '--json'));
+    const rerolled = parseJson<Record<string, unknown>>(
+      await cli('key', 'reroll', '--integration', id, created.key_id, '--json'),
+    );
     expect(rerolled.expiry).toBe('never');
     expect(rerolled).not.toHaveProperty('expires_at');
   });
@@ -141,8 +186,12 @@ describe('token-admin key reroll: the new key keeps the old key policy on expiry
     now = start;
     const id = uniqueId('int');
     await cli('integration', 'create', id);
-    const created = parseJson<{ key_id: string }>(await cli('key', 'create', '--integration', id, '--expires-in', '30d', '--json'));
-    const rerolled = parseJson<{ expires_at: string; expiry: string }>(await cli('key', 'reroll', '--integration', id, created.key_id, '--expires-at', '2031-12-31', '--json'));
+    const created = parseJson<{ key_id: string }>(
+      await cli('key', 'create', '--integration', id, '--expires-in', '30d', '--json'),
+    );
+    const rerolled = parseJson<{ expires_at: string; expiry: string }>(
+      await cli('key', 'reroll', '--integration', id, created.key_id, '--expires-at', '2031-12-31', '--json'),
+    );
     expect(rerolled).toMatchObject({ expires_at: '2031-12-31T00:00:00.000Z', expiry: 'given' });
   });
 });
@@ -160,7 +209,9 @@ function otherNode(): string {
 describe('bin/token-admin.js', () => {
   it('Bin_StartedByAnyNode_RunsOnTheProjectsNode_Quietly', async () => {
     const result = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
-      execFile(otherNode(), [BIN, '--version'], { cwd: tmpdir() }, (error, stdout, stderr) => (error ? reject(error) : resolve({ stdout, stderr })));
+      execFile(otherNode(), [BIN, '--version'], { cwd: tmpdir() }, (error, stdout, stderr) =>
+        error ? reject(error) : resolve({ stdout, stderr }),
+      );
     });
     expect(result.stderr).toBe('');
     expect(result.stdout).toMatch(/^token-admin \d+\.\d+\.\d+ \(Node v24\.\d+\.\d+\)\n$/);

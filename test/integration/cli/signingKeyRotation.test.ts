@@ -72,21 +72,32 @@ describe('token-admin signing-key: a full rotation', () => {
     const cli: (...argv: string[]) => Promise<CliResult> = cliFor(env(), () => clock);
 
     // The first key of a new secret: nothing was ever published, so promote takes --force.
-    const first = parseJson<{ version: number; kid: string }>(await cli('signing-key', 'stage', '--alg', 'EdDSA', '--allow-non-rsa', '--json'));
+    const first = parseJson<{ version: number; kid: string }>(
+      await cli('signing-key', 'stage', '--alg', 'EdDSA', '--allow-non-rsa', '--json'),
+    );
     expect(first.version).toBe(1);
     const early = await cli('signing-key', 'promote');
     expect(early.code).toBe(1);
     expect(early.stderr).toMatch(/^token-admin: version 1 has been published since .*, or pass --force\n$/);
-    expect(parseJson(await cli('signing-key', 'promote', '--force', '--json'))).toMatchObject({ version: 1, alias: 'current', forced: true });
+    expect(parseJson(await cli('signing-key', 'promote', '--force', '--json'))).toMatchObject({
+      version: 1,
+      alias: 'current',
+      forced: true,
+    });
 
     const before = await coldStart();
     const tokensBefore = [await integrationToken(before, integrationKey), await autojoinToken(before, autojoinKey)];
 
     // Stage the next key; a verifier fetches the JWKS now, once, and never again.
-    const staged = parseJson<{ version: number; kid: string }>(await cli('signing-key', 'stage', '--alg', 'ES256', '--allow-non-rsa', '--json'));
+    const staged = parseJson<{ version: number; kid: string }>(
+      await cli('signing-key', 'stage', '--alg', 'ES256', '--allow-non-rsa', '--json'),
+    );
     expect(staged.version).toBe(2);
     const afterStage = await coldStart();
-    const jwks = createRemoteJWKSet(new URL(afterStage.url('jwks')), { cooldownDuration: 24 * HOUR, cacheMaxAge: Infinity });
+    const jwks = createRemoteJWKSet(new URL(afterStage.url('jwks')), {
+      cooldownDuration: 24 * HOUR,
+      cacheMaxAge: Infinity,
+    });
     await jwks.reload();
     expect(jwks.jwks()?.keys.map((k) => k.kid)).toEqual([staged.kid, first.kid]);
     const jwksFetches = (): number => afterStage.logs.filter((entry) => entry.function === 'jwks').length;
@@ -94,7 +105,10 @@ describe('token-admin signing-key: a full rotation', () => {
     const verify = (token: string, audience: string) => jwtVerify(token, jwks, { issuer: 'token-exchange', audience });
 
     // Staged, not signing: the old instance and a new one both still sign with version 1.
-    const tokensWhileStaged = [await integrationToken(before, integrationKey), await autojoinToken(afterStage, autojoinKey)];
+    const tokensWhileStaged = [
+      await integrationToken(before, integrationKey),
+      await autojoinToken(afterStage, autojoinKey),
+    ];
     for (const token of tokensWhileStaged) expect(decodeProtectedHeader(token).kid).toBe(first.kid);
 
     const refused = await cli('signing-key', 'promote');
@@ -104,16 +118,23 @@ describe('token-admin signing-key: a full rotation', () => {
     // An hour and then some later (the fake's createTime stands in for waiting).
     fake.setCreateTime(`${SECRET}/versions/2`, new Date(clock.getTime() - 2 * HOUR));
     const promoted = await cli('signing-key', 'promote');
-    expect(promoted).toMatchObject({ code: 0, stdout: `current is now version 2 (kid ${staged.kid}); version 1 stopped signing: retire it after 3601 s\n` });
+    expect(promoted).toMatchObject({
+      code: 0,
+      stdout: `current is now version 2 (kid ${staged.kid}); version 1 stopped signing: retire it after 3601 s\n`,
+    });
 
     const after = await coldStart();
     const tokensAfter = [await integrationToken(after, integrationKey), await autojoinToken(after, autojoinKey)];
-    for (const token of tokensAfter) expect(decodeProtectedHeader(token)).toMatchObject({ kid: staged.kid, alg: 'ES256' });
+    for (const token of tokensAfter)
+      expect(decodeProtectedHeader(token)).toMatchObject({ kid: staged.kid, alg: 'ES256' });
     // An instance from before the promote signs with version 1 until its next re-read of the
     // alias, then with version 2: no redeploy.
     const tokensFromOldInstance = [await autojoinToken(before, autojoinKey)];
     const switchDeadline = Date.now() + 15_000;
-    while (decodeProtectedHeader(tokensFromOldInstance.at(-1) as string).kid !== staged.kid && Date.now() < switchDeadline) {
+    while (
+      decodeProtectedHeader(tokensFromOldInstance.at(-1) as string).kid !== staged.kid &&
+      Date.now() < switchDeadline
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 200));
       tokensFromOldInstance.push(await integrationToken(before, integrationKey));
     }
@@ -126,15 +147,25 @@ describe('token-admin signing-key: a full rotation', () => {
     expect(jwksFetches()).toBe(fetchesAfterStage);
 
     // Retire: never the signing version; the old one once its last token has expired.
-    expect((await cli('signing-key', 'retire', '2', '--force')).stderr).toMatch(/version 2 is the current version and may be signing/);
+    expect((await cli('signing-key', 'retire', '2', '--force')).stderr).toMatch(
+      /version 2 is the current version and may be signing/,
+    );
     const tooSoon = await cli('signing-key', 'retire', '1');
     expect(tooSoon.code).toBe(1);
-    expect(tooSoon.stderr).toMatch(/version 1 stopped signing at .*; instances may sign with it for 1 s more and tokens live up to 3600 s: retire it after .*, or pass --force\n$/);
+    expect(tooSoon.stderr).toMatch(
+      /version 1 stopped signing at .*; instances may sign with it for 1 s more and tokens live up to 3600 s: retire it after .*, or pass --force\n$/,
+    );
     clock = new Date(clock.getTime() + HOUR + 5000);
-    expect(await cli('signing-key', 'retire', '1')).toMatchObject({ code: 0, stdout: 'disabled version 1: jwks stops publishing it at its next refresh\n' });
+    expect(await cli('signing-key', 'retire', '1')).toMatchObject({
+      code: 0,
+      stdout: 'disabled version 1: jwks stops publishing it at its next refresh\n',
+    });
 
     const listed = await cli('signing-key', 'list');
-    const rows = listed.stdout.trimEnd().split('\n').map((line) => line.split(/\s{2,}/));
+    const rows = listed.stdout
+      .trimEnd()
+      .split('\n')
+      .map((line) => line.split(/\s{2,}/));
     expect(rows[0]).toEqual(['VERSION', 'KID', 'ALG', 'STATE', 'ALIAS', 'ROLE', 'CREATED', 'NEXT']);
     expect(rows.slice(1).map((r) => r.slice(0, 6))).toEqual([
       ['2', staged.kid, 'ES256', 'ENABLED', 'current', 'signing'],
@@ -159,7 +190,10 @@ describe('token-admin signing-key generate and stage from a file', () => {
     expect(generated.stdout).toBe(`wrote a private RS256 JWK, kid ${jwk.kid}, to ${file}\n`);
     expect((await runCli(['signing-key', 'generate', '--alg', 'RS256', '--out', file])).code).toBe(1); // never overwrites
 
-    const stage = (...argv: string[]) => runCli(['signing-key', 'stage', ...argv, '--secret', secret], { env: { SECRET_MANAGER_EMULATOR_HOST: `127.0.0.1:${fake.port}` } });
+    const stage = (...argv: string[]) =>
+      runCli(['signing-key', 'stage', ...argv, '--secret', secret], {
+        env: { SECRET_MANAGER_EMULATOR_HOST: `127.0.0.1:${fake.port}` },
+      });
     expect((await stage(file)).stdout).toMatch(new RegExp(`^staged version 1 \\(RS256, kid ${jwk.kid}\\)`));
     const publicOnly = join(dir, 'public.jwk.json');
     const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } = jwk;
@@ -189,22 +223,40 @@ describe('token-admin signing-key generate and stage from a file', () => {
   it('stage generates RS256 without a file, and refuses an EdDSA or ES256 key without --allow-non-rsa', async () => {
     const secret = `${SECRET}-algs`;
     fake.createSecret(secret);
-    const stage = (...argv: string[]) => runCli(['signing-key', 'stage', ...argv, '--secret', secret], { env: { SECRET_MANAGER_EMULATOR_HOST: `127.0.0.1:${fake.port}` } });
+    const stage = (...argv: string[]) =>
+      runCli(['signing-key', 'stage', ...argv, '--secret', secret], {
+        env: { SECRET_MANAGER_EMULATOR_HOST: `127.0.0.1:${fake.port}` },
+      });
     const generated = await stage('--json');
     expect(parseJson(generated)).toMatchObject({ version: 1, alg: 'RS256' });
     expect(generated.stderr).toBe('');
-    await runCli(['signing-key', 'promote', '--force', '--secret', secret], { env: { SECRET_MANAGER_EMULATOR_HOST: `127.0.0.1:${fake.port}` } });
+    await runCli(['signing-key', 'promote', '--force', '--secret', secret], {
+      env: { SECRET_MANAGER_EMULATOR_HOST: `127.0.0.1:${fake.port}` },
+    });
 
     const refused = await stage('--alg', 'EdDSA');
-    expect(refused).toMatchObject({ code: 1, stderr: expect.stringMatching(/^token-admin: refusing to stage an EdDSA key: .*ESPv2.*--allow-non-rsa/) });
+    expect(refused).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/^token-admin: refusing to stage an EdDSA key: .*ESPv2.*--allow-non-rsa/),
+    });
     const allowed = await stage('--alg', 'ES256', '--allow-non-rsa');
-    expect(allowed).toMatchObject({ code: 0, stdout: expect.stringMatching(/^staged version 2 \(ES256/), stderr: `${espv2Warning('ES256')}\n` });
+    expect(allowed).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/^staged version 2 \(ES256/),
+      stderr: `${espv2Warning('ES256')}\n`,
+    });
   });
 
   it('needs the secret and an alias, named in one line', async () => {
     const noSecret = await runCli(['signing-key', 'list'], { env: { SIGNING_KEY_SECRET: undefined } });
-    expect(noSecret).toMatchObject({ code: 2, stderr: 'token-admin: no signing-key secret: pass --secret projects/<project>/secrets/<name> or set SIGNING_KEY_SECRET\n' });
-    const latest = await runCli(['signing-key', 'list', '--secret', SECRET], { env: { SIGNING_KEY_VERSION: 'latest' } });
+    expect(noSecret).toMatchObject({
+      code: 2,
+      stderr:
+        'token-admin: no signing-key secret: pass --secret projects/<project>/secrets/<name> or set SIGNING_KEY_SECRET\n',
+    });
+    const latest = await runCli(['signing-key', 'list', '--secret', SECRET], {
+      env: { SIGNING_KEY_VERSION: 'latest' },
+    });
     expect(latest.code).toBe(1);
     expect(latest.stderr).toMatch(/^token-admin: SIGNING_KEY_VERSION is "latest", not an alias/);
   });

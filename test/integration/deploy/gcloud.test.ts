@@ -33,16 +33,20 @@ const RECORDING_GCLOUD =
 /** The gcloud calls the lines make, as bash splits their words (pipes and $(…) included). */
 function callsOf(lines: string[], work: string): Call[] {
   const log = join(work, 'calls.log');
-  const script = [RECORDING_GCLOUD, ...lines.map((line, n) => `GCLOUD_LINE=${n}; ( ${line} ) >/dev/null 2>&1`)].join('\n');
+  const script = [RECORDING_GCLOUD, ...lines.map((line, n) => `GCLOUD_LINE=${n}; ( ${line} ) >/dev/null 2>&1`)].join(
+    '\n',
+  );
   spawnSync('bash', ['-c', script], { cwd: ROOT, env: { PATH: process.env.PATH, GCLOUD_LOG: log }, stdio: 'ignore' });
   return readFileSync(log, 'utf8')
     .trimEnd()
     .split('\n')
     .map((entry) => {
       const parts = entry.split('\x1f');
-      const line = lines[Number(parts.shift())] as string;
+      const line = lines[Number(parts.shift())];
       const last = parts.pop() as string;
-      return last.startsWith('stdin=') ? { line, args: parts, stdin: Buffer.from(last.slice(6), 'base64').toString('utf8') } : { line, args: parts };
+      return last.startsWith('stdin=')
+        ? { line, args: parts, stdin: Buffer.from(last.slice(6), 'base64').toString('utf8') }
+        : { line, args: parts };
     });
 }
 
@@ -53,7 +57,12 @@ function gcloudLines(env: Record<string, string>): string[] {
 }
 
 function emptyConfigEnv(config: string): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH, HOME: process.env.HOME, CLOUDSDK_CONFIG: config, CLOUDSDK_CORE_DISABLE_PROMPTS: '1' };
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    CLOUDSDK_CONFIG: config,
+    CLOUDSDK_CORE_DISABLE_PROMPTS: '1',
+  };
 }
 
 describe('every command of the deploy parses in the real gcloud', () => {
@@ -61,7 +70,10 @@ describe('every command of the deploy parses in the real gcloud', () => {
   // prefix that rewrites the dashboard's metric names).
   const lines = [
     ...new Set([
-      ...gcloudLines({ BUILD_SERVICE_ACCOUNT: 'builder@mlab-sandbox.iam.gserviceaccount.com', METRIC_PREFIX: 'te_sandbox' }),
+      ...gcloudLines({
+        BUILD_SERVICE_ACCOUNT: 'builder@mlab-sandbox.iam.gserviceaccount.com',
+        METRIC_PREFIX: 'te_sandbox',
+      }),
       ...gcloudLines({ AUTH_DOMAIN }),
     ]),
   ];
@@ -78,52 +90,73 @@ describe('every command of the deploy parses in the real gcloud', () => {
 
   test('the dry runs hold the whole front door and the dashboard', () => {
     expect(lines.length).toBeGreaterThan(50);
-    for (const verb of ['url-maps import', 'security-policies rules create', 'certificate-manager certificates create', 'monitoring dashboards update']) {
+    for (const verb of [
+      'url-maps import',
+      'security-policies rules create',
+      'certificate-manager certificates create',
+      'monitoring dashboards update',
+    ]) {
       expect(lines.some((line) => line.includes(verb))).toBe(true);
     }
   });
 
-  test(
-    'each call stops at "no active account", never at an argument error',
-    () => {
-      const calls = callsOf(lines, work);
-      expect(calls.length).toBeGreaterThanOrEqual(lines.length);
-      // The dashboard reaches gcloud whole: the YAML parser reads it before the account check.
-      expect(calls.filter((call) => call.args[1] === 'dashboards' && call.stdin !== undefined).length).toBeGreaterThanOrEqual(2);
-      // A call that must fail, so a parser that accepted anything would show here.
-      const bad: Call = { line: '(control)', args: ['compute', 'addresses', 'create', 'x', '--global', '--no-such-flag'] };
-      const info = spawnSync('gcloud', ['info', '--format=value(basic.python_location,installation.sdk_root)'], { env: emptyConfigEnv(config), encoding: 'utf8' });
-      const [python, sdkRoot] = info.stdout.trim().split('\t') as [string, string];
-      const batch = spawnSync(python, [join(__dirname, '..', '..', 'support', 'gcloudBatch.py'), sdkRoot], {
-        input: JSON.stringify([...calls, bad]),
-        env: emptyConfigEnv(config),
-        encoding: 'utf8',
-        maxBuffer: 64 * 1024 * 1024,
-        timeout: 240_000,
-      });
-      expect(batch.stderr).toBe('');
-      const results = JSON.parse(batch.stdout) as Array<{ code: number; stderr: string }>;
-      expect(results).toHaveLength(calls.length + 1);
-      const control = results.pop() as { code: number; stderr: string };
-      expect(control.stderr).toContain('unrecognized arguments: --no-such-flag');
-      const failed = calls
-        .map((call, i) => ({ call, result: results[i] as { code: number; stderr: string } }))
-        .filter(({ result }) => result.code === 0 || !result.stderr.includes(NO_ACCOUNT) || ARGUMENT_ERROR.test(result.stderr))
-        .map(({ call, result }) => ({ line: call.line, args: call.args.join(' '), stderr: result.stderr.trim().split('\n').slice(0, 3).join('\n') }));
-      expect(failed).toEqual([]);
-    },
-    300_000,
-  );
+  test('each call stops at "no active account", never at an argument error', () => {
+    const calls = callsOf(lines, work);
+    expect(calls.length).toBeGreaterThanOrEqual(lines.length);
+    // The dashboard reaches gcloud whole: the YAML parser reads it before the account check.
+    expect(
+      calls.filter((call) => call.args[1] === 'dashboards' && call.stdin !== undefined).length,
+    ).toBeGreaterThanOrEqual(2);
+    // A call that must fail, so a parser that accepted anything would show here.
+    const bad: Call = {
+      line: '(control)',
+      args: ['compute', 'addresses', 'create', 'x', '--global', '--no-such-flag'],
+    };
+    const info = spawnSync('gcloud', ['info', '--format=value(basic.python_location,installation.sdk_root)'], {
+      env: emptyConfigEnv(config),
+      encoding: 'utf8',
+    });
+    const [python, sdkRoot] = info.stdout.trim().split('\t') as [string, string];
+    const batch = spawnSync(python, [join(__dirname, '..', '..', 'support', 'gcloudBatch.py'), sdkRoot], {
+      input: JSON.stringify([...calls, bad]),
+      env: emptyConfigEnv(config),
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+      timeout: 240_000,
+    });
+    expect(batch.stderr).toBe('');
+    const results = JSON.parse(batch.stdout) as Array<{ code: number; stderr: string }>;
+    expect(results).toHaveLength(calls.length + 1);
+    const control = results.pop() as { code: number; stderr: string };
+    expect(control.stderr).toContain('unrecognized arguments: --no-such-flag');
+    const failed = calls
+      .map((call, i) => ({ call, result: results[i] }))
+      .filter(
+        ({ result }) => result.code === 0 || !result.stderr.includes(NO_ACCOUNT) || ARGUMENT_ERROR.test(result.stderr),
+      )
+      .map(({ call, result }) => ({
+        line: call.line,
+        args: call.args.join(' '),
+        stderr: result.stderr.trim().split('\n').slice(0, 3).join('\n'),
+      }));
+    expect(failed).toEqual([]);
+  }, 300_000);
 
-  test(
-    'the gcloud binary itself stops the same way',
-    () => {
-      const line = lines.find((l) => l.startsWith('gcloud compute security-policies rules create ')) as string;
-      const run = spawnSync('bash', ['-c', line], { cwd: ROOT, env: emptyConfigEnv(config), encoding: 'utf8', timeout: 60_000 });
-      expect(run.stderr).toContain(NO_ACCOUNT);
-      const broken = spawnSync('bash', ['-c', line.replace('--exceed-action=deny-429', '--exceed-action=deny-430')], { cwd: ROOT, env: emptyConfigEnv(config), encoding: 'utf8', timeout: 60_000 });
-      expect(broken.stderr).toMatch(/argument --exceed-action: Invalid choice/);
-    },
-    120_000,
-  );
+  test('the gcloud binary itself stops the same way', () => {
+    const line = lines.find((l) => l.startsWith('gcloud compute security-policies rules create ')) as string;
+    const run = spawnSync('bash', ['-c', line], {
+      cwd: ROOT,
+      env: emptyConfigEnv(config),
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(run.stderr).toContain(NO_ACCOUNT);
+    const broken = spawnSync('bash', ['-c', line.replace('--exceed-action=deny-429', '--exceed-action=deny-430')], {
+      cwd: ROOT,
+      env: emptyConfigEnv(config),
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(broken.stderr).toMatch(/argument --exceed-action: Invalid choice/);
+  }, 120_000);
 });

@@ -41,7 +41,8 @@ function startLocal(env: Record<string, string | undefined>): Started {
 async function serving(started: Started): Promise<void> {
   const deadline = Date.now() + 90_000;
   while (!started.stdout().includes('Ctrl-C stops everything')) {
-    if (Date.now() > deadline || started.child.exitCode !== null) throw new Error(`the stack did not come up:\n${started.stdout()}\n${started.stderr()}`);
+    if (Date.now() > deadline || started.child.exitCode !== null)
+      throw new Error(`the stack did not come up:\n${started.stdout()}\n${started.stderr()}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
@@ -59,7 +60,11 @@ function printedKeys(stdout: string): { integration: string; autojoin: string } 
 }
 
 async function exchange(port: number, path: string, apiKey: string): Promise<Response> {
-  return fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ api_key: apiKey }) });
+  return fetch(`http://127.0.0.1:${port}${path}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ api_key: apiKey }),
+  });
 }
 
 describe('npm start', () => {
@@ -119,10 +124,15 @@ describe('npm start', () => {
       const integration = await exchange(port, '/exchangeIntegration', keys.integration);
       expect(integration.status).toBe(200);
       const { token } = (await integration.json()) as { token: string };
-      expect(JSON.parse(Buffer.from(token.split('.')[0] as string, 'base64url').toString())).toMatchObject({ alg: 'RS256', typ: 'JWT' });
+      expect(JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString())).toMatchObject({
+        alg: 'RS256',
+        typ: 'JWT',
+      });
       expect((await exchange(port, '/exchangeAutojoin', keys.autojoin)).status).toBe(200);
       expect((await exchange(port, '/exchangeIntegration', firstKeys.integration)).status).toBe(401);
-      const jwks = (await (await fetch(`http://127.0.0.1:${port}/jwks`)).json()) as { keys: Array<Record<string, unknown>> };
+      const jwks = (await (await fetch(`http://127.0.0.1:${port}/jwks`)).json()) as {
+        keys: Array<Record<string, unknown>>;
+      };
       expect(jwks.keys).toHaveLength(1);
       expect(jwks.keys[0]).toMatchObject({ kty: 'RSA', alg: 'RS256' });
       expect(jwks.keys[0]).not.toHaveProperty('d');
@@ -132,9 +142,13 @@ describe('npm start', () => {
     }
 
     const datastore = new Datastore({ projectId: process.env.PROJECT_ID });
-    const [integrationKeys] = await datastore.runQuery(datastore.createQuery(namespaces.integrationNamespace, 'IntegrationAPIKey'));
+    const [integrationKeys] = await datastore.runQuery(
+      datastore.createQuery(namespaces.integrationNamespace, 'IntegrationAPIKey'),
+    );
     const [orgKeys] = await datastore.runQuery(datastore.createQuery(namespaces.platformNamespace, 'APIKey'));
-    const [integrations] = await datastore.runQuery(datastore.createQuery(namespaces.integrationNamespace, 'IntegrationMeta'));
+    const [integrations] = await datastore.runQuery(
+      datastore.createQuery(namespaces.integrationNamespace, 'IntegrationMeta'),
+    );
     expect([integrations.length, integrationKeys.length, orgKeys.length]).toEqual([1, 1, 1]);
   }, 150_000);
 });

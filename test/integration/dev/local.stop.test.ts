@@ -18,7 +18,14 @@ beforeAll(async () => {
   built = await buildLocalStack('local-stop');
   OUT = built.dir;
   // A package whose start script is npm start's, minus the build: npm execs the stack.
-  writeFileSync(join(OUT, 'package.json'), JSON.stringify({ name: 'local-stop-test', private: true, scripts: { start: `exec ${process.execPath} scripts/local.js` } }));
+  writeFileSync(
+    join(OUT, 'package.json'),
+    JSON.stringify({
+      name: 'local-stop-test',
+      private: true,
+      scripts: { start: `exec ${process.execPath} scripts/local.js` },
+    }),
+  );
 }, 60_000);
 
 afterAll(() => built.remove());
@@ -90,7 +97,8 @@ async function startStack(): Promise<Running> {
   npm.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const deadline = Date.now() + 90_000;
   while (!/export DATASTORE_EMULATOR_HOST=127\.0\.0\.1:(\d+)/.test(stdout)) {
-    if (Date.now() > deadline || npm.exitCode !== null) throw new Error(`npm start did not come up:\n${stdout}\n${stderr}`);
+    if (Date.now() > deadline || npm.exitCode !== null)
+      throw new Error(`npm start did not come up:\n${stdout}\n${stderr}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   const emulatorPort = Number(/export DATASTORE_EMULATOR_HOST=127\.0\.0\.1:(\d+)/.exec(stdout)?.[1]);
@@ -103,7 +111,10 @@ async function startStack(): Promise<Running> {
 async function expectAllGone(stack: Running): Promise<void> {
   const deadline = Date.now() + 30_000;
   let left = stack.pids.filter(alive);
-  while ((left.length > 0 || (await listening(stack.port)) || (await listening(stack.emulatorPort))) && Date.now() < deadline) {
+  while (
+    (left.length > 0 || (await listening(stack.port)) || (await listening(stack.emulatorPort))) &&
+    Date.now() < deadline
+  ) {
     await new Promise((resolve) => setTimeout(resolve, 250));
     left = stack.pids.filter(alive);
   }

@@ -43,10 +43,13 @@ interface Sent {
  * POSTs `total` bytes of `chunk` repeated (or `whole`), stopping at the first answer, as a
  * client that reads while it sends does. `chunked`: no Content-Length.
  */
-function upload(url: string, options: { headers?: Record<string, string>; whole?: Buffer; chunk?: Buffer; total?: number; chunked?: boolean }): Promise<Sent> {
+function upload(
+  url: string,
+  options: { headers?: Record<string, string>; whole?: Buffer; chunk?: Buffer; total?: number; chunked?: boolean },
+): Promise<Sent> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { 'Content-Type': 'application/json', ...options.headers };
-    const total = options.whole?.length ?? (options.total as number);
+    const total = options.whole?.length ?? (options.total);
     if (!options.chunked) headers['Content-Length'] = String(total);
     let written = 0;
     let answered: number | undefined;
@@ -60,7 +63,9 @@ function upload(url: string, options: { headers?: Record<string, string>; whole?
     req.on('error', (error) => (answered === undefined ? reject(error) : resolve({ status: answered, written })));
     const pump = (): void => {
       while (answered === undefined && written < total) {
-        const piece = options.whole ? options.whole.subarray(written, written + 64 * 1024) : (options.chunk as Buffer).subarray(0, Math.min((options.chunk as Buffer).length, total - written));
+        const piece = options.whole
+          ? options.whole.subarray(written, written + 64 * 1024)
+          : (options.chunk as Buffer).subarray(0, Math.min((options.chunk as Buffer).length, total - written));
         written += piece.length;
         if (!req.write(piece)) {
           req.once('drain', pump);
@@ -82,7 +87,11 @@ const servers: Record<'exchangeIntegration' | 'jwks', FunctionProcess> = {} as n
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'body-guard-'));
   const dist = join(work, 'dist');
-  const built = spawnSync(process.execPath, ['scripts/build/build.mts', `--outdir=${dist}`], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  const built = spawnSync(process.execPath, ['scripts/build/build.mts', `--outdir=${dist}`], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   if (built.status !== 0) throw new Error(`the build failed:\n${built.stderr}`);
   datastore = testDatastore();
   namespaces = uniqueNamespaces('bodyguard');
@@ -97,7 +106,12 @@ beforeAll(async () => {
     // The bundle and the repository's functions-framework, as `npm install` would lay them out.
     symlinkSync(join(ROOT, 'node_modules'), join(dist, target, 'node_modules'));
     // The deploy's memory: 512Mi leaves a heap of about 384 MB.
-    servers[target] = await startFunction({ dir: join(dist, target), target, env, nodeArgs: ['--max-old-space-size=384'] });
+    servers[target] = await startFunction({
+      dir: join(dist, target),
+      target,
+      env,
+      nodeArgs: ['--max-old-space-size=384'],
+    });
   }
   for (let i = 0; i < 100; i++) {
     try {
@@ -116,12 +130,20 @@ afterAll(async () => {
 });
 
 async function valid(): Promise<number> {
-  const response = await fetch(servers.exchangeIntegration.url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ api_key: apiKey }) });
+  const response = await fetch(servers.exchangeIntegration.url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ api_key: apiKey }),
+  });
   await response.arrayBuffer();
   return response.status;
 }
 
-async function underAttack(server: FunctionProcess, url: string, legit: () => Promise<number>): Promise<{ statuses: number[]; legit: number[]; growth: number; bomb: Sent; chunked: Sent }> {
+async function underAttack(
+  server: FunctionProcess,
+  url: string,
+  legit: () => Promise<number>,
+): Promise<{ statuses: number[]; legit: number[]; growth: number; bomb: Sent; chunked: Sent }> {
   const before = rssBytes(server.pid);
   let peak = before;
   const sampler = setInterval(() => (peak = Math.max(peak, rssBytes(server.pid))), 10);
@@ -134,7 +156,13 @@ async function underAttack(server: FunctionProcess, url: string, legit: () => Pr
     ];
     const legitimate = Promise.all([legit(), legit(), legit()]);
     const [bomb, large, chunked] = await Promise.all(attacks);
-    return { statuses: [bomb!.status, large!.status, chunked!.status], legit: await legitimate, growth: peak - before, bomb: bomb!, chunked: chunked! };
+    return {
+      statuses: [bomb.status, large.status, chunked.status],
+      legit: await legitimate,
+      growth: peak - before,
+      bomb: bomb,
+      chunked: chunked,
+    };
   } finally {
     clearInterval(sampler);
   }
@@ -168,12 +196,22 @@ it('jwks: the same bodies get 415/413, RSS grows under 50 MB, the JWKS is still 
 
 it('the refusals are problem+json and logged as one line each, without the key', async () => {
   const before = servers.exchangeIntegration.stdoutLines.length;
-  const response = await fetch(servers.exchangeIntegration.url, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }, body: gzipSync(JSON.stringify({ api_key: apiKey })) });
+  const response = await fetch(servers.exchangeIntegration.url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' },
+    body: gzipSync(JSON.stringify({ api_key: apiKey })),
+  });
   expect(response.status).toBe(415);
   expect(response.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
   expect(await response.json()).toMatchObject({ status: 415, title: 'Unsupported content encoding' });
   await new Promise((r) => setTimeout(r, 100));
-  const lines = servers.exchangeIntegration.stdoutLines.slice(before).map((line) => JSON.parse(line) as Record<string, unknown>);
-  expect(lines.filter((line) => line.status === 415)).toEqual([expect.objectContaining({ function: 'exchangeIntegration', outcome: 'bad-request', reason: 'content encoding' })]);
-  expect(servers.exchangeIntegration.stdoutLines.join('\n') + servers.exchangeIntegration.stderr()).not.toContain(apiKey.split('.').pop());
+  const lines = servers.exchangeIntegration.stdoutLines
+    .slice(before)
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  expect(lines.filter((line) => line.status === 415)).toEqual([
+    expect.objectContaining({ function: 'exchangeIntegration', outcome: 'bad-request', reason: 'content encoding' }),
+  ]);
+  expect(servers.exchangeIntegration.stdoutLines.join('\n') + servers.exchangeIntegration.stderr()).not.toContain(
+    apiKey.split('.').pop(),
+  );
 });

@@ -14,7 +14,10 @@ let namespaces: Namespaces;
 
 beforeAll(async () => {
   namespaces = uniqueNamespaces('requests');
-  served = await serveFunctions({ SIGNING_KEY_FILE: (await signingKeyFile('EdDSA')).path, ...namespaceEnv(namespaces) });
+  served = await serveFunctions({
+    SIGNING_KEY_FILE: (await signingKeyFile('EdDSA')).path,
+    ...namespaceEnv(namespaces),
+  });
 });
 afterAll(() => served.close());
 
@@ -77,7 +80,11 @@ describe.each(['exchangeIntegration', 'exchangeAutojoin'] as const)('%s', (fn) =
     const out = jest.spyOn(process.stdout, 'write').mockImplementation(capture);
     const err = jest.spyOn(process.stderr, 'write').mockImplementation(capture);
     try {
-      const response = await fetch(served.url(fn), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: `{"api_key": "${key}",` });
+      const response = await fetch(served.url(fn), {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: `{"api_key": "${key}",`,
+      });
       expect(response.status).toBe(400);
       expect(response.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
       const text = await response.text();
@@ -95,10 +102,14 @@ describe.each(['exchangeIntegration', 'exchangeAutojoin'] as const)('%s', (fn) =
 
   it('answers a declared length shorter than the body with a 4xx for what was declared', async () => {
     const status = await new Promise<number>((resolve, reject) => {
-      const req = request(served.url(fn), { method: 'POST', headers: { 'Content-Type': 'text/plain', 'Content-Length': '5' } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
+      const req = request(
+        served.url(fn),
+        { method: 'POST', headers: { 'Content-Type': 'text/plain', 'Content-Length': '5' } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
       req.on('error', reject);
       req.end('{"api_key":"mlabk.cii_x.ki_0123456789abcdef.abc"}');
     });
@@ -125,8 +136,12 @@ describe('a body that never arrives whole', () => {
   async function captured(action: () => Promise<string>): Promise<{ answer: string; out: string; err: string }> {
     const out: string[] = [];
     const err: string[] = [];
-    const o = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => out.push(String(chunk)) > 0);
-    const e = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => err.push(String(chunk)) > 0);
+    const o = jest
+      .spyOn(process.stdout, 'write')
+      .mockImplementation((chunk: string | Uint8Array) => out.push(String(chunk)) > 0);
+    const e = jest
+      .spyOn(process.stderr, 'write')
+      .mockImplementation((chunk: string | Uint8Array) => err.push(String(chunk)) > 0);
     try {
       const answer = await action();
       // The guard logs when the request's stream closes: let that happen.
@@ -141,9 +156,16 @@ describe('a body that never arrives whole', () => {
   it('a client that hangs up mid-body: one structured bad-request line, nothing unstructured, the instance serves on', async () => {
     const secret = 'c2VjcmV0LWhhbmdzLXVwLW1pZC1ib2R5LXNlY3JldA';
     const { out, err } = await captured(() =>
-      raw(served.url('exchangeIntegration'), `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 400\r\n\r\n{"api_key": "mlabk.cii_x.ki_0123456789abcdef.${secret}`, true),
+      raw(
+        served.url('exchangeIntegration'),
+        `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 400\r\n\r\n{"api_key": "mlabk.cii_x.ki_0123456789abcdef.${secret}`,
+        true,
+      ),
     );
-    const lines = out.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const lines = out
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines).toEqual([expect.objectContaining({ severity: 'NOTICE', outcome: 'bad-request', status: 400 })]);
     expect(err).toBe('');
     expect(out).not.toContain(secret);
@@ -153,10 +175,17 @@ describe('a body that never arrives whole', () => {
 
   it('a malformed chunk: answered 400 by Node, logged as one structured bad-request line', async () => {
     const { answer, out, err } = await captured(() =>
-      raw(served.url('exchangeIntegration'), 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"api\r\nzz-not-a-size\r\n', false),
+      raw(
+        served.url('exchangeIntegration'),
+        'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"api\r\nzz-not-a-size\r\n',
+        false,
+      ),
     );
     expect(answer).toMatch(/^HTTP\/1\.1 400 /);
-    const lines = out.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const lines = out
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines).toEqual([expect.objectContaining({ outcome: 'bad-request', status: 400 })]);
     expect(err).toBe('');
   });

@@ -78,7 +78,9 @@ it('after the allowed wrong secrets from one address, answers that address 429 w
 
 it('admits only the allowed number of guesses from a concurrent burst', async () => {
   const apiKey = await newIntegrationKey(datastore, namespaces);
-  const statuses = await Promise.all(Array.from({ length: 30 }, async () => (await exchange(withWrongSecret(apiKey))).status));
+  const statuses = await Promise.all(
+    Array.from({ length: 30 }, async () => (await exchange(withWrongSecret(apiKey))).status),
+  );
   expect(compares).toBe(3);
   expect(statuses.filter((s) => s === 401)).toHaveLength(3);
   expect(statuses.filter((s) => s === 429)).toHaveLength(27);
@@ -94,7 +96,11 @@ it('a burst of valid requests for a key not yet verified shares one bcrypt compa
 it('with the verified-secret cache off (VERIFIED_SECRET_CACHE_SIZE=0), concurrent valid requests still share one compare, none throttled', async () => {
   let uncachedCompares = 0;
   const instance = await serveFunctions(
-    { SIGNING_KEY_FILE: (await signingKeyFile('EdDSA')).path, ...namespaceEnv(namespaces), VERIFIED_SECRET_CACHE_SIZE: '0' },
+    {
+      SIGNING_KEY_FILE: (await signingKeyFile('EdDSA')).path,
+      ...namespaceEnv(namespaces),
+      VERIFIED_SECRET_CACHE_SIZE: '0',
+    },
     {
       compareBcrypt: async (secret, hash) => {
         uncachedCompares += 1;
@@ -105,7 +111,12 @@ it('with the verified-secret cache off (VERIFIED_SECRET_CACHE_SIZE=0), concurren
   );
   try {
     const apiKey = await newIntegrationKey(datastore, namespaces);
-    const statuses = await Promise.all(Array.from({ length: 20 }, async () => (await postJson(instance.url('exchangeIntegration'), { api_key: apiKey })).status));
+    const statuses = await Promise.all(
+      Array.from(
+        { length: 20 },
+        async () => (await postJson(instance.url('exchangeIntegration'), { api_key: apiKey })).status,
+      ),
+    );
     // Before, the cache size also turned sharing off: each request was a guess in flight and
     // all but the throttle's allowance got 429. Requests that arrive while a compare is under
     // way share it (on a loaded machine some may arrive after it ended and pay their own).
@@ -132,43 +143,77 @@ it('a secret this instance already verified keeps working while its key id is th
 /** One POST on a connection of its own; resolves with the status. */
 function postOnce(url: string, body: string, headers: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent: false, headers: { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)), ...headers } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        agent: false,
+        headers: { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)), ...headers },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
 }
 
 /** X-Forwarded-For as Google's load balancer hands it on: what the client wrote, then `<client>, <load balancer>`. */
-const from = (client: string, spoofed?: string): Record<string, string> => ({ 'X-Forwarded-For': `${spoofed ? `${spoofed}, ` : ''}${client}, 130.211.0.1` });
+const from = (client: string, spoofed?: string): Record<string, string> => ({
+  'X-Forwarded-For': `${spoofed ? `${spoofed}, ` : ''}${client}, 130.211.0.1`,
+});
 
 it('a Go-service (SHA-256) key answers 200 after 50 wrong guesses, none throttled, no bcrypt', async () => {
   const go = await goServiceIntegrationKey(datastore, namespaces);
   const statuses: number[] = [];
-  for (let i = 0; i < 50; i++) statuses.push((await postJson(served.url('exchangeIntegration'), { api_key: withWrongSecret(go.apiKey) }, from('203.0.113.50'))).status);
+  for (let i = 0; i < 50; i++)
+    statuses.push(
+      (await postJson(served.url('exchangeIntegration'), { api_key: withWrongSecret(go.apiKey) }, from('203.0.113.50')))
+        .status,
+    );
   expect(statuses).toEqual(Array(50).fill(401));
   // From the attacker's own address, too.
-  expect((await postJson(served.url('exchangeIntegration'), { api_key: go.apiKey }, from('203.0.113.50'))).status).toBe(200);
-  expect((await postJson(served.url('exchangeIntegration'), { api_key: go.apiKey }, from('198.51.100.50'))).status).toBe(200);
+  expect((await postJson(served.url('exchangeIntegration'), { api_key: go.apiKey }, from('203.0.113.50'))).status).toBe(
+    200,
+  );
+  expect(
+    (await postJson(served.url('exchangeIntegration'), { api_key: go.apiKey }, from('198.51.100.50'))).status,
+  ).toBe(200);
   expect(compares).toBe(0);
 });
 
 it('a bcrypt key answers 200 to its owner on a fresh instance after 50 wrong guesses from another address', async () => {
-  const instance = await serveFunctions({ SIGNING_KEY_FILE: (await signingKeyFile('EdDSA')).path, ...namespaceEnv(namespaces) });
+  const instance = await serveFunctions({
+    SIGNING_KEY_FILE: (await signingKeyFile('EdDSA')).path,
+    ...namespaceEnv(namespaces),
+  });
   try {
     const apiKey = await newIntegrationKey(datastore, namespaces);
     const guesses: number[] = [];
     // The attacker varies what it writes into X-Forwarded-For: only the load balancer's entry counts.
     for (let i = 0; i < 50; i++) {
-      guesses.push((await postJson(instance.url('exchangeIntegration'), { api_key: withWrongSecret(apiKey) }, from('203.0.113.7', `10.9.8.${i}`))).status);
+      guesses.push(
+        (
+          await postJson(
+            instance.url('exchangeIntegration'),
+            { api_key: withWrongSecret(apiKey) },
+            from('203.0.113.7', `10.9.8.${i}`),
+          )
+        ).status,
+      );
     }
     expect(guesses.slice(0, 5)).toEqual(Array(5).fill(401));
     expect(guesses.slice(5)).toEqual(Array(45).fill(429));
     // The owner, elsewhere, never verified on this instance: a bcrypt compare and a token.
-    expect((await postJson(instance.url('exchangeIntegration'), { api_key: apiKey }, from('198.51.100.20'))).status).toBe(200);
-    expect((await postJson(instance.url('exchangeIntegration'), { api_key: withWrongSecret(apiKey) }, from('203.0.113.7'))).status).toBe(429);
+    expect(
+      (await postJson(instance.url('exchangeIntegration'), { api_key: apiKey }, from('198.51.100.20'))).status,
+    ).toBe(200);
+    expect(
+      (await postJson(instance.url('exchangeIntegration'), { api_key: withWrongSecret(apiKey) }, from('203.0.113.7')))
+        .status,
+    ).toBe(429);
   } finally {
     await instance.close();
   }
@@ -186,14 +231,28 @@ it('during 600 wrong guesses over 60 key ids from 6 addresses, valid keys (cache
     return ok;
   };
   const instance = await serveFunctions(
-    { SIGNING_KEY_FILE: (await signingKeyFile('EdDSA')).path, ...namespaceEnv(namespaces), THROTTLE_WINDOW_SECONDS: '600' },
+    {
+      SIGNING_KEY_FILE: (await signingKeyFile('EdDSA')).path,
+      ...namespaceEnv(namespaces),
+      THROTTLE_WINDOW_SECONDS: '600',
+    },
     { compareBcrypt: slowCompare },
   );
-  const exchange = (apiKey: string, headers: Record<string, string>): Promise<Response> => postJson(instance.url('exchangeIntegration'), { api_key: apiKey }, headers);
+  const exchange = (apiKey: string, headers: Record<string, string>): Promise<Response> =>
+    postJson(instance.url('exchangeIntegration'), { api_key: apiKey }, headers);
   try {
     await createIntegration({ datastore, namespaces }, 'flood-targets');
     const targets = await Promise.all(
-      Array.from({ length: 60 }, async () => (await createApiKey({ datastore, namespaces, bcryptCost: 4 }, { kind: 'integration', ownerId: 'flood-targets' })).apiKey),
+      Array.from(
+        { length: 60 },
+        async () =>
+          (
+            await createApiKey(
+              { datastore, namespaces, bcryptCost: 4 },
+              { kind: 'integration', ownerId: 'flood-targets' },
+            )
+          ).apiKey,
+      ),
     );
     const cached = await newIntegrationKey(datastore, namespaces);
     expect((await exchange(cached, from('198.51.100.1'))).status).toBe(200);
@@ -210,7 +269,13 @@ it('during 600 wrong guesses over 60 key ids from 6 addresses, valid keys (cache
           const i = next++;
           // A connection each (no keep-alive): reusing 150 idle sockets on a loaded machine races
           // the server's keep-alive timeout, which is about the client, not the exchange.
-          floodStatuses.push(await postOnce(instance.url('exchangeIntegration'), JSON.stringify({ api_key: withWrongSecret(targets[i % 60]!) }), from(attackers[i % 6]!, `10.0.${i % 250}.1`)));
+          floodStatuses.push(
+            await postOnce(
+              instance.url('exchangeIntegration'),
+              JSON.stringify({ api_key: withWrongSecret(targets[i % 60]) }),
+              from(attackers[i % 6], `10.0.${i % 250}.1`),
+            ),
+          );
         }
       }),
     ).then(() => performance.now());
@@ -233,7 +298,9 @@ it('during 600 wrong guesses over 60 key ids from 6 addresses, valid keys (cache
     expect(attackCompares).toBeGreaterThan(0);
     expect(attackCompares).toBeLessThanOrEqual(attackers.length * 20);
     expect(floodStatuses.filter((s) => s === 429).length).toBeGreaterThan(0);
-    process.stdout.write(`flood: ${attackCompares} attack compares; statuses ${JSON.stringify(Object.fromEntries([401, 429, 503].map((s) => [s, floodStatuses.filter((x) => x === s).length])))}\n`);
+    process.stdout.write(
+      `flood: ${attackCompares} attack compares; statuses ${JSON.stringify(Object.fromEntries([401, 429, 503].map((s) => [s, floodStatuses.filter((x) => x === s).length])))}\n`,
+    );
   } finally {
     await instance.close();
   }
@@ -241,7 +308,12 @@ it('during 600 wrong guesses over 60 key ids from 6 addresses, valid keys (cache
 
 it('keeps answering cached and SHA-256 keys during a flood of wrong secrets at real bcrypt cost 10', async () => {
   const instance = await serveFunctions(
-    { SIGNING_KEY_FILE: (await signingKeyFile('EdDSA')).path, ...namespaceEnv(namespaces), THROTTLE_MAX_FAILURES: '3', THROTTLE_WINDOW_SECONDS: '600' },
+    {
+      SIGNING_KEY_FILE: (await signingKeyFile('EdDSA')).path,
+      ...namespaceEnv(namespaces),
+      THROTTLE_MAX_FAILURES: '3',
+      THROTTLE_WINDOW_SECONDS: '600',
+    },
     {
       compareBcrypt: (secret, hash) => {
         compares += 1;
@@ -249,12 +321,14 @@ it('keeps answering cached and SHA-256 keys during a flood of wrong secrets at r
       },
     },
   );
-  const exchange = (apiKey: string, headers: Record<string, string> = {}): Promise<Response> => postJson(instance.url('exchangeIntegration'), { api_key: apiKey }, headers);
+  const exchange = (apiKey: string, headers: Record<string, string> = {}): Promise<Response> =>
+    postJson(instance.url('exchangeIntegration'), { api_key: apiKey }, headers);
   try {
     const ctx = { datastore, namespaces, bcryptCost: 10 };
     await createIntegration(ctx, 'cost10-targets');
     const targets: string[] = [];
-    for (let i = 0; i < 6; i++) targets.push((await createApiKey(ctx, { kind: 'integration', ownerId: 'cost10-targets' })).apiKey);
+    for (let i = 0; i < 6; i++)
+      targets.push((await createApiKey(ctx, { kind: 'integration', ownerId: 'cost10-targets' })).apiKey);
     const valid = await newIntegrationKey(datastore, namespaces);
     const go = await goServiceIntegrationKey(datastore, namespaces);
     expect((await exchange(valid)).status).toBe(200);
@@ -262,7 +336,10 @@ it('keeps answering cached and SHA-256 keys during a flood of wrong secrets at r
     let flooding = true;
     const floodStatuses: number[] = [];
     const flood = Array.from({ length: 16 }, async (_, worker) => {
-      for (let i = 0; flooding && i < 100; i++) floodStatuses.push((await exchange(withWrongSecret(targets[(worker + i) % targets.length]!), from('203.0.113.77'))).status);
+      for (let i = 0; flooding && i < 100; i++)
+        floodStatuses.push(
+          (await exchange(withWrongSecret(targets[(worker + i) % targets.length]), from('203.0.113.77'))).status,
+        );
     });
     while (floodStatuses.length < 10) await new Promise((resolve) => setTimeout(resolve, 20));
     const validStatuses: number[] = [];

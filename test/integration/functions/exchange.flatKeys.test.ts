@@ -74,8 +74,15 @@ afterAll(async () => {
 });
 
 /** A fresh instance: its own caches, memories and budget. */
-async function instance(counts: Counts, env: Record<string, string> = {}, options: Parameters<typeof serveFunctions>[1] = {}): Promise<ServedFunctions> {
-  const served = await serveFunctions({ SIGNING_KEY_FILE: signingKey, ...namespaceEnv(namespaces), ...env }, { keyStore: counting(counts), ...options });
+async function instance(
+  counts: Counts,
+  env: Record<string, string> = {},
+  options: Parameters<typeof serveFunctions>[1] = {},
+): Promise<ServedFunctions> {
+  const served = await serveFunctions(
+    { SIGNING_KEY_FILE: signingKey, ...namespaceEnv(namespaces), ...env },
+    { keyStore: counting(counts), ...options },
+  );
   open.push(served);
   return served;
 }
@@ -94,7 +101,10 @@ async function goServiceFlatKey(): Promise<{ org: string; flatKey: string; creat
 }
 
 function plaintextKey(org: string, flatKey: string) {
-  return datastore.key({ namespace: namespaces.platformNamespace, path: [KIND.organization, org, KIND.organizationKey, flatKey] });
+  return datastore.key({
+    namespace: namespaces.platformNamespace,
+    path: [KIND.organization, org, KIND.organizationKey, flatKey],
+  });
 }
 
 async function record(flatKey: string): Promise<Record<string, unknown> | undefined> {
@@ -102,7 +112,8 @@ async function record(flatKey: string): Promise<Record<string, unknown> | undefi
   return entity === undefined ? undefined : Object.fromEntries(Object.entries(entity as Record<string, unknown>));
 }
 
-const exchange = (served: ServedFunctions, apiKey: string): Promise<Response> => postJson(served.url('exchangeAutojoin'), { api_key: apiKey });
+const exchange = (served: ServedFunctions, apiKey: string): Promise<Response> =>
+  postJson(served.url('exchangeAutojoin'), { api_key: apiKey });
 
 describe('a flat key nobody migrated', () => {
   it('gets a token for its organisation, and records itself: the next exchange runs no query', async () => {
@@ -135,12 +146,16 @@ describe('a flat key nobody migrated', () => {
     const { org, flatKey } = await goServiceFlatKey();
     const counts = [zero(), zero()];
     const served = await Promise.all(counts.map((c) => instance(c)));
-    const responses = await Promise.all(Array.from({ length: 24 }, (_, i) => exchange(served[i % 2] as ServedFunctions, flatKey)));
+    const responses = await Promise.all(
+      Array.from({ length: 24 }, (_, i) => exchange(served[i % 2], flatKey)),
+    );
     expect(responses.map((r) => r.status)).toEqual(Array(24).fill(200));
     // Each instance shares one query among its concurrent requests; one insert wins.
     expect(counts.map((c) => c.queries)).toEqual([1, 1]);
-    expect(counts[0]!.inserted + counts[1]!.inserted).toBe(1);
-    const [records] = await datastore.runQuery(datastore.createQuery(namespaces.platformNamespace, KIND.legacyKey).filter(new PropertyFilter('org', '=', org)));
+    expect(counts[0].inserted + counts[1].inserted).toBe(1);
+    const [records] = await datastore.runQuery(
+      datastore.createQuery(namespaces.platformNamespace, KIND.legacyKey).filter(new PropertyFilter('org', '=', org)),
+    );
     expect(records).toHaveLength(1);
   });
 
@@ -166,10 +181,19 @@ describe('a flat key nobody migrated', () => {
     expect((await exchange(served, used.flatKey)).status).toBe(200);
 
     const listed = parseJson<Array<Record<string, unknown>>>(await cli('key', 'list', '--org', unused.org, '--json'));
-    expect(listed).toEqual([expect.objectContaining({ key_id: legacyKeyId(legacyKeyName(unused.flatKey)), status: 'active', legacy: true, in_plaintext: true })]);
+    expect(listed).toEqual([
+      expect.objectContaining({
+        key_id: legacyKeyId(legacyKeyName(unused.flatKey)),
+        status: 'active',
+        legacy: true,
+        in_plaintext: true,
+      }),
+    ]);
     const table = await cli('org', 'show', unused.org);
     expect(table.stdout).toContain('still in plaintext');
-    const orgs = parseJson<Array<{ name: string; total_keys: number; active_keys: number }>>(await cli('org', 'list', '--json'));
+    const orgs = parseJson<Array<{ name: string; total_keys: number; active_keys: number }>>(
+      await cli('org', 'list', '--json'),
+    );
     expect(orgs.find((o) => o.name === unused.org)).toMatchObject({ total_keys: 1, active_keys: 1 });
     for (const output of [JSON.stringify(listed), table.stdout]) expect(output).not.toContain(unused.flatKey);
 
@@ -232,7 +256,9 @@ describe('Datastore failing during the fallback', () => {
     ['past its deadline', async () => `127.0.0.1:${(hanging.address() as { port: number }).port}`],
   ])('%s: 503 with Retry-After, never 401', async (_, host) => {
     const { flatKey } = await goServiceFlatKey();
-    const broken = lookupReader(datastoreRest({ projectId: process.env.PROJECT_ID, emulatorHost: await host(), timeoutMs: 300 }));
+    const broken = lookupReader(
+      datastoreRest({ projectId: process.env.PROJECT_ID, emulatorHost: await host(), timeoutMs: 300 }),
+    );
     const counts = zero();
     const served = await serveFunctions(
       { SIGNING_KEY_FILE: signingKey, ...namespaceEnv(namespaces), DATASTORE_TIMEOUT_MS: '300' },
@@ -268,10 +294,20 @@ describe('garbage flat keys', () => {
     const post = (apiKey: string): Promise<{ status: number; retryAfter: string | undefined }> =>
       new Promise((resolve, reject) => {
         const body = JSON.stringify({ api_key: apiKey });
-        const req = request(served.url('exchangeAutojoin'), { method: 'POST', agent, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, (res) => {
-          res.resume();
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined }));
-        });
+        const req = request(
+          served.url('exchangeAutojoin'),
+          {
+            method: 'POST',
+            agent,
+            headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () =>
+              resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] }),
+            );
+          },
+        );
         req.on('error', reject);
         req.end(body);
       });
@@ -288,11 +324,14 @@ describe('garbage flat keys', () => {
     for (const reply of garbageReplies) statuses.set(reply.status, (statuses.get(reply.status) ?? 0) + 1);
     expect([...statuses.keys()].sort()).toEqual([401, 503]);
     expect(statuses.get(401)).toBe(queries); // exactly the keys that were looked up
-    for (const reply of garbageReplies.filter((r) => r.status === 503)) expect(Number(reply.retryAfter)).toBeGreaterThan(0);
+    for (const reply of garbageReplies.filter((r) => r.status === 503))
+      expect(Number(reply.retryAfter)).toBeGreaterThan(0);
     expect(validReplies.map((r) => r.status)).toEqual(Array(50).fill(200));
     expect(counts.inserted - before.inserted).toBe(0);
     if (process.env.FLAT_KEY_FLOOD_REPORT) {
-      process.stderr.write(`flood: ${GARBAGE} garbage keys, ${queries} queries (${(queries * 1000) / GARBAGE} per 1,000), ${statuses.get(401)} × 401, ${statuses.get(503)} × 503; ${validReplies.length} valid all 200\n`);
+      process.stderr.write(
+        `flood: ${GARBAGE} garbage keys, ${queries} queries (${(queries * 1000) / GARBAGE} per 1,000), ${statuses.get(401)} × 401, ${statuses.get(503)} × 503; ${validReplies.length} valid all 200\n`,
+      );
     }
   }, 180_000);
 });

@@ -23,24 +23,38 @@ let verify: (token: string) => ReturnType<typeof jwtVerify>;
 beforeAll(async () => {
   datastore = testDatastore();
   namespaces = uniqueNamespaces('gomade');
-  served = await serveFunctions({ SIGNING_KEY_FILE: (await signingKeyFile('RS256')).path, ...namespaceEnv(namespaces) });
+  served = await serveFunctions({
+    SIGNING_KEY_FILE: (await signingKeyFile('RS256')).path,
+    ...namespaceEnv(namespaces),
+  });
   const jwks = createRemoteJWKSet(new URL(served.url('jwks')));
-  verify = (token) => jwtVerify(token, jwks, { issuer: 'token-exchange', audience: 'integration', algorithms: ['RS256'] });
+  verify = (token) =>
+    jwtVerify(token, jwks, { issuer: 'token-exchange', audience: 'integration', algorithms: ['RS256'] });
 });
 afterAll(() => served.close());
 
 /** As the Go service's CreateIntegration and CreateAPIKey write them: hex SHA-256, with a tier. */
 async function goMadeKey(integrationId: string, keyId: string, tier = 0): Promise<string> {
-  await datastore.save({ key: ownerKey(datastore, 'integration', integrationId, namespaces), data: { created_at: new Date(), description: 'Go tool' } });
+  await datastore.save({
+    key: ownerKey(datastore, 'integration', integrationId, namespaces),
+    data: { created_at: new Date(), description: 'Go tool' },
+  });
   const secret = generateSecret();
   await datastore.save({
     key: apiKeyKey(datastore, 'integration', integrationId, keyId, namespaces),
-    data: { key_hash: sha256Hex(secret), created_at: new Date(), description: 'custom', status: 'active', tier: datastore.int(tier) },
+    data: {
+      key_hash: sha256Hex(secret),
+      created_at: new Date(),
+      description: 'custom',
+      status: 'active',
+      tier: datastore.int(tier),
+    },
   });
   return formatApiKey({ kind: 'integration', ownerId: integrationId, keyId, secret });
 }
 
-const exchange = (apiKey: string): Promise<Response> => postJson(served.url('exchangeIntegration'), { api_key: apiKey });
+const exchange = (apiKey: string): Promise<Response> =>
+  postJson(served.url('exchangeIntegration'), { api_key: apiKey });
 
 describe('Go-made keys outside the shape we mint', () => {
   it.each([
@@ -64,16 +78,31 @@ describe('Go-made keys outside the shape we mint', () => {
     const other = await goMadeKey(integrationId, 'ki_2025-prod');
     const cli = cliFor(namespaceEnv(namespaces));
 
-    const listed = parseJson<Array<{ key_id: string; status: string }>>(await cli('key', 'list', '--integration', integrationId, '--json'));
+    const listed = parseJson<Array<{ key_id: string; status: string }>>(
+      await cli('key', 'list', '--integration', integrationId, '--json'),
+    );
     expect(listed.map((k) => k.key_id).sort()).toEqual(['ki_2025-prod', 'ki_custom']);
-    expect(parseJson(await cli('key', 'show', '--integration', integrationId, 'ki_custom', '--json'))).toMatchObject({ key_id: 'ki_custom', integration_id: integrationId, status: 'active', tier: 0 });
-    expect(parseJson(await cli('integration', 'show', integrationId, '--json'))).toMatchObject({ integration_id: integrationId, active_keys: 2 });
+    expect(parseJson(await cli('key', 'show', '--integration', integrationId, 'ki_custom', '--json'))).toMatchObject({
+      key_id: 'ki_custom',
+      integration_id: integrationId,
+      status: 'active',
+      tier: 0,
+    });
+    expect(parseJson(await cli('integration', 'show', integrationId, '--json'))).toMatchObject({
+      integration_id: integrationId,
+      active_keys: 2,
+    });
 
     expect((await cli('key', 'set-tier', '--integration', integrationId, 'ki_custom', '--tier', '4')).code).toBe(0);
     const retiered = await exchange(apiKey);
-    expect((await verify((await readJson<TokenBody>(retiered)).token)).payload).toMatchObject({ key_id: 'ki_custom', tier: 4 });
+    expect((await verify((await readJson<TokenBody>(retiered)).token)).payload).toMatchObject({
+      key_id: 'ki_custom',
+      tier: 4,
+    });
 
-    const rerolled = parseJson<{ api_key: string; key_id: string; replaces: { key_id: string } }>(await cli('key', 'reroll', '--integration', integrationId, 'ki_custom', '--json'));
+    const rerolled = parseJson<{ api_key: string; key_id: string; replaces: { key_id: string } }>(
+      await cli('key', 'reroll', '--integration', integrationId, 'ki_custom', '--json'),
+    );
     expect(rerolled.replaces.key_id).toBe('ki_custom');
     expect(rerolled.key_id).toMatch(/^ki_[0-9a-f]{16}$/); // what we mint stays strict
     expect((await exchange(rerolled.api_key)).status).toBe(200);
@@ -92,11 +121,23 @@ describe('Go-made keys outside the shape we mint', () => {
 
 describe('a name Datastore refuses', () => {
   it('is "refused" by the key store (INVALID_ARGUMENT), which the exchange answers as a bad key', async () => {
-    const reader = lookupReader(datastoreRest({ projectId: process.env.PROJECT_ID, emulatorHost: process.env.DATASTORE_EMULATOR_HOST, timeoutMs: 5000 }));
-    const empty = { namespace: namespaces.integrationNamespace, path: ['IntegrationMeta', 'x', 'IntegrationAPIKey', ''] };
+    const reader = lookupReader(
+      datastoreRest({
+        projectId: process.env.PROJECT_ID,
+        emulatorHost: process.env.DATASTORE_EMULATOR_HOST,
+        timeoutMs: 5000,
+      }),
+    );
+    const empty = {
+      namespace: namespaces.integrationNamespace,
+      path: ['IntegrationMeta', 'x', 'IntegrationAPIKey', ''],
+    };
     // Keys as the exchange builds them (KEY_PATHS): the name is sent as it is.
     expect(await reader.get(empty)).toMatchObject({ status: 'refused' });
     const tooLong = { namespace: namespaces.integrationNamespace, path: ['IntegrationMeta', 'x'.repeat(1501)] };
-    expect(await reader.getMany([tooLong])).toMatchObject({ status: 'refused', cause: expect.stringMatching(/^INVALID_ARGUMENT:/) });
+    expect(await reader.getMany([tooLong])).toMatchObject({
+      status: 'refused',
+      cause: expect.stringMatching(/^INVALID_ARGUMENT:/),
+    });
   });
 });

@@ -42,7 +42,9 @@ function send(url: string, c: Case): Promise<Reply> {
     const req = request(target, { method: c.method ?? 'POST', headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
+      );
     });
     req.on('error', reject);
     if (c.body !== undefined) req.write(c.body);
@@ -99,12 +101,39 @@ function cases(): Case[] {
     const real = (): string => (fn === 'exchangeIntegration' ? seeded.integration : seeded.autojoin);
     const realSecret = (): string => real().split('.').pop() as string;
     list.push(
-      ...malformedKeys.map(([name, key]): Case => ({ name: `${name}`, fn, headers: json, body: body(key), status: 401, secrets: [SECRET] })),
-      { name: 'malformed JSON sent as text/plain', fn, headers: { 'Content-Type': 'text/plain' }, body: `{"api_key": "x${SECRET}`, status: 400, secrets: [SECRET] },
-      { name: 'malformed JSON sent as application/json', fn, headers: json, body: `{"api_key": "mlabk.cii_x.${KEY_ID}.${SECRET}"`, status: 400, secrets: [SECRET] },
+      ...malformedKeys.map(([name, key]): Case => ({
+        name: `${name}`,
+        fn,
+        headers: json,
+        body: body(key),
+        status: 401,
+        secrets: [SECRET],
+      })),
+      {
+        name: 'malformed JSON sent as text/plain',
+        fn,
+        headers: { 'Content-Type': 'text/plain' },
+        body: `{"api_key": "x${SECRET}`,
+        status: 400,
+        secrets: [SECRET],
+      },
+      {
+        name: 'malformed JSON sent as application/json',
+        fn,
+        headers: json,
+        body: `{"api_key": "mlabk.cii_x.${KEY_ID}.${SECRET}"`,
+        status: 400,
+        secrets: [SECRET],
+      },
       { name: 'truncated JSON', fn, headers: { 'Content-Type': 'text/plain' }, body: '{"api_k', status: 400 },
       { name: 'deeply nested arrays', fn, headers: json, body: '['.repeat(4000) + ']'.repeat(4000), status: 400 },
-      { name: 'deeply nested objects without a key', fn, headers: json, body: '{"a":'.repeat(1300) + '1' + '}'.repeat(1300), status: 400 },
+      {
+        name: 'deeply nested objects without a key',
+        fn,
+        headers: json,
+        body: '{"a":'.repeat(1300) + '1' + '}'.repeat(1300),
+        status: 400,
+      },
       { name: 'api_key as a number', fn, headers: json, body: body(42), status: 400 },
       { name: 'api_key as an array', fn, headers: json, body: body(['mlabk.cii_x']), status: 400 },
       { name: 'api_key as an object', fn, headers: json, body: body({ key: 'x' }), status: 400 },
@@ -113,14 +142,49 @@ function cases(): Case[] {
       { name: 'an empty body', fn, headers: json, body: '', status: 400 },
       { name: 'a body of spaces', fn, headers: { 'Content-Type': 'text/plain' }, body: '   \n ', status: 400 },
       { name: 'a JSON null', fn, headers: { 'Content-Type': 'text/plain' }, body: 'null', status: 400 },
-      { name: 'a body over 8 KiB', fn, headers: json, body: JSON.stringify({ api_key: 'x', pad: 'p'.repeat(9000) }), status: 413 },
+      {
+        name: 'a body over 8 KiB',
+        fn,
+        headers: json,
+        body: JSON.stringify({ api_key: 'x', pad: 'p'.repeat(9000) }),
+        status: 413,
+      },
       { name: 'a body over 8 KiB without a content type', fn, body: Buffer.alloc(10_000, 0x7b), status: 413 },
       // The bytes past the declared length are not HTTP: Node's server refuses them itself.
-      { name: 'a declared length shorter than the body', fn, headers: { 'Content-Type': 'text/plain', 'Content-Length': '7' }, body: body(`mlabk.cii_x.${KEY_ID}.${SECRET}`), status: 400, outsideOurCode: true, secrets: [SECRET] },
+      {
+        name: 'a declared length shorter than the body',
+        fn,
+        headers: { 'Content-Type': 'text/plain', 'Content-Length': '7' },
+        body: body(`mlabk.cii_x.${KEY_ID}.${SECRET}`),
+        status: 400,
+        outsideOurCode: true,
+        secrets: [SECRET],
+      },
       { name: 'no content type', fn, body: body(`mlabk.cii_x.${KEY_ID}.${SECRET}`), status: 401, secrets: [SECRET] },
-      { name: 'an odd content type', fn, headers: { 'Content-Type': 'application/x-made-up' }, body: body(`mlabk.cii_x.${KEY_ID}.${SECRET}`), status: 401, secrets: [SECRET] },
-      { name: 'a form-encoded body', fn, headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: `api_key=mlabk.cii_x.${KEY_ID}.${SECRET}`, status: 400, secrets: [SECRET] },
-      { name: 'a multipart body', fn, headers: { 'Content-Type': 'multipart/form-data; boundary=b' }, body: `--b\r\nContent-Disposition: form-data; name="api_key"\r\n\r\n${SECRET}\r\n--b--`, status: 400, secrets: [SECRET] },
+      {
+        name: 'an odd content type',
+        fn,
+        headers: { 'Content-Type': 'application/x-made-up' },
+        body: body(`mlabk.cii_x.${KEY_ID}.${SECRET}`),
+        status: 401,
+        secrets: [SECRET],
+      },
+      {
+        name: 'a form-encoded body',
+        fn,
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: `api_key=mlabk.cii_x.${KEY_ID}.${SECRET}`,
+        status: 400,
+        secrets: [SECRET],
+      },
+      {
+        name: 'a multipart body',
+        fn,
+        headers: { 'Content-Type': 'multipart/form-data; boundary=b' },
+        body: `--b\r\nContent-Disposition: form-data; name="api_key"\r\n\r\n${SECRET}\r\n--b--`,
+        status: 400,
+        secrets: [SECRET],
+      },
       // One member a real key, the other unknown: the answer says which one was read (the last, as Go's decoder).
       {
         name: 'duplicate api_key members, the real key last',
@@ -138,36 +202,190 @@ function cases(): Case[] {
         status: 401,
         secrets: [SECRET, realSecret()],
       },
-      { name: 'invalid UTF-8 in the key', fn, headers: json, body: Buffer.concat([Buffer.from(`{"api_key": "mlabk.cii_x.${KEY_ID}.`), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('"}')]), status: 401 },
-      { name: 'an unsupported charset', fn, headers: { 'Content-Type': 'application/json; charset=utf-7' }, body: body('x'), status: 415 },
-      { name: 'a UTF-16 charset', fn, headers: { 'Content-Type': 'application/json; charset=UTF-16LE' }, body: Buffer.from(body('x'), 'utf16le'), status: 415 },
-      { name: 'a Latin-1 charset (ASCII reads the same)', fn, headers: { 'Content-Type': 'application/json; charset=ISO-8859-1' }, body: body(`mlabk.cii_x.${KEY_ID}.${SECRET}`), status: 401, secrets: [SECRET] },
-      { name: 'a gzip body', fn, headers: { ...json, 'Content-Encoding': 'gzip' }, body: gzipSync(body(`mlabk.cii_x.${KEY_ID}.${SECRET}`)), status: 415, secrets: [SECRET] },
-      { name: 'a br body', fn, headers: { ...json, 'Content-Encoding': 'br' }, body: Buffer.from('garbage'), status: 415 },
-      { name: 'an identity encoding', fn, headers: { ...json, 'Content-Encoding': 'Identity' }, body: body(`mlabk.cii_x.${KEY_ID}.${SECRET}`), status: 401, secrets: [SECRET] },
+      {
+        name: 'invalid UTF-8 in the key',
+        fn,
+        headers: json,
+        body: Buffer.concat([
+          Buffer.from(`{"api_key": "mlabk.cii_x.${KEY_ID}.`),
+          Buffer.from([0xff, 0xfe, 0xc3]),
+          Buffer.from('"}'),
+        ]),
+        status: 401,
+      },
+      {
+        name: 'an unsupported charset',
+        fn,
+        headers: { 'Content-Type': 'application/json; charset=utf-7' },
+        body: body('x'),
+        status: 415,
+      },
+      {
+        name: 'a UTF-16 charset',
+        fn,
+        headers: { 'Content-Type': 'application/json; charset=UTF-16LE' },
+        body: Buffer.from(body('x'), 'utf16le'),
+        status: 415,
+      },
+      {
+        name: 'a Latin-1 charset (ASCII reads the same)',
+        fn,
+        headers: { 'Content-Type': 'application/json; charset=ISO-8859-1' },
+        body: body(`mlabk.cii_x.${KEY_ID}.${SECRET}`),
+        status: 401,
+        secrets: [SECRET],
+      },
+      {
+        name: 'a gzip body',
+        fn,
+        headers: { ...json, 'Content-Encoding': 'gzip' },
+        body: gzipSync(body(`mlabk.cii_x.${KEY_ID}.${SECRET}`)),
+        status: 415,
+        secrets: [SECRET],
+      },
+      {
+        name: 'a br body',
+        fn,
+        headers: { ...json, 'Content-Encoding': 'br' },
+        body: Buffer.from('garbage'),
+        status: 415,
+      },
+      {
+        name: 'an identity encoding',
+        fn,
+        headers: { ...json, 'Content-Encoding': 'Identity' },
+        body: body(`mlabk.cii_x.${KEY_ID}.${SECRET}`),
+        status: 401,
+        secrets: [SECRET],
+      },
       { name: 'a JSON null as application/json', fn, headers: json, body: 'null', status: 400 },
       { name: 'a bare JSON string as application/json', fn, headers: json, body: '"mlabk.cii_x"', status: 400 },
-      { name: 'a form body with 1,001 parameters', fn, headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: `api_key=mlabk.cii_x.${KEY_ID}.${SECRET}&` + Array.from({ length: 1000 }, (_, i) => `p${i}=1`).join('&'), status: 400, secrets: [SECRET] },
-      { name: 'a form body nested deeper than 32', fn, headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: `api_key=mlabk.cii_x.${KEY_ID}.${SECRET}&a${'[a]'.repeat(40)}=1`, status: 400, secrets: [SECRET] },
-      { name: 'the key in the query string', fn, path: `?api_key=mlabk.cii_x.${KEY_ID}.${SECRET}`, headers: json, body: '{}', status: 400, secrets: [SECRET] },
-      { name: 'a Basic Authorization header', fn, headers: { Authorization: `Basic ${Buffer.from(`u:${SECRET}`).toString('base64')}` }, status: 400 },
-      { name: 'a Bearer header with a malformed key', fn, headers: { Authorization: `Bearer mlabk.cii_x.${KEY_ID}.${SECRET}!` }, status: 401, secrets: [SECRET] },
+      {
+        name: 'a form body with 1,001 parameters',
+        fn,
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: `api_key=mlabk.cii_x.${KEY_ID}.${SECRET}&` + Array.from({ length: 1000 }, (_, i) => `p${i}=1`).join('&'),
+        status: 400,
+        secrets: [SECRET],
+      },
+      {
+        name: 'a form body nested deeper than 32',
+        fn,
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: `api_key=mlabk.cii_x.${KEY_ID}.${SECRET}&a${'[a]'.repeat(40)}=1`,
+        status: 400,
+        secrets: [SECRET],
+      },
+      {
+        name: 'the key in the query string',
+        fn,
+        path: `?api_key=mlabk.cii_x.${KEY_ID}.${SECRET}`,
+        headers: json,
+        body: '{}',
+        status: 400,
+        secrets: [SECRET],
+      },
+      {
+        name: 'a Basic Authorization header',
+        fn,
+        headers: { Authorization: `Basic ${Buffer.from(`u:${SECRET}`).toString('base64')}` },
+        status: 400,
+      },
+      {
+        name: 'a Bearer header with a malformed key',
+        fn,
+        headers: { Authorization: `Bearer mlabk.cii_x.${KEY_ID}.${SECRET}!` },
+        status: 401,
+        secrets: [SECRET],
+      },
       { name: 'a Bearer header with two tokens', fn, headers: { Authorization: `Bearer a b` }, status: 400 },
-      { name: 'a Bearer header of 8000 bytes', fn, headers: { Authorization: `Bearer ${'A'.repeat(8000)}` }, status: 401 },
-      { name: 'very large headers', fn, headers: { ...json, 'X-Padding': 'p'.repeat(20_000) }, body: body('x'), status: 431, outsideOurCode: true },
-      ...(['PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'GET'] as const).map((method): Case => ({ name: `${method}`, fn, method, status: 405 })),
+      {
+        name: 'a Bearer header of 8000 bytes',
+        fn,
+        headers: { Authorization: `Bearer ${'A'.repeat(8000)}` },
+        status: 401,
+      },
+      {
+        name: 'very large headers',
+        fn,
+        headers: { ...json, 'X-Padding': 'p'.repeat(20_000) },
+        body: body('x'),
+        status: 431,
+        outsideOurCode: true,
+      },
+      ...(['PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'GET'] as const).map((method): Case => ({
+        name: `${method}`,
+        fn,
+        method,
+        status: 405,
+      })),
     );
   }
   list.push(
-    { name: 'an autojoin key', fn: 'exchangeIntegration', headers: json, body: body(seeded.autojoin), status: 401, secrets: [seeded.autojoin.split('.').pop() as string] },
-    { name: 'an integration key', fn: 'exchangeAutojoin', headers: json, body: body(seeded.integration), status: 401, secrets: [seeded.integration.split('.').pop() as string] },
-    ...(['POST', 'PUT', 'DELETE', 'PATCH', 'TRACE'] as const).map((method): Case => ({ name: `${method}`, fn: 'jwks', method, body: body(`mlabk.cii_x.${KEY_ID}.${SECRET}`), status: 405, secrets: [SECRET] })),
+    {
+      name: 'an autojoin key',
+      fn: 'exchangeIntegration',
+      headers: json,
+      body: body(seeded.autojoin),
+      status: 401,
+      secrets: [seeded.autojoin.split('.').pop() as string],
+    },
+    {
+      name: 'an integration key',
+      fn: 'exchangeAutojoin',
+      headers: json,
+      body: body(seeded.integration),
+      status: 401,
+      secrets: [seeded.integration.split('.').pop() as string],
+    },
+    ...(['POST', 'PUT', 'DELETE', 'PATCH', 'TRACE'] as const).map((method): Case => ({
+      name: `${method}`,
+      fn: 'jwks',
+      method,
+      body: body(`mlabk.cii_x.${KEY_ID}.${SECRET}`),
+      status: 405,
+      secrets: [SECRET],
+    })),
     { name: 'a body over 8 KiB', fn: 'jwks', method: 'POST', headers: json, body: 'x'.repeat(9000), status: 413 },
-    { name: 'a gzip body', fn: 'jwks', method: 'POST', headers: { ...json, 'Content-Encoding': 'gzip' }, body: gzipSync('{}'), status: 415 },
-    { name: 'malformed JSON', fn: 'jwks', method: 'POST', headers: json, body: `{"api_key": "${SECRET}`, status: 405, secrets: [SECRET] },
-    { name: 'very large headers', fn: 'jwks', method: 'GET', headers: { 'X-Padding': 'p'.repeat(20_000) }, status: 431, outsideOurCode: true },
-    { name: 'a garbage If-None-Match', fn: 'jwks', method: 'GET', headers: { 'If-None-Match': 'W/W/"",,, *x'.repeat(200) }, status: 200 },
-    { name: 'a query string', fn: 'jwks', method: 'GET', path: `?api_key=${SECRET}&x=${'%ff'.repeat(50)}`, status: 200 },
+    {
+      name: 'a gzip body',
+      fn: 'jwks',
+      method: 'POST',
+      headers: { ...json, 'Content-Encoding': 'gzip' },
+      body: gzipSync('{}'),
+      status: 415,
+    },
+    {
+      name: 'malformed JSON',
+      fn: 'jwks',
+      method: 'POST',
+      headers: json,
+      body: `{"api_key": "${SECRET}`,
+      status: 405,
+      secrets: [SECRET],
+    },
+    {
+      name: 'very large headers',
+      fn: 'jwks',
+      method: 'GET',
+      headers: { 'X-Padding': 'p'.repeat(20_000) },
+      status: 431,
+      outsideOurCode: true,
+    },
+    {
+      name: 'a garbage If-None-Match',
+      fn: 'jwks',
+      method: 'GET',
+      headers: { 'If-None-Match': 'W/W/"",,, *x'.repeat(200) },
+      status: 200,
+    },
+    {
+      name: 'a query string',
+      fn: 'jwks',
+      method: 'GET',
+      path: `?api_key=${SECRET}&x=${'%ff'.repeat(50)}`,
+      status: 200,
+    },
   );
   return list;
 }
@@ -178,7 +396,10 @@ let restore: () => void = () => undefined;
 beforeAll(async () => {
   datastore = testDatastore();
   namespaces = uniqueNamespaces('hostile');
-  served = await serveFunctions({ SIGNING_KEY_FILE: (await signingKeyFile('ES256')).path, ...namespaceEnv(namespaces) });
+  served = await serveFunctions({
+    SIGNING_KEY_FILE: (await signingKeyFile('ES256')).path,
+    ...namespaceEnv(namespaces),
+  });
   seeded.integration = await newIntegrationKey(datastore, namespaces);
   seeded.autojoin = await newAutojoinKey(datastore, namespaces);
   // Everything the process writes, framework included, is a log line on Cloud Functions.
@@ -199,24 +420,32 @@ afterAll(async () => {
 });
 
 describe('every hostile request', () => {
-  it.each(cases().map((c, i) => [`${c.fn}: ${c.name}`, i] as const))('%s gets its documented answer', async (_, index) => {
-    const c = cases()[index] as Case;
-    const logsBefore = served.logs.length;
-    const writtenBefore = written.length;
-    const reply = await send(served.url(c.fn), c);
-    expect(reply.status).toBe(c.status);
-    expect(reply.status).toBeLessThan(500);
-    if (!c.outsideOurCode && reply.status !== 200) {
-      expect(reply.headers['content-type']).toBe('application/problem+json; charset=utf-8');
-      expect(JSON.parse(reply.body)).toMatchObject({ type: expect.any(String), title: expect.any(String), status: c.status, detail: expect.any(String) });
-    }
-    expect(reply.body).not.toMatch(/node_modules|\/work\/|\bat .+:\d+:\d+/);
-    const logged = JSON.stringify(served.logs.slice(logsBefore)) + written.slice(writtenBefore).join('');
-    for (const secret of c.secrets ?? []) {
-      expect(reply.body).not.toContain(secret);
-      expect(logged).not.toContain(secret);
-    }
-  });
+  it.each(cases().map((c, i) => [`${c.fn}: ${c.name}`, i] as const))(
+    '%s gets its documented answer',
+    async (_, index) => {
+      const c = cases()[index];
+      const logsBefore = served.logs.length;
+      const writtenBefore = written.length;
+      const reply = await send(served.url(c.fn), c);
+      expect(reply.status).toBe(c.status);
+      expect(reply.status).toBeLessThan(500);
+      if (!c.outsideOurCode && reply.status !== 200) {
+        expect(reply.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+        expect(JSON.parse(reply.body)).toMatchObject({
+          type: expect.any(String),
+          title: expect.any(String),
+          status: c.status,
+          detail: expect.any(String),
+        });
+      }
+      expect(reply.body).not.toMatch(/node_modules|\/work\/|\bat .+:\d+:\d+/);
+      const logged = JSON.stringify(served.logs.slice(logsBefore)) + written.slice(writtenBefore).join('');
+      for (const secret of c.secrets ?? []) {
+        expect(reply.body).not.toContain(secret);
+        expect(logged).not.toContain(secret);
+      }
+    },
+  );
 });
 
 describe('every kind of body functions-framework would refuse, carrying a real key', () => {
@@ -226,8 +455,16 @@ describe('every kind of body functions-framework would refuse, carrying a real k
   const kinds = (apiKey: string): Array<[string, Record<string, string>, string | Buffer]> => [
     ['malformed JSON', json, `{"api_key": "${apiKey}"`],
     ['JSON nested past any limit', json, '{"a":'.repeat(40) + `"${apiKey}"` + '}'.repeat(39)],
-    ['a form with 1,001 parameters', { 'Content-Type': 'application/x-www-form-urlencoded' }, `api_key=${apiKey}&` + Array.from({ length: 1000 }, (_, i) => `p${i}=1`).join('&')],
-    ['a form nested deeper than 32', { 'Content-Type': 'application/x-www-form-urlencoded' }, `api_key=${apiKey}&a${'[a]'.repeat(40)}=1`],
+    [
+      'a form with 1,001 parameters',
+      { 'Content-Type': 'application/x-www-form-urlencoded' },
+      `api_key=${apiKey}&` + Array.from({ length: 1000 }, (_, i) => `p${i}=1`).join('&'),
+    ],
+    [
+      'a form nested deeper than 32',
+      { 'Content-Type': 'application/x-www-form-urlencoded' },
+      `api_key=${apiKey}&a${'[a]'.repeat(40)}=1`,
+    ],
     ['a charset nobody knows', { 'Content-Type': 'application/json; charset=x-unknown' }, body(apiKey)],
     ['UTF-7', { 'Content-Type': 'text/plain; charset=utf-7' }, body(apiKey)],
     ['gzip', { ...json, 'Content-Encoding': 'gzip' }, gzipSync(body(apiKey))],
@@ -238,29 +475,37 @@ describe('every kind of body functions-framework would refuse, carrying a real k
     ['over 8 KiB', json, JSON.stringify({ api_key: apiKey, pad: 'p'.repeat(9000) })],
   ];
 
-  it.each(['exchangeIntegration', 'jwks'] as const)('%s: a 4xx of ours for each, and no key material in any output', async (fn) => {
-    const parsed = seeded.integration.split('.');
-    const secret = parsed.pop() as string;
-    const keyId = parsed.pop() as string;
-    const [entity] = await datastore.get(datastore.key({ namespace: namespaces.integrationNamespace, path: ['IntegrationMeta', parsed[1]!.slice('cii_'.length), 'IntegrationAPIKey', keyId] }));
-    const hash = (entity as { key_hash: string }).key_hash;
-    expect(hash).toMatch(/^\$2/);
-    const writtenBefore = written.length;
-    for (const [name, headers, payload] of kinds(seeded.integration)) {
-      const reply = await send(served.url(fn), { name, fn, method: 'POST', headers, body: payload, status: 0 });
-      expect([name, reply.status]).toEqual([name, expect.any(Number)]);
-      expect(reply.status).toBeGreaterThanOrEqual(400);
-      expect(reply.status).toBeLessThan(500);
-      expect(reply.headers['content-type']).toBe('application/problem+json; charset=utf-8');
-      expect(reply.body).not.toContain(secret);
-    }
-    const output = written.slice(writtenBefore).join('');
-    expect(output).not.toContain(secret);
-    expect(output).not.toContain(hash);
-    expect(output).not.toContain(seeded.integration);
-    expect(output).not.toMatch(/\n\s+at /);
-    expect(output).not.toContain('functions-framework');
-  });
+  it.each(['exchangeIntegration', 'jwks'] as const)(
+    '%s: a 4xx of ours for each, and no key material in any output',
+    async (fn) => {
+      const parsed = seeded.integration.split('.');
+      const secret = parsed.pop() as string;
+      const keyId = parsed.pop() as string;
+      const [entity] = await datastore.get(
+        datastore.key({
+          namespace: namespaces.integrationNamespace,
+          path: ['IntegrationMeta', parsed[1].slice('cii_'.length), 'IntegrationAPIKey', keyId],
+        }),
+      );
+      const hash = (entity as { key_hash: string }).key_hash;
+      expect(hash).toMatch(/^\$2/);
+      const writtenBefore = written.length;
+      for (const [name, headers, payload] of kinds(seeded.integration)) {
+        const reply = await send(served.url(fn), { name, fn, method: 'POST', headers, body: payload, status: 0 });
+        expect([name, reply.status]).toEqual([name, expect.any(Number)]);
+        expect(reply.status).toBeGreaterThanOrEqual(400);
+        expect(reply.status).toBeLessThan(500);
+        expect(reply.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+        expect(reply.body).not.toContain(secret);
+      }
+      const output = written.slice(writtenBefore).join('');
+      expect(output).not.toContain(secret);
+      expect(output).not.toContain(hash);
+      expect(output).not.toContain(seeded.integration);
+      expect(output).not.toMatch(/\n\s+at /);
+      expect(output).not.toContain('functions-framework');
+    },
+  );
 });
 
 it('leaves the instance serving tokens', async () => {

@@ -14,7 +14,10 @@ let served: ServedFunctions;
 beforeAll(async () => {
   datastore = testDatastore();
   namespaces = uniqueNamespaces('revocation');
-  served = await serveFunctions({ SIGNING_KEY_FILE: (await signingKeyFile('EdDSA')).path, ...namespaceEnv(namespaces) });
+  served = await serveFunctions({
+    SIGNING_KEY_FILE: (await signingKeyFile('EdDSA')).path,
+    ...namespaceEnv(namespaces),
+  });
 });
 afterAll(() => served.close());
 

@@ -26,8 +26,7 @@ describe.each(['EdDSA', 'ES256', 'RS256'] as const)('with an %s signing key', (a
     namespaces = uniqueNamespaces(alg.toLowerCase());
     const key = await signingKeyFile(alg);
     kid = key.kid;
-    served = await serveFunctions(
-{
+    served = await serveFunctions({
       SIGNING_KEY_FILE: key.path,
       ...namespaceEnv(namespaces),
     });
@@ -90,8 +89,7 @@ describe('exchange requests', () => {
   beforeAll(async () => {
     namespaces = uniqueNamespaces('requests');
     const key = await signingKeyFile('EdDSA');
-    served = await serveFunctions(
-{
+    served = await serveFunctions({
       SIGNING_KEY_FILE: key.path,
       ...namespaceEnv(namespaces),
     });
@@ -102,12 +100,19 @@ describe('exchange requests', () => {
     const { apiKey, integrationId, keyId } = await goServiceIntegrationKey(datastore, namespaces);
     const response = await postJson(served.url('exchangeIntegration'), { api_key: apiKey });
     expect(response.status).toBe(200);
-    expect(decodeJwt((await readJson<TokenBody>(response)).token)).toMatchObject({ int_id: integrationId, key_id: keyId, tier: 0 });
+    expect(decodeJwt((await readJson<TokenBody>(response)).token)).toMatchObject({
+      int_id: integrationId,
+      key_id: keyId,
+      tier: 0,
+    });
   });
 
   it('accepts the key as Authorization: Bearer with no body', async () => {
     const apiKey = await newIntegrationKey(datastore, namespaces);
-    const response = await fetch(served.url('exchangeIntegration'), { method: 'POST', headers: { Authorization: `Bearer ${apiKey}` } });
+    const response = await fetch(served.url('exchangeIntegration'), {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${apiKey}` },
+    });
     expect(response.status).toBe(200);
   });
 
@@ -126,7 +131,10 @@ describe('exchange requests', () => {
   it('gives every exchange a token of its own', async () => {
     const apiKey = await newIntegrationKey(datastore, namespaces);
     const tokens = [];
-    for (let i = 0; i < 3; i++) tokens.push((await readJson<TokenBody>(await postJson(served.url('exchangeIntegration'), { api_key: apiKey }))).token);
+    for (let i = 0; i < 3; i++)
+      tokens.push(
+        (await readJson<TokenBody>(await postJson(served.url('exchangeIntegration'), { api_key: apiKey }))).token,
+      );
     expect(new Set(tokens.map((t) => decodeJwt(t).jti)).size).toBe(3);
   });
 });

@@ -17,7 +17,10 @@ let served: ServedFunctions;
 beforeAll(async () => {
   datastore = testDatastore();
   namespaces = uniqueNamespaces('unauthorized');
-  served = await serveFunctions({ SIGNING_KEY_FILE: (await signingKeyFile('ES256')).path, ...namespaceEnv(namespaces) });
+  served = await serveFunctions({
+    SIGNING_KEY_FILE: (await signingKeyFile('ES256')).path,
+    ...namespaceEnv(namespaces),
+  });
 });
 afterAll(() => served.close());
 
@@ -42,47 +45,108 @@ const REFERENCE_401 = {
 };
 
 const cases: Array<[string, 'exchangeIntegration' | 'exchangeAutojoin', () => Promise<string>]> = [
-  ['an unknown integration', 'exchangeIntegration', async () => formatApiKey({ kind: 'integration', ownerId: 'no-such-integration', keyId: generateKeyId(), secret: generateSecret() })],
-  ['an unknown key id', 'exchangeIntegration', async () => formatApiKey({ ...parts(await newIntegrationKey(datastore, namespaces)), keyId: generateKeyId() })],
-  ['a wrong secret', 'exchangeIntegration', async () => formatApiKey({ ...parts(await newIntegrationKey(datastore, namespaces)), secret: generateSecret() })],
-  ['a revoked key', 'exchangeIntegration', async () => {
-    const apiKey = await newIntegrationKey(datastore, namespaces);
-    await setProperties(apiKey, { status: 'revoked', revoked_at: new Date() });
-    return apiKey;
-  }],
-  ['an expired key', 'exchangeIntegration', async () => newIntegrationKey(datastore, namespaces, { expiresAt: new Date(Date.now() - 1000) })],
-  ['a key with an unreadable stored hash', 'exchangeIntegration', async () => {
-    const apiKey = await newIntegrationKey(datastore, namespaces);
-    await setProperties(apiKey, { key_hash: 'plaintext?' });
-    return apiKey;
-  }],
-  ...['03', '32', '99'].map((cost): [string, 'exchangeIntegration', () => Promise<string>] => [`a stored bcrypt hash of cost ${cost}`, 'exchangeIntegration', async () => {
-    const apiKey = await newIntegrationKey(datastore, namespaces);
-    const { kind, ownerId, keyId } = parts(apiKey);
-    const [entity] = await datastore.get(apiKeyKey(datastore, kind, ownerId, keyId, namespaces));
-    await setProperties(apiKey, { key_hash: (entity as { key_hash: string }).key_hash.replace(/^\$2b\$\d\d\$/, `$2b$${cost}$`) });
-    return apiKey;
-  }]),
-  ['a tier that is not an integer (2.5)', 'exchangeIntegration', async () => {
-    const apiKey = await newIntegrationKey(datastore, namespaces);
-    await setProperties(apiKey, { tier: datastore.double(2.5) });
-    return apiKey;
-  }],
-  ['a tier stored as a string', 'exchangeIntegration', async () => {
-    const apiKey = await newIntegrationKey(datastore, namespaces);
-    await setProperties(apiKey, { tier: '1' });
-    return apiKey;
-  }],
+  [
+    'an unknown integration',
+    'exchangeIntegration',
+    async () =>
+      formatApiKey({
+        kind: 'integration',
+        ownerId: 'no-such-integration',
+        keyId: generateKeyId(),
+        secret: generateSecret(),
+      }),
+  ],
+  [
+    'an unknown key id',
+    'exchangeIntegration',
+    async () => formatApiKey({ ...parts(await newIntegrationKey(datastore, namespaces)), keyId: generateKeyId() }),
+  ],
+  [
+    'a wrong secret',
+    'exchangeIntegration',
+    async () => formatApiKey({ ...parts(await newIntegrationKey(datastore, namespaces)), secret: generateSecret() }),
+  ],
+  [
+    'a revoked key',
+    'exchangeIntegration',
+    async () => {
+      const apiKey = await newIntegrationKey(datastore, namespaces);
+      await setProperties(apiKey, { status: 'revoked', revoked_at: new Date() });
+      return apiKey;
+    },
+  ],
+  [
+    'an expired key',
+    'exchangeIntegration',
+    async () => newIntegrationKey(datastore, namespaces, { expiresAt: new Date(Date.now() - 1000) }),
+  ],
+  [
+    'a key with an unreadable stored hash',
+    'exchangeIntegration',
+    async () => {
+      const apiKey = await newIntegrationKey(datastore, namespaces);
+      await setProperties(apiKey, { key_hash: 'plaintext?' });
+      return apiKey;
+    },
+  ],
+  ...['03', '32', '99'].map((cost): [string, 'exchangeIntegration', () => Promise<string>] => [
+    `a stored bcrypt hash of cost ${cost}`,
+    'exchangeIntegration',
+    async () => {
+      const apiKey = await newIntegrationKey(datastore, namespaces);
+      const { kind, ownerId, keyId } = parts(apiKey);
+      const [entity] = await datastore.get(apiKeyKey(datastore, kind, ownerId, keyId, namespaces));
+      await setProperties(apiKey, {
+        key_hash: (entity as { key_hash: string }).key_hash.replace(/^\$2b\$\d\d\$/, `$2b$${cost}$`),
+      });
+      return apiKey;
+    },
+  ]),
+  [
+    'a tier that is not an integer (2.5)',
+    'exchangeIntegration',
+    async () => {
+      const apiKey = await newIntegrationKey(datastore, namespaces);
+      await setProperties(apiKey, { tier: datastore.double(2.5) });
+      return apiKey;
+    },
+  ],
+  [
+    'a tier stored as a string',
+    'exchangeIntegration',
+    async () => {
+      const apiKey = await newIntegrationKey(datastore, namespaces);
+      await setProperties(apiKey, { tier: '1' });
+      return apiKey;
+    },
+  ],
   ['a malformed key', 'exchangeIntegration', async () => 'mlabk.cii_x.ki_nothex.secret'],
   ['a flat (legacy) key at the integration function', 'exchangeIntegration', async () => generateSecret()],
-  ['an autojoin key at the integration function', 'exchangeIntegration', async () => newAutojoinKey(datastore, namespaces)],
-  ['an integration key at the autojoin function', 'exchangeAutojoin', async () => newIntegrationKey(datastore, namespaces)],
-  ['an unknown organisation', 'exchangeAutojoin', async () => formatApiKey({ kind: 'autojoin', ownerId: 'no-such-org', keyId: generateKeyId(), secret: generateSecret() })],
-  ['a revoked organisation key', 'exchangeAutojoin', async () => {
-    const apiKey = await newAutojoinKey(datastore, namespaces);
-    await setProperties(apiKey, { status: 'revoked' });
-    return apiKey;
-  }],
+  [
+    'an autojoin key at the integration function',
+    'exchangeIntegration',
+    async () => newAutojoinKey(datastore, namespaces),
+  ],
+  [
+    'an integration key at the autojoin function',
+    'exchangeAutojoin',
+    async () => newIntegrationKey(datastore, namespaces),
+  ],
+  [
+    'an unknown organisation',
+    'exchangeAutojoin',
+    async () =>
+      formatApiKey({ kind: 'autojoin', ownerId: 'no-such-org', keyId: generateKeyId(), secret: generateSecret() }),
+  ],
+  [
+    'a revoked organisation key',
+    'exchangeAutojoin',
+    async () => {
+      const apiKey = await newAutojoinKey(datastore, namespaces);
+      await setProperties(apiKey, { status: 'revoked' });
+      return apiKey;
+    },
+  ],
   ['an unmigrated flat autojoin key', 'exchangeAutojoin', async () => generateSecret()],
 ];
 
@@ -133,7 +197,9 @@ it('logs why a record cannot be used: an unreadable stored hash, a tier that is 
   const hashKey = await newIntegrationKey(datastore, namespaces);
   const { kind, ownerId, keyId } = parts(hashKey);
   const [entity] = await datastore.get(apiKeyKey(datastore, kind, ownerId, keyId, namespaces));
-  await setProperties(hashKey, { key_hash: (entity as { key_hash: string }).key_hash.replace(/^\$2b\$\d\d\$/, '$2b$32$') });
+  await setProperties(hashKey, {
+    key_hash: (entity as { key_hash: string }).key_hash.replace(/^\$2b\$\d\d\$/, '$2b$32$'),
+  });
   expect((await postJson(served.url('exchangeIntegration'), { api_key: hashKey })).status).toBe(401);
   expect(served.logs.at(-1)).toMatchObject({ status: 401, outcome: 'invalid', reason: 'stored hash unreadable' });
 
@@ -141,7 +207,11 @@ it('logs why a record cannot be used: an unreadable stored hash, a tier that is 
   expect((await postJson(served.url('exchangeIntegration'), { api_key: tierKey })).status).toBe(200);
   await setProperties(tierKey, { tier: datastore.double(2.5) });
   expect((await postJson(served.url('exchangeIntegration'), { api_key: tierKey })).status).toBe(401);
-  expect(served.logs.at(-1)).toMatchObject({ status: 401, outcome: 'invalid', reason: 'key record unreadable: tier is not an integer' });
+  expect(served.logs.at(-1)).toMatchObject({
+    status: 401,
+    outcome: 'invalid',
+    reason: 'key record unreadable: tier is not an integer',
+  });
   // A whole number stored as a double is still that integer.
   await setProperties(tierKey, { tier: datastore.double(3) });
   expect((await postJson(served.url('exchangeIntegration'), { api_key: tierKey })).status).toBe(200);

@@ -80,7 +80,9 @@ describe('Secret Manager fails at cold start', () => {
       expect(first.headers.get('retry-after')).toBeTruthy();
       const second = await postJson(served.url('exchangeIntegration'), { api_key: apiKey });
       expect(second.status).toBe(200);
-      const autojoin = await postJson(served.url('exchangeAutojoin'), { api_key: await newAutojoinKey(datastore, namespaces) });
+      const autojoin = await postJson(served.url('exchangeAutojoin'), {
+        api_key: await newAutojoinKey(datastore, namespaces),
+      });
       expect(autojoin.status).toBe(200);
       expect(fake.calls.AccessSecretVersion).toBe(3);
     } finally {
@@ -169,36 +171,42 @@ describe('Secret Manager holds an unusable signing key', () => {
 
   it.each([
     ['text that is not a JWK', async () => 'this is not JSON'],
-    ['a public-only JWK', async () => {
-      const { d: _d, ...publicOnly } = await generateSigningKey('EdDSA');
-      return JSON.stringify(publicOnly);
-    }],
-  ])('with %s: a clear error in the log and 503, never a token; tokens once a good version is added', async (_, payload) => {
-    const secret = `projects/token-exchange-test/secrets/bad-${Math.random().toString(16).slice(2)}`;
-    fake.createSecret(secret);
-    const text = await payload();
-    fake.addVersion(secret, text);
-    const apiKey = await newIntegrationKey(testDatastore(), namespaces);
-    const served = await serveFunctions(
-      { SIGNING_KEY_SECRET: secret, ...namespaceEnv(namespaces) },
-      { secretManager: () => fake.client() },
-    );
-    try {
-      for (let i = 0; i < 2; i++) {
-        const response = await postJson(served.url('exchangeIntegration'), { api_key: apiKey });
-        expect(response.status).toBe(503);
-        expect(await response.text()).not.toContain('eyJ');
-      }
-      const errors = served.logs.filter((l) => l.severity === 'ERROR');
-      expect(errors.length).toBeGreaterThan(0);
-      expect(errors.every((l) => /signing key/.test(String(l.message) + String(l.reason)))).toBe(true);
-      expect(JSON.stringify(served.logs)).not.toContain(text.slice(0, 40));
-      expect((await fetch(served.url('jwks'))).status).toBe(503);
+    [
+      'a public-only JWK',
+      async () => {
+        const { d: _d, ...publicOnly } = await generateSigningKey('EdDSA');
+        return JSON.stringify(publicOnly);
+      },
+    ],
+  ])(
+    'with %s: a clear error in the log and 503, never a token; tokens once a good version is added',
+    async (_, payload) => {
+      const secret = `projects/token-exchange-test/secrets/bad-${Math.random().toString(16).slice(2)}`;
+      fake.createSecret(secret);
+      const text = await payload();
+      fake.addVersion(secret, text);
+      const apiKey = await newIntegrationKey(testDatastore(), namespaces);
+      const served = await serveFunctions(
+        { SIGNING_KEY_SECRET: secret, ...namespaceEnv(namespaces) },
+        { secretManager: () => fake.client() },
+      );
+      try {
+        for (let i = 0; i < 2; i++) {
+          const response = await postJson(served.url('exchangeIntegration'), { api_key: apiKey });
+          expect(response.status).toBe(503);
+          expect(await response.text()).not.toContain('eyJ');
+        }
+        const errors = served.logs.filter((l) => l.severity === 'ERROR');
+        expect(errors.length).toBeGreaterThan(0);
+        expect(errors.every((l) => /signing key/.test(String(l.message) + String(l.reason)))).toBe(true);
+        expect(JSON.stringify(served.logs)).not.toContain(text.slice(0, 40));
+        expect((await fetch(served.url('jwks'))).status).toBe(503);
 
-      fake.addVersion(secret, JSON.stringify(await generateSigningKey('ES256')));
-      expect((await postJson(served.url('exchangeIntegration'), { api_key: apiKey })).status).toBe(200);
-    } finally {
-      await served.close();
-    }
-  });
+        fake.addVersion(secret, JSON.stringify(await generateSigningKey('ES256')));
+        expect((await postJson(served.url('exchangeIntegration'), { api_key: apiKey })).status).toBe(200);
+      } finally {
+        await served.close();
+      }
+    },
+  );
 });

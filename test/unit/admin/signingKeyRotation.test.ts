@@ -19,7 +19,12 @@ import { startFakeSecretManager, type FakeSecretManager } from '../../support/fa
 
 const SECRET = 'projects/token-exchange-test/secrets/rotation';
 const HOUR = 3600_000;
-const timing = { integrationTokenTtl: 20, autojoinTokenTtl: 3600, jwksRefreshSeconds: 300, signingKeyRefreshSeconds: 300 };
+const timing = {
+  integrationTokenTtl: 20,
+  autojoinTokenTtl: 3600,
+  jwksRefreshSeconds: 300,
+  signingKeyRefreshSeconds: 300,
+};
 
 let fake: FakeSecretManager;
 let client: SecretManagerServiceClient;
@@ -38,8 +43,10 @@ beforeEach(() => {
   ctx = { client, secret: SECRET, alias: 'current', timing, now: () => clock };
 });
 
-const newKey = async (alg?: 'EdDSA' | 'ES256' | 'RS256'): Promise<string> => JSON.stringify(await generateSigningKey(alg));
-const refusal = (code: AdminError['code'], message: RegExp) => expect.objectContaining({ name: 'AdminError', code, message: expect.stringMatching(message) });
+const newKey = async (alg?: 'EdDSA' | 'ES256' | 'RS256'): Promise<string> =>
+  JSON.stringify(await generateSigningKey(alg));
+const refusal = (code: AdminError['code'], message: RegExp) =>
+  expect.objectContaining({ name: 'AdminError', code, message: expect.stringMatching(message) });
 
 /** A secret whose version 1 signs under `current`, published long ago. */
 async function signingVersionOne(): Promise<void> {
@@ -62,7 +69,11 @@ describe('stage', () => {
 
   it.each([
     ['not JSON', 'not json', /not valid JSON/],
-    ['a public JWK', JSON.stringify({ kty: 'OKP', crv: 'Ed25519', x: 'QLe9IwxPtMaP2mRZRPRZvPf7hu_CXE8F6rRntVq8xNQ' }), /public key/],
+    [
+      'a public JWK',
+      JSON.stringify({ kty: 'OKP', crv: 'Ed25519', x: 'QLe9IwxPtMaP2mRZRPRZvPf7hu_CXE8F6rRntVq8xNQ' }),
+      /public key/,
+    ],
     ['a symmetric key', JSON.stringify({ kty: 'oct', k: 'c2VjcmV0' }), /unsupported key type/],
   ])('refuses %s', async (_, payload, message) => {
     await expect(stageSigningKey(ctx, payload)).rejects.toEqual(refusal('invalid-argument', message));
@@ -73,26 +84,34 @@ describe('stage', () => {
     const goKey = readFileSync(join(__dirname, '../../fixtures/go-service-ed25519-private.jwk.json'), 'utf8');
     await stageSigningKey(ctx, goKey, { allowNonRsa: true });
     await promoteSigningKey(ctx, { force: true });
-    await expect(stageSigningKey(ctx, goKey, { allowNonRsa: true })).rejects.toEqual(refusal('already-exists', /version 1 already has kid Kd-Wp0rnXg8rxIRO1ChTbcdd0wtB8jv5_H7RoTOJvLU=/));
+    await expect(stageSigningKey(ctx, goKey, { allowNonRsa: true })).rejects.toEqual(
+      refusal('already-exists', /version 1 already has kid Kd-Wp0rnXg8rxIRO1ChTbcdd0wtB8jv5_H7RoTOJvLU=/),
+    );
   });
 
   it.each(['EdDSA', 'ES256'] as const)('refuses an %s key, which ESPv2 cannot verify, unless allowed', async (alg) => {
     await signingVersionOne();
     const jwk = await newKey(alg);
-    await expect(stageSigningKey(ctx, jwk)).rejects.toEqual(refusal('failed-precondition', new RegExp(`refusing to stage an ${alg} key: .*ESPv2.*--allow-non-rsa`)));
+    await expect(stageSigningKey(ctx, jwk)).rejects.toEqual(
+      refusal('failed-precondition', new RegExp(`refusing to stage an ${alg} key: .*ESPv2.*--allow-non-rsa`)),
+    );
     expect(fake.calls.AddSecretVersion).toBe(1);
     await expect(stageSigningKey(ctx, jwk, { allowNonRsa: true })).resolves.toMatchObject({ version: 2, alg });
   });
 
   it('refuses while signers cannot be reading the alias yet (a secret with keys but no alias)', async () => {
     fake.addVersion(SECRET, await newKey());
-    await expect(stageSigningKey(ctx, await newKey())).rejects.toEqual(refusal('failed-precondition', /has no alias current/));
+    await expect(stageSigningKey(ctx, await newKey())).rejects.toEqual(
+      refusal('failed-precondition', /has no alias current/),
+    );
   });
 
   it('refuses when every publishable slot is taken', async () => {
     await signingVersionOne();
     for (let i = 1; i < MAX_PUBLISHED_VERSIONS; i++) await stageSigningKey(ctx, await newKey());
-    await expect(stageSigningKey(ctx, await newKey())).rejects.toEqual(refusal('failed-precondition', /retire one first/));
+    await expect(stageSigningKey(ctx, await newKey())).rejects.toEqual(
+      refusal('failed-precondition', /retire one first/),
+    );
   });
 });
 
@@ -101,7 +120,9 @@ describe('promote', () => {
     await signingVersionOne();
     await stageSigningKey(ctx, await newKey());
     fake.setCreateTime(`${SECRET}/versions/2`, new Date(clock.getTime() - 3600_000 - 299_000));
-    await expect(promoteSigningKey(ctx)).rejects.toEqual(refusal('failed-precondition', /promote it after .*, or pass --force/));
+    await expect(promoteSigningKey(ctx)).rejects.toEqual(
+      refusal('failed-precondition', /promote it after .*, or pass --force/),
+    );
 
     fake.setCreateTime(`${SECRET}/versions/2`, new Date(clock.getTime() - 3600_000 - 300_000));
     await expect(promoteSigningKey(ctx)).resolves.toMatchObject({ version: 2, previous: 1, forced: false });
@@ -119,11 +140,17 @@ describe('promote', () => {
   it('refuses the version already signing, a disabled one, and when nothing is staged', async () => {
     await signingVersionOne();
     await expect(promoteSigningKey(ctx)).rejects.toEqual(refusal('failed-precondition', /no staged version/));
-    await expect(promoteSigningKey(ctx, { version: 1 })).rejects.toEqual(refusal('failed-precondition', /already the current version/));
+    await expect(promoteSigningKey(ctx, { version: 1 })).rejects.toEqual(
+      refusal('failed-precondition', /already the current version/),
+    );
     await stageSigningKey(ctx, await newKey());
     fake.setVersionState(`${SECRET}/versions/2`, 'DISABLED');
-    await expect(promoteSigningKey(ctx, { version: 2, force: true })).rejects.toEqual(refusal('failed-precondition', /disabled, so not published/));
-    await expect(promoteSigningKey(ctx, { version: 9 })).rejects.toEqual(refusal('not-found', /version 9 does not exist/));
+    await expect(promoteSigningKey(ctx, { version: 2, force: true })).rejects.toEqual(
+      refusal('failed-precondition', /disabled, so not published/),
+    );
+    await expect(promoteSigningKey(ctx, { version: 9 })).rejects.toEqual(
+      refusal('not-found', /version 9 does not exist/),
+    );
   });
 });
 
@@ -136,16 +163,24 @@ describe('retire', () => {
 
   it('refuses the version the alias points at, even with force', async () => {
     await rotated();
-    await expect(retireSigningKey(ctx, { version: 2, force: true })).rejects.toEqual(refusal('failed-precondition', /is the current version/));
+    await expect(retireSigningKey(ctx, { version: 2, force: true })).rejects.toEqual(
+      refusal('failed-precondition', /is the current version/),
+    );
   });
 
   it('refuses until instances have re-read the alias and the longest token lifetime has passed', async () => {
     await rotated();
     const promotedAt = clock;
     clock = new Date(promotedAt.getTime() + 3899_000);
-    await expect(retireSigningKey(ctx, { version: 1 })).rejects.toEqual(refusal('failed-precondition', /stopped signing at .* retire it after .*, or pass --force/));
+    await expect(retireSigningKey(ctx, { version: 1 })).rejects.toEqual(
+      refusal('failed-precondition', /stopped signing at .* retire it after .*, or pass --force/),
+    );
     clock = new Date(promotedAt.getTime() + 3900_000);
-    await expect(retireSigningKey(ctx, { version: 1 })).resolves.toEqual({ version: 1, alreadyDisabled: false, forced: false });
+    await expect(retireSigningKey(ctx, { version: 1 })).resolves.toEqual({
+      version: 1,
+      alreadyDisabled: false,
+      forced: false,
+    });
     const listed = await listSigningKeys(ctx);
     expect(listed.map((v) => [v.version, v.state, v.role, v.aliases])).toEqual([
       [2, 'ENABLED', 'signing', ['current']],
@@ -170,7 +205,9 @@ describe('retire', () => {
     fake.addVersion(SECRET, await newKey());
     fake.addVersion(SECRET, await newKey());
     fake.setAlias(SECRET, 'current', 2);
-    await expect(retireSigningKey(ctx, { version: 1 })).rejects.toEqual(refusal('failed-precondition', /no record of when version 1 stopped signing/));
+    await expect(retireSigningKey(ctx, { version: 1 })).rejects.toEqual(
+      refusal('failed-precondition', /no record of when version 1 stopped signing/),
+    );
   });
 });
 

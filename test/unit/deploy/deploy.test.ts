@@ -7,10 +7,27 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { SETTINGS as CONFIG_SETTINGS } from '../../../shared/platform/config';
 import { FUNCTION_NAMES } from '../../../shared/platform/functions';
-import { CHECK, FUNCTIONS, ROOT, SETTINGS, StandIn, WHEN_FOUND, commandLine, deploy, flags, linesRunWhen, shellLines, type Run } from '../../support/deployScript';
+import {
+  CHECK,
+  FUNCTIONS,
+  ROOT,
+  SETTINGS,
+  StandIn,
+  WHEN_FOUND,
+  commandLine,
+  deploy,
+  flags,
+  linesRunWhen,
+  shellLines,
+  type Run,
+} from '../../support/deployScript';
 
 function envVars(line: string): Record<string, string> {
-  return Object.fromEntries(String(flags(line).get('--set-env-vars')).split(',').map((pair) => pair.split(/=(.*)/s).slice(0, 2)));
+  return Object.fromEntries(
+    String(flags(line).get('--set-env-vars'))
+      .split(',')
+      .map((pair) => pair.split(/=(.*)/s).slice(0, 2)),
+  );
 }
 
 const deployLine = (run: Run, name: string): string => commandLine(run, `gcloud functions deploy ${name} `);
@@ -30,7 +47,7 @@ describe('deploy.sh --dry-run', () => {
         `${WHEN_FOUND}gcloud logging metrics update ${name} `,
       ]),
       `${CHECK}gcloud monitoring dashboards describe token-exchange `,
-      "sed -e '1s|^{|{\"name\": \"projects/mlab-sandbox/dashboards/token-exchange\", |' scripts/deploy/metrics/dashboard.json | gcloud monitoring dashboards create ",
+      'sed -e \'1s|^{|{"name": "projects/mlab-sandbox/dashboards/token-exchange", |\' scripts/deploy/metrics/dashboard.json | gcloud monitoring dashboards create ',
       `${WHEN_FOUND}sed -e "1s|^{|{\\"name\\": \\"projects/mlab-sandbox/dashboards/token-exchange\\", \\"etag\\": \\"$(gcloud monitoring dashboards describe token-exchange `,
       ...FUNCTIONS.map((name) => `gcloud functions describe ${name} `),
     ];
@@ -68,12 +85,15 @@ describe('deploy.sh --dry-run', () => {
     });
   });
 
-  test.each(['exchangeIntegration', 'exchangeAutojoin'])('%s gets a whole vCPU for bcrypt, and handles requests concurrently', (name) => {
-    const f = flags(deployLine(run, name));
-    expect(Number(f.get('--cpu'))).toBeGreaterThanOrEqual(1);
-    expect(f.get('--memory')).toBe('512Mi');
-    expect(Number(f.get('--concurrency'))).toBeGreaterThan(1);
-  });
+  test.each(['exchangeIntegration', 'exchangeAutojoin'])(
+    '%s gets a whole vCPU for bcrypt, and handles requests concurrently',
+    (name) => {
+      const f = flags(deployLine(run, name));
+      expect(Number(f.get('--cpu'))).toBeGreaterThanOrEqual(1);
+      expect(f.get('--memory')).toBe('512Mi');
+      expect(Number(f.get('--concurrency'))).toBeGreaterThan(1);
+    },
+  );
 
   test('exchangeIntegration keeps one instance warm; the others scale to zero', () => {
     expect(flags(deployLine(run, 'exchangeIntegration')).get('--min-instances')).toBe('1');
@@ -91,15 +111,22 @@ describe('deploy.sh --dry-run', () => {
         `${WHEN_FOUND}gcloud logging metrics update ${name} --project=mlab-sandbox --config-from-file=scripts/deploy/metrics/${name}.json`,
       ]),
     );
-    const requests = JSON.parse(readFileSync(join(ROOT, 'scripts/deploy/metrics/token_exchange_requests.json'), 'utf8'));
+    const requests = JSON.parse(
+      readFileSync(join(ROOT, 'scripts/deploy/metrics/token_exchange_requests.json'), 'utf8'),
+    );
     expect(requests.metricDescriptor).toMatchObject({ metricKind: 'DELTA', valueType: 'INT64' });
-    expect(requests.labelExtractors).toMatchObject({ function: 'EXTRACT(jsonPayload.function)', outcome: 'EXTRACT(jsonPayload.outcome)' });
+    expect(requests.labelExtractors).toMatchObject({
+      function: 'EXTRACT(jsonPayload.function)',
+      outcome: 'EXTRACT(jsonPayload.outcome)',
+    });
     const latency = JSON.parse(readFileSync(join(ROOT, 'scripts/deploy/metrics/token_exchange_latency.json'), 'utf8'));
     expect(latency.metricDescriptor).toMatchObject({ metricKind: 'DELTA', valueType: 'DISTRIBUTION', unit: 'ms' });
     expect(latency.valueExtractor).toBe('EXTRACT(jsonPayload.latency_ms)');
     expect(latency.bucketOptions.exponentialBuckets).toBeDefined();
     for (const metric of [requests, latency]) {
-      expect(metric.metricDescriptor.labels.map((label: { key: string }) => label.key).sort()).toEqual(Object.keys(metric.labelExtractors).sort());
+      expect(metric.metricDescriptor.labels.map((label: { key: string }) => label.key).sort()).toEqual(
+        Object.keys(metric.labelExtractors).sort(),
+      );
       for (const name of FUNCTIONS) expect(metric.filter).toContain(`"${name}"`);
     }
   });
@@ -131,7 +158,9 @@ describe('deploy.sh settings', () => {
     expect(flags(integration).get('--service-account')).toBe('runner@other-project.iam.gserviceaccount.com');
     expect(flags(integration).get('--region')).toBe('europe-west1');
     expect(flags(integration).get('--min-instances')).toBe('3');
-    expect(flags(integration).get('--build-service-account')).toBe('projects/mlab-sandbox/serviceAccounts/builder@mlab-sandbox.iam.gserviceaccount.com');
+    expect(flags(integration).get('--build-service-account')).toBe(
+      'projects/mlab-sandbox/serviceAccounts/builder@mlab-sandbox.iam.gserviceaccount.com',
+    );
     expect(envVars(integration)).toMatchObject({
       SIGNING_KEY_SECRET: 'projects/keys-project/secrets/jwk',
       SIGNING_KEY_VERSION: '7',
@@ -143,12 +172,15 @@ describe('deploy.sh settings', () => {
     expect(flags(deployLine(run, 'jwks')).get('--concurrency')).toBe('200');
   });
 
-  test.each(Object.keys(SETTINGS))('without %s it stops with a one-line message naming it, and prints no command', (missing) => {
-    const run = deploy(['--dry-run'], { ...SETTINGS, [missing]: undefined });
-    expect(run.status).toBe(2);
-    expect(run.stdout).toBe('');
-    expect(run.stderr.trimEnd().split('\n')).toEqual([expect.stringContaining(`${missing} is not set`)]);
-  });
+  test.each(Object.keys(SETTINGS))(
+    'without %s it stops with a one-line message naming it, and prints no command',
+    (missing) => {
+      const run = deploy(['--dry-run'], { ...SETTINGS, [missing]: undefined });
+      expect(run.status).toBe(2);
+      expect(run.stdout).toBe('');
+      expect(run.stderr.trimEnd().split('\n')).toEqual([expect.stringContaining(`${missing} is not set`)]);
+    },
+  );
 
   test.each([
     [{ INTEGRATION_CPU: '0.5' }, 'INTEGRATION_CONCURRENCY above 1 needs INTEGRATION_CPU of at least 1'],
@@ -157,8 +189,14 @@ describe('deploy.sh settings', () => {
     [{ TOKEN_ISSUER: 'a,b' }, 'TOKEN_ISSUER'],
     [{ AUTH_DOMAIN: 'Auth.Example.org' }, 'AUTH_DOMAIN must be a lowercase DNS name'],
     [{ AUTH_DOMAIN: 'https://auth.example.org/' }, 'AUTH_DOMAIN must be a lowercase DNS name'],
-    [{ AUTH_DOMAIN: 'auth.example.org', EDGE_RATE_LIMIT_COUNT: '0' }, 'EDGE_RATE_LIMIT_COUNT must be a whole number above 0'],
-    [{ AUTH_DOMAIN: 'auth.example.org', EDGE_RATE_LIMIT_INTERVAL_SECONDS: '45' }, "EDGE_RATE_LIMIT_INTERVAL_SECONDS must be one of Cloud Armor's windows"],
+    [
+      { AUTH_DOMAIN: 'auth.example.org', EDGE_RATE_LIMIT_COUNT: '0' },
+      'EDGE_RATE_LIMIT_COUNT must be a whole number above 0',
+    ],
+    [
+      { AUTH_DOMAIN: 'auth.example.org', EDGE_RATE_LIMIT_INTERVAL_SECONDS: '45' },
+      "EDGE_RATE_LIMIT_INTERVAL_SECONDS must be one of Cloud Armor's windows",
+    ],
     [{ AUTH_DOMAIN: 'auth.example.org', EDGE_BAN_SECONDS: '5m' }, 'EDGE_BAN_SECONDS must be a whole number above 0'],
     [{ AUTH_DOMAIN: `${'a'.repeat(40)}.example.org` }, 'AUTH_DOMAIN is too long for a resource name'],
   ])('a bad value (%j) stops it before anything runs', (bad, message) => {
@@ -188,7 +226,9 @@ describe.each([
   // Each call's command up to its verb: "compute backend-services add-backend", "logging metrics update"…
   const VERBS = ['create', 'update', 'import', 'add-backend', 'deploy', 'describe'];
   const verbs = (calls: Array<{ args: string[] }>): string[] =>
-    calls.map((call) => call.args.slice(0, call.args.findIndex((arg) => VERBS.includes(arg)) + 1).join(' ')).filter((verb) => !verb.endsWith(' describe'));
+    calls
+      .map((call) => call.args.slice(0, call.args.findIndex((arg) => VERBS.includes(arg)) + 1).join(' '))
+      .filter((verb) => !verb.endsWith(' describe'));
 
   test('a first run (nothing exists) runs exactly what the dry run prints, its look-ups included', () => {
     const dry = standIn.dryRun(env);
@@ -197,7 +237,10 @@ describe.each([
     expect(run.status).toBe(0);
     expect(calls).toEqual(standIn.replay(linesRunWhen(dry, 'absent'), false));
     expect(verbs(calls)).toEqual(expect.arrayContaining(['logging metrics create', 'monitoring dashboards create']));
-    if (env.AUTH_DOMAIN) expect(verbs(calls)).toEqual(expect.arrayContaining(['compute backend-services add-backend', 'compute forwarding-rules create']));
+    if (env.AUTH_DOMAIN)
+      expect(verbs(calls)).toEqual(
+        expect.arrayContaining(['compute backend-services add-backend', 'compute forwarding-rules create']),
+      );
   });
 
   test('a second run (everything exists) creates nothing: it updates what can change and runs what the dry run marks', () => {
@@ -211,7 +254,10 @@ describe.each([
     if (env.AUTH_DOMAIN) expect(ran).toContain('compute security-policies rules update');
     // A dashboard update carries the etag it has just read, as the API requires.
     const update = calls.find((call) => call.args.slice(0, 3).join(' ') === 'monitoring dashboards update');
-    expect(JSON.parse(update?.stdin ?? 'null')).toMatchObject({ name: 'projects/mlab-sandbox/dashboards/token-exchange', etag: 'etag-from-describe' });
+    expect(JSON.parse(update?.stdin ?? 'null')).toMatchObject({
+      name: 'projects/mlab-sandbox/dashboards/token-exchange',
+      etag: 'etag-from-describe',
+    });
   });
 
   test('refuses to deploy a function that was not built', () => {

@@ -16,16 +16,26 @@ function answer(name: FunctionName): RequestListener {
 
 function serve(listener: RequestListener): Promise<void> {
   server = createServer(listener);
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    resolve();
-  }));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => {
+      base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      resolve();
+    }),
+  );
 }
 
 afterEach(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
 describe('createRouter', () => {
-  beforeEach(() => serve(createRouter({ exchangeIntegration: answer('exchangeIntegration'), exchangeAutojoin: answer('exchangeAutojoin'), jwks: answer('jwks') })));
+  beforeEach(() =>
+    serve(
+      createRouter({
+        exchangeIntegration: answer('exchangeIntegration'),
+        exchangeAutojoin: answer('exchangeAutojoin'),
+        jwks: answer('jwks'),
+      }),
+    ),
+  );
 
   it.each([
     ['/exchangeIntegration', 'exchangeIntegration'],

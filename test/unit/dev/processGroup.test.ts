@@ -70,7 +70,10 @@ describe('spawnGroup', () => {
   });
 
   it('Stop_StopsTheLeaderAndWhatItStarted', async () => {
-    const group = spawnGroup('sh', ['-c', 'sleep 300 & echo $!; wait'], { env: { PATH: process.env.PATH ?? '' }, onStdout: () => undefined });
+    const group = spawnGroup('sh', ['-c', 'sleep 300 & echo $!; wait'], {
+      env: { PATH: process.env.PATH ?? '' },
+      onStdout: () => undefined,
+    });
     const grandchild = await firstNumber(group.child.stdout as NodeJS.ReadableStream);
     expect(alive(grandchild)).toBe(true);
     await group.stop();

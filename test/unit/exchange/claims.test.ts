@@ -4,7 +4,11 @@ const settings = { issuer: 'token-exchange', integrationTokenTtl: 20, autojoinTo
 
 describe('claimsFor', () => {
   it('an integration token: aud integration, 20 s, int_id, key_id and a numeric tier', () => {
-    const claims = claimsFor({ kind: 'integration', ownerId: 'speedtest', keyId: 'ki_0123456789abcdef', tier: 2 }, settings, 1_800_000_000);
+    const claims = claimsFor(
+      { kind: 'integration', ownerId: 'speedtest', keyId: 'ki_0123456789abcdef', tier: 2 },
+      settings,
+      1_800_000_000,
+    );
     expect(claims).toEqual({
       iss: 'token-exchange',
       aud: 'integration',
@@ -19,7 +23,11 @@ describe('claimsFor', () => {
   });
 
   it('an autojoin token: aud autojoin, one hour, org and no integration claims', () => {
-    const claims = claimsFor({ kind: 'autojoin', ownerId: 'mlab', keyId: 'ki_0123456789abcdef', tier: 0 }, settings, 1_800_000_000);
+    const claims = claimsFor(
+      { kind: 'autojoin', ownerId: 'mlab', keyId: 'ki_0123456789abcdef', tier: 0 },
+      settings,
+      1_800_000_000,
+    );
     expect(claims).toEqual({
       iss: 'token-exchange',
       aud: 'autojoin',

@@ -7,7 +7,10 @@
 import type { DatastoreKey, DatastoreRest, RestResult } from '../../../shared/exchange/datastoreRest';
 import { lookupReader } from '../../../shared/exchange/lookup';
 
-const key: DatastoreKey = { namespace: 'ns', path: ['IntegrationMeta', 'int', 'IntegrationAPIKey', 'ki_0123456789abcdef'] };
+const key: DatastoreKey = {
+  namespace: 'ns',
+  path: ['IntegrationMeta', 'int', 'IntegrationAPIKey', 'ki_0123456789abcdef'],
+};
 const keyPath = [
   { kind: 'IntegrationMeta', name: 'int' },
   { kind: 'IntegrationAPIKey', name: 'ki_0123456789abcdef' },
@@ -27,8 +30,14 @@ function reader(answer: Answer) {
   return { reader: lookupReader(rest), requests };
 }
 
-const ok = (body: unknown): Answer => () => Promise.resolve({ ok: true, body });
-const failed = (status: string, message: string): Answer => () => Promise.resolve({ ok: false, status, message });
+const ok =
+  (body: unknown): Answer =>
+  () =>
+    Promise.resolve({ ok: true, body });
+const failed =
+  (status: string, message: string): Answer =>
+  () =>
+    Promise.resolve({ ok: false, status, message });
 
 describe('lookupReader', () => {
   it('asks for exactly the key, once', async () => {
@@ -75,9 +84,21 @@ describe('lookupReader', () => {
   it.each([
     ['a missing key', ok({ missing: [{ entity: {} }] }), { status: 'missing' }],
     ['a deferred key', ok({ deferred: [{}] }), { status: 'unavailable', cause: 'lookup deferred' }],
-    ['no answer', failed('UNAVAILABLE', 'connect ECONNREFUSED'), { status: 'unavailable', cause: 'UNAVAILABLE: connect ECONNREFUSED' }],
-    ['a refused credential', failed('PERMISSION_DENIED', 'no'), { status: 'unavailable', cause: 'PERMISSION_DENIED: no' }],
-    ['INVALID_ARGUMENT', failed('INVALID_ARGUMENT', 'name too long'), { status: 'refused', cause: 'INVALID_ARGUMENT: name too long' }],
+    [
+      'no answer',
+      failed('UNAVAILABLE', 'connect ECONNREFUSED'),
+      { status: 'unavailable', cause: 'UNAVAILABLE: connect ECONNREFUSED' },
+    ],
+    [
+      'a refused credential',
+      failed('PERMISSION_DENIED', 'no'),
+      { status: 'unavailable', cause: 'PERMISSION_DENIED: no' },
+    ],
+    [
+      'INVALID_ARGUMENT',
+      failed('INVALID_ARGUMENT', 'name too long'),
+      { status: 'refused', cause: 'INVALID_ARGUMENT: name too long' },
+    ],
   ] as Array<[string, Answer, unknown]>)('reads %s as %j', async (_, answer, expected) => {
     expect(await reader(answer).reader.get(key)).toEqual(expected);
   });
@@ -85,7 +106,14 @@ describe('lookupReader', () => {
   it('reads several keys in one call and answers them in the order asked, whatever order Datastore uses', async () => {
     const { reader: r, requests } = reader(
       ok({
-        found: [{ entity: { key: { partitionId: partition, path: keyPath }, properties: { status: { stringValue: 'active' } } } }],
+        found: [
+          {
+            entity: {
+              key: { partitionId: partition, path: keyPath },
+              properties: { status: { stringValue: 'active' } },
+            },
+          },
+        ],
         missing: [{ entity: { key: { partitionId: partition, path: [{ kind: 'LegacyAPIKey', name: 'abc' }] } } }],
       }),
     );
@@ -96,16 +124,34 @@ describe('lookupReader', () => {
   it('tells keys of the same path in different namespaces apart', async () => {
     const { reader: r } = reader(
       ok({
-        found: [{ entity: { key: { partitionId: { projectId: 'p', namespaceId: 'elsewhere' }, path: keyPath }, properties: {} } }],
+        found: [
+          {
+            entity: {
+              key: { partitionId: { projectId: 'p', namespaceId: 'elsewhere' }, path: keyPath },
+              properties: {},
+            },
+          },
+        ],
         missing: [{}],
       }),
     );
-    expect(await r.getMany([key, other])).toEqual({ status: 'unavailable', cause: 'lookup answered only part of the keys' });
+    expect(await r.getMany([key, other])).toEqual({
+      status: 'unavailable',
+      cause: 'lookup answered only part of the keys',
+    });
   });
 
   it('reads an answer that leaves a key unanswered as unavailable, and a refusal as refused', async () => {
-    const { reader: r } = reader(ok({ found: [{ entity: { key: { partitionId: partition, path: [{ kind: 'X', name: 'y' }] }, properties: {} } }], missing: [{}] }));
-    expect(await r.getMany([other, key])).toEqual({ status: 'unavailable', cause: 'lookup answered only part of the keys' });
+    const { reader: r } = reader(
+      ok({
+        found: [{ entity: { key: { partitionId: partition, path: [{ kind: 'X', name: 'y' }] }, properties: {} } }],
+        missing: [{}],
+      }),
+    );
+    expect(await r.getMany([other, key])).toEqual({
+      status: 'unavailable',
+      cause: 'lookup answered only part of the keys',
+    });
     const { reader: refusing } = reader(failed('INVALID_ARGUMENT', 'empty name'));
     expect(await refusing.getMany([other, key])).toEqual({ status: 'refused', cause: 'INVALID_ARGUMENT: empty name' });
   });
@@ -117,7 +163,13 @@ describe('lookupReader', () => {
           entityResults: [
             {
               entity: {
-                key: { partitionId: { projectId: 'p', namespaceId: 'pc' }, path: [{ kind: 'Organization', name: 'mlab' }, { kind: 'APIKey', name: 'flat' }] },
+                key: {
+                  partitionId: { projectId: 'p', namespaceId: 'pc' },
+                  path: [
+                    { kind: 'Organization', name: 'mlab' },
+                    { kind: 'APIKey', name: 'flat' },
+                  ],
+                },
                 properties: { created_at: { timestampValue: '2023-11-14T22:13:20Z' } },
               },
             },
@@ -125,7 +177,11 @@ describe('lookupReader', () => {
         },
       }),
     );
-    expect(await r.findFlatKey('pc', 'flat')).toEqual({ status: 'found', org: 'mlab', createdAt: new Date(1_700_000_000_000) });
+    expect(await r.findFlatKey('pc', 'flat')).toEqual({
+      status: 'found',
+      org: 'mlab',
+      createdAt: new Date(1_700_000_000_000),
+    });
     expect(requests).toEqual([
       [
         'runQuery',
@@ -137,20 +193,31 @@ describe('lookupReader', () => {
         },
       ],
     ]);
-    expect(await reader(ok({ batch: { entityResults: [] } })).reader.findFlatKey('pc', 'flat')).toEqual({ status: 'missing' });
+    expect(await reader(ok({ batch: { entityResults: [] } })).reader.findFlatKey('pc', 'flat')).toEqual({
+      status: 'missing',
+    });
   });
 
   it('inserts without overwriting: an existing entity is "exists", not an error', async () => {
     const { reader: r, requests } = reader(ok({}));
-    expect(await r.insertIfAbsent(other, { org: 'mlab', twin: true, at: new Date(1500) })).toEqual({ status: 'inserted' });
+    expect(await r.insertIfAbsent(other, { org: 'mlab', twin: true, at: new Date(1500) })).toEqual({
+      status: 'inserted',
+    });
     expect(requests[0]).toEqual([
       'insert',
       other,
-      { org: { stringValue: 'mlab' }, twin: { booleanValue: true }, at: { timestampValue: '1970-01-01T00:00:01.500Z' } },
+      {
+        org: { stringValue: 'mlab' },
+        twin: { booleanValue: true },
+        at: { timestampValue: '1970-01-01T00:00:01.500Z' },
+      },
     ]);
     const exists = reader(failed('ALREADY_EXISTS', 'entity already exists'));
     expect(await exists.reader.insertIfAbsent(other, { org: 'mlab' })).toEqual({ status: 'exists' });
     const down = reader(failed('UNAVAILABLE', 'no answer within 300 ms'));
-    expect(await down.reader.insertIfAbsent(other, { org: 'mlab' })).toEqual({ status: 'unavailable', cause: 'UNAVAILABLE: no answer within 300 ms' });
+    expect(await down.reader.insertIfAbsent(other, { org: 'mlab' })).toEqual({
+      status: 'unavailable',
+      cause: 'UNAVAILABLE: no answer within 300 ms',
+    });
   });
 });

@@ -41,7 +41,12 @@ describe('a lookup Datastore refuses', () => {
 
   it('while an unavailable store is an outage', async () => {
     const unavailable = { status: 'unavailable', cause: 'no answer' } as const;
-    expect(await verifierAnswering(unavailable).verify('mlabk.cii_acme.ki_custom.secret', 'integration')).toMatchObject({ ok: false, outcome: 'unavailable' });
-    expect(await verifierAnswering(unavailable).verify(generateSecret(), 'autojoin')).toMatchObject({ ok: false, outcome: 'unavailable' });
+    expect(await verifierAnswering(unavailable).verify('mlabk.cii_acme.ki_custom.secret', 'integration')).toMatchObject(
+      { ok: false, outcome: 'unavailable' },
+    );
+    expect(await verifierAnswering(unavailable).verify(generateSecret(), 'autojoin')).toMatchObject({
+      ok: false,
+      outcome: 'unavailable',
+    });
   });
 });

@@ -43,8 +43,14 @@ const noDot = (maxBytes: number): fc.Arbitrary<string> =>
     })
     .filter((s) => s !== '');
 const ownerId = noDot(64).filter((id) => !(id.length >= 4 && id.startsWith('__') && id.endsWith('__')));
-const keyId = fc.oneof(noDot(61).map((rest) => `ki_${rest}`), fc.constant(null).map(() => generateKeyId()));
-const secret = fc.oneof(noDot(128), fc.constant(null).map(() => generateSecret()));
+const keyId = fc.oneof(
+  noDot(61).map((rest) => `ki_${rest}`),
+  fc.constant(null).map(() => generateKeyId()),
+);
+const secret = fc.oneof(
+  noDot(128),
+  fc.constant(null).map(() => generateSecret()),
+);
 const goKey = fc.record({ kind, ownerId, keyId, secret });
 
 // Exactly `bytes` bytes of ASCII without a dot, with `bytes` one either side of a limit.
@@ -57,8 +63,15 @@ const around = (limit: number): fc.Arbitrary<string> =>
 const edgeKey = fc
   .record({
     kind,
-    ownerId: fc.oneof(around(64), noDot(60).map((mid) => `__${mid}__`), fc.constantFrom('__', '___', '____', '__\n__', 'x')),
-    keyId: fc.oneof(around(61).map((rest) => `ki_${rest}`), fc.constantFrom('ki_', 'k', 'KI_x', 'ki_x')),
+    ownerId: fc.oneof(
+      around(64),
+      noDot(60).map((mid) => `__${mid}__`),
+      fc.constantFrom('__', '___', '____', '__\n__', 'x'),
+    ),
+    keyId: fc.oneof(
+      around(61).map((rest) => `ki_${rest}`),
+      fc.constantFrom('ki_', 'k', 'KI_x', 'ki_x'),
+    ),
     secret: fc.oneof(around(128), fc.constant('s')),
   })
   .map(formatApiKey);
@@ -73,7 +86,12 @@ const nearKey = fc.oneof(
     const i = at % (key.length + 1);
     return key.slice(0, i) + insert + key.slice(i + 1);
   }),
-  fc.tuple(fc.constantFrom('mlabk.cii_', 'mlabk.org_', 'mlabk.', 'mlabk.cii___', 'mlabk.cii_x.ki_', 'mlabk.org_o.ki_k.'), fc.string({ unit: 'binary', maxLength: 300 })).map(([a, b]) => a + b),
+  fc
+    .tuple(
+      fc.constantFrom('mlabk.cii_', 'mlabk.org_', 'mlabk.', 'mlabk.cii___', 'mlabk.cii_x.ki_', 'mlabk.org_o.ki_k.'),
+      fc.string({ unit: 'binary', maxLength: 300 }),
+    )
+    .map(([a, b]) => a + b),
 );
 
 describe('parseApiKey', () => {

@@ -23,10 +23,20 @@ describe('parseApiKey accepts', () => {
     ['ids with _ and -', `mlabk.org_A_b-9.${KEY_ID}.${SECRET}`, 'autojoin', 'A_b-9'],
     ['a one-character id', `mlabk.cii_x.${KEY_ID}.${SECRET}`, 'integration', 'x'],
     // The Go service accepted any id of 1 to 64 bytes without a dot, and its tool took any.
-    ['a colon and a space in the id', `mlabk.cii_acme:speed test.${KEY_ID}.${SECRET}`, 'integration', 'acme:speed test'],
+    [
+      'a colon and a space in the id',
+      `mlabk.cii_acme:speed test.${KEY_ID}.${SECRET}`,
+      'integration',
+      'acme:speed test',
+    ],
     ['a slash in the id', `mlabk.org_a/b.${KEY_ID}.${SECRET}`, 'autojoin', 'a/b'],
     ['unicode in the id', `mlabk.cii_café.${KEY_ID}.${SECRET}`, 'integration', 'café'],
-    ['an id of 64 bytes in 32 characters', `mlabk.cii_${'é'.repeat(32)}.${KEY_ID}.${SECRET}`, 'integration', 'é'.repeat(32)],
+    [
+      'an id of 64 bytes in 32 characters',
+      `mlabk.cii_${'é'.repeat(32)}.${KEY_ID}.${SECRET}`,
+      'integration',
+      'é'.repeat(32),
+    ],
     ['an id that only starts with __', `mlabk.cii___x.${KEY_ID}.${SECRET}`, 'integration', '__x'],
   ])('%s', (_, input, kind, ownerId) => {
     const parsed = parseApiKey(input);
@@ -40,17 +50,31 @@ describe('parseApiKey accepts', () => {
     ['ki_ and 61 bytes', `ki_${'z'.repeat(61)}`],
     ['upper-case hex', 'ki_0123456789ABCDEF'],
   ])('%s', (_, keyId) => {
-    expect(parseApiKey(`mlabk.cii_i.${keyId}.${SECRET}`)).toEqual({ ok: true, key: { kind: 'integration', ownerId: 'i', keyId, secret: SECRET } });
+    expect(parseApiKey(`mlabk.cii_i.${keyId}.${SECRET}`)).toEqual({
+      ok: true,
+      key: { kind: 'integration', ownerId: 'i', keyId, secret: SECRET },
+    });
   });
 
   it('secrets of 1 and of 128 bytes, of any characters but a dot', () => {
-    for (const secret of ['x', 'a-_Z'.repeat(32), `${SECRET}=`, 'ab+c/d', `${SECRET}\u0000`, `${SECRET} `, 'é'.repeat(64)]) {
+    for (const secret of [
+      'x',
+      'a-_Z'.repeat(32),
+      `${SECRET}=`,
+      'ab+c/d',
+      `${SECRET}\u0000`,
+      `${SECRET} `,
+      'é'.repeat(64),
+    ]) {
       expect(parseApiKey(`mlabk.cii_i.${KEY_ID}.${secret}`)).toMatchObject({ ok: true, key: { secret } });
     }
   });
 
   it('a lone surrogate as U+FFFD, as Go decodes it', () => {
-    expect(parseApiKey(`mlabk.cii_a\ud800b.${KEY_ID}.${SECRET}`)).toMatchObject({ ok: true, key: { ownerId: 'a\ufffdb' } });
+    expect(parseApiKey(`mlabk.cii_a\ud800b.${KEY_ID}.${SECRET}`)).toMatchObject({
+      ok: true,
+      key: { ownerId: 'a\ufffdb' },
+    });
   });
 });
 
@@ -117,27 +141,47 @@ describe('key generation', () => {
 });
 
 describe('owner ids', () => {
-  it.each([['a', true], ['A-b_9', true], ['', false], ['__x__', false], ['a.b', false], ['a'.repeat(65), false], ['a b', false], ['acme:x', false]])(
-    '%j is one we would make: %s',
-    (id, valid) => expect(isValidOwnerId(id)).toBe(valid),
-  );
+  it.each([
+    ['a', true],
+    ['A-b_9', true],
+    ['', false],
+    ['__x__', false],
+    ['a.b', false],
+    ['a'.repeat(65), false],
+    ['a b', false],
+    ['acme:x', false],
+  ])('%j is one we would make: %s', (id, valid) => expect(isValidOwnerId(id)).toBe(valid));
 
-  it.each([['a', true], ['acme:speed test', true], ['é'.repeat(32), true], ['é'.repeat(33), false], ['', false], ['__x__', false], ['a.b', false], ['a\ud800', false]])(
-    '%j is one the Go service accepted: %s',
-    (id, valid) => expect(isAcceptedOwnerId(id)).toBe(valid),
-  );
+  it.each([
+    ['a', true],
+    ['acme:speed test', true],
+    ['é'.repeat(32), true],
+    ['é'.repeat(33), false],
+    ['', false],
+    ['__x__', false],
+    ['a.b', false],
+    ['a\ud800', false],
+  ])('%j is one the Go service accepted: %s', (id, valid) => expect(isAcceptedOwnerId(id)).toBe(valid));
 });
 
 describe('key ids', () => {
-  it.each([['ki_0123456789abcdef', true], ['ki_custom', false], ['ki_0123456789ABCDEF', false], ['legacy_0123456789abcdef', false]])(
-    '%j is one we would make: %s',
-    (id, valid) => expect(isValidKeyId(id)).toBe(valid),
-  );
+  it.each([
+    ['ki_0123456789abcdef', true],
+    ['ki_custom', false],
+    ['ki_0123456789ABCDEF', false],
+    ['legacy_0123456789abcdef', false],
+  ])('%j is one we would make: %s', (id, valid) => expect(isValidKeyId(id)).toBe(valid));
 
-  it.each([['ki_0123456789abcdef', true], ['ki_custom', true], ['ki_2025-prod', true], ['ki_', false], [`ki_${'z'.repeat(61)}`, true], [`ki_${'z'.repeat(62)}`, false], ['ki_a.b', false], ['custom', false]])(
-    '%j is one the Go service accepted: %s',
-    (id, valid) => expect(isAcceptedKeyId(id)).toBe(valid),
-  );
+  it.each([
+    ['ki_0123456789abcdef', true],
+    ['ki_custom', true],
+    ['ki_2025-prod', true],
+    ['ki_', false],
+    [`ki_${'z'.repeat(61)}`, true],
+    [`ki_${'z'.repeat(62)}`, false],
+    ['ki_a.b', false],
+    ['custom', false],
+  ])('%j is one the Go service accepted: %s', (id, valid) => expect(isAcceptedKeyId(id)).toBe(valid));
 });
 
 describe('legacy autojoin keys', () => {

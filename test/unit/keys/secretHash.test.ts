@@ -28,7 +28,16 @@ describe('secret hashes', () => {
     expect(hashKind(`$2b$04$${bcryptBody}`)).toBe('bcrypt');
     expect(hashKind(`$2b$31$${bcryptBody}`)).toBe('bcrypt');
     // bcrypt's cost is 4 to 31: any other cannot be checked, so it is unknown too.
-    for (const stored of ['', 'plaintext', '2BB80D537B1DA3E38BD30361AA855686BDE0EACD7162FEF6A25FE97BF527A25B', '$2b$10$short', `$2b$03$${bcryptBody}`, `$2b$32$${bcryptBody}`, `$2b$99$${bcryptBody}`, `$2b$00$${bcryptBody}`]) {
+    for (const stored of [
+      '',
+      'plaintext',
+      '2BB80D537B1DA3E38BD30361AA855686BDE0EACD7162FEF6A25FE97BF527A25B',
+      '$2b$10$short',
+      `$2b$03$${bcryptBody}`,
+      `$2b$32$${bcryptBody}`,
+      `$2b$99$${bcryptBody}`,
+      `$2b$00$${bcryptBody}`,
+    ]) {
       expect(hashKind(stored)).toBe('unknown');
       expect(matchesSha256('secret', stored)).toBe(false);
     }

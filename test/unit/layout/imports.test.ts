@@ -17,19 +17,24 @@ function sources(folder: string): string[] {
 /** The repository paths a source file imports or requires (relative specifiers only). */
 function importsOf(file: string): string[] {
   const text = readFileSync(join(ROOT, file), 'utf8');
-  const specifiers = [...text.matchAll(/(?:from\s+|^import\s+|require\(\s*|import\(\s*)['"](\.{1,2}\/[^'"]+)['"]/gm)].map((m) => m[1] as string);
+  const specifiers = [
+    ...text.matchAll(/(?:from\s+|^import\s+|require\(\s*|import\(\s*)['"](\.{1,2}\/[^'"]+)['"]/gm),
+  ].map((m) => m[1]);
   return specifiers.map((specifier) => relative(ROOT, resolve(ROOT, dirname(file), specifier)));
 }
 
 describe('the layout', () => {
-  it.each(['shared/exchange', 'shared/signing', 'shared/keys', 'shared/platform'])('nothing under %s imports shared/admin', (folder) => {
-    const offenders = sources(folder).flatMap((file) =>
-      importsOf(file)
-        .filter((target) => target.startsWith('shared/admin'))
-        .map((target) => `${file} → ${target}`),
-    );
-    expect(offenders).toEqual([]);
-  });
+  it.each(['shared/exchange', 'shared/signing', 'shared/keys', 'shared/platform'])(
+    'nothing under %s imports shared/admin',
+    (folder) => {
+      const offenders = sources(folder).flatMap((file) =>
+        importsOf(file)
+          .filter((target) => target.startsWith('shared/admin'))
+          .map((target) => `${file} → ${target}`),
+      );
+      expect(offenders).toEqual([]);
+    },
+  );
 
   it.each([
     ['exchangeIntegration', 'shared/exchange/wiring'],

@@ -70,7 +70,9 @@ describe('loadConfig', () => {
   it('covers every setting in that test, each with a value other than its default', () => {
     // SIGNING_KEY_FILE has its own line above; SECRET_MANAGER_EMULATOR_HOST is read by sources.ts.
     const elsewhere = ['SIGNING_KEY_FILE', 'SECRET_MANAGER_EMULATOR_HOST'];
-    const names = Object.values(SETTINGS).map((setting) => setting.name).filter((name) => !elsewhere.includes(name));
+    const names = Object.values(SETTINGS)
+      .map((setting) => setting.name)
+      .filter((name) => !elsewhere.includes(name));
     expect(Object.keys(EVERY_VARIABLE).sort()).toEqual(names.sort());
     for (const setting of Object.values(SETTINGS)) {
       const given = (EVERY_VARIABLE as Record<string, string | undefined>)[setting.name];
@@ -79,10 +81,18 @@ describe('loadConfig', () => {
   });
 
   it('reads the throttle and client-address settings, and a Datastore emulator as host:port', () => {
-    expect(loadConfig({ SIGNING_KEY_SECRET: SECRET })).toMatchObject({ throttleAddressMaxFailures: 20, forwardedForHop: 2, datastoreEmulatorHost: undefined });
-    expect(loadConfig({ SIGNING_KEY_SECRET: SECRET, THROTTLE_ADDRESS_MAX_FAILURES: '50', FORWARDED_FOR_HOP: '1' })).toMatchObject({ throttleAddressMaxFailures: 50, forwardedForHop: 1 });
+    expect(loadConfig({ SIGNING_KEY_SECRET: SECRET })).toMatchObject({
+      throttleAddressMaxFailures: 20,
+      forwardedForHop: 2,
+      datastoreEmulatorHost: undefined,
+    });
+    expect(
+      loadConfig({ SIGNING_KEY_SECRET: SECRET, THROTTLE_ADDRESS_MAX_FAILURES: '50', FORWARDED_FOR_HOP: '1' }),
+    ).toMatchObject({ throttleAddressMaxFailures: 50, forwardedForHop: 1 });
     for (const host of ['127.0.0.1:8081', 'localhost:8081', '[::1]:8081', 'datastore-emulator.internal:443']) {
-      expect(loadConfig({ SIGNING_KEY_SECRET: SECRET, DATASTORE_EMULATOR_HOST: host }).datastoreEmulatorHost).toBe(host);
+      expect(loadConfig({ SIGNING_KEY_SECRET: SECRET, DATASTORE_EMULATOR_HOST: host }).datastoreEmulatorHost).toBe(
+        host,
+      );
     }
   });
 

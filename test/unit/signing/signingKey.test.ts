@@ -1,7 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
-import { espv2Warning, generateSigningKey, parseSigningKey, SigningKeyError, type SigningAlgorithm } from '../../../shared/signing/signingKey';
+import {
+  espv2Warning,
+  generateSigningKey,
+  parseSigningKey,
+  SigningKeyError,
+  type SigningAlgorithm,
+} from '../../../shared/signing/signingKey';
 import { TokenSigner } from '../../../shared/signing/signer';
 import { claimsFor } from '../../../shared/exchange/claims';
 
@@ -17,27 +23,35 @@ describe('generateSigningKey', () => {
     expect((await parseSigningKey(JSON.stringify(jwk))).alg).toBe('RS256');
   });
 
-  it("warns, in one line, that ESPv2 cannot verify EdDSA or ES256, and not for RS256", () => {
+  it('warns, in one line, that ESPv2 cannot verify EdDSA or ES256, and not for RS256', () => {
     expect(espv2Warning('RS256')).toBeUndefined();
     for (const alg of ['EdDSA', 'ES256'] as const) {
-      expect(espv2Warning(alg)).toMatch(new RegExp(`^warning: Locate's Cloud Endpoints \\(ESPv2\\) cannot verify ${alg} tokens`));
+      expect(espv2Warning(alg)).toMatch(
+        new RegExp(`^warning: Locate's Cloud Endpoints \\(ESPv2\\) cannot verify ${alg} tokens`),
+      );
       expect(espv2Warning(alg)).not.toContain('\n');
     }
   });
 });
 
 describe('parseSigningKey', () => {
-  it.each(['EdDSA', 'ES256', 'RS256'] as const)('reads a private %s JWK and signs tokens its public part verifies', async (alg: SigningAlgorithm) => {
-    const jwk = await generateSigningKey(alg);
-    const signingKey = await parseSigningKey(JSON.stringify(jwk));
-    expect(signingKey.alg).toBe(alg);
-    expect(signingKey.kid).toBe(jwk.kid);
-    expect(JSON.stringify(signingKey.publicJwk)).not.toMatch(/"(d|p|q|dp|dq|qi)"/);
-    const token = await new TokenSigner(async () => signingKey).sign(claimsFor(key, settings));
-    expect(decodeProtectedHeader(token)).toEqual({ alg, kid: jwk.kid, typ: 'JWT' });
-    const verified = await jwtVerify(token, await importJWK({ ...signingKey.publicJwk }, alg), { issuer: 'token-exchange', audience: 'integration' });
-    expect(verified.payload).toMatchObject({ int_id: 'i', key_id: 'ki_0123456789abcdef', tier: 1 });
-  });
+  it.each(['EdDSA', 'ES256', 'RS256'] as const)(
+    'reads a private %s JWK and signs tokens its public part verifies',
+    async (alg: SigningAlgorithm) => {
+      const jwk = await generateSigningKey(alg);
+      const signingKey = await parseSigningKey(JSON.stringify(jwk));
+      expect(signingKey.alg).toBe(alg);
+      expect(signingKey.kid).toBe(jwk.kid);
+      expect(JSON.stringify(signingKey.publicJwk)).not.toMatch(/"(d|p|q|dp|dq|qi)"/);
+      const token = await new TokenSigner(async () => signingKey).sign(claimsFor(key, settings));
+      expect(decodeProtectedHeader(token)).toEqual({ alg, kid: jwk.kid, typ: 'JWT' });
+      const verified = await jwtVerify(token, await importJWK({ ...signingKey.publicJwk }, alg), {
+        issuer: 'token-exchange',
+        audience: 'integration',
+      });
+      expect(verified.payload).toMatchObject({ int_id: 'i', key_id: 'ki_0123456789abcdef', tier: 1 });
+    },
+  );
 
   it("reads the Go service's own Ed25519 secret, keeping its kid", async () => {
     const text = readFileSync(GO_FIXTURE, 'utf8');
@@ -55,12 +69,28 @@ describe('parseSigningKey', () => {
   it.each([
     ['text that is not JSON', () => 'not json', /not a JWK/],
     ['a JSON array', () => '[]', /not a JWK/],
-    ['a public key', async () => JSON.stringify({ ...(await generateSigningKey('EdDSA')), d: undefined }), /public key/],
+    [
+      'a public key',
+      async () => JSON.stringify({ ...(await generateSigningKey('EdDSA')), d: undefined }),
+      /public key/,
+    ],
     ['a symmetric key', async () => JSON.stringify({ kty: 'oct', k: 'c2VjcmV0' }), /unsupported key type/],
-    ['a P-384 key', async () => JSON.stringify({ kty: 'EC', crv: 'P-384', x: 'a', y: 'b', d: 'c' }), /unsupported key type/],
-    ['an alg that does not fit the key', async () => JSON.stringify({ ...(await generateSigningKey('ES256')), alg: 'RS256' }), /does not fit/],
+    [
+      'a P-384 key',
+      async () => JSON.stringify({ kty: 'EC', crv: 'P-384', x: 'a', y: 'b', d: 'c' }),
+      /unsupported key type/,
+    ],
+    [
+      'an alg that does not fit the key',
+      async () => JSON.stringify({ ...(await generateSigningKey('ES256')), alg: 'RS256' }),
+      /does not fit/,
+    ],
     ['an encryption key', async () => JSON.stringify({ ...(await generateSigningKey('ES256')), use: 'enc' }), /use/],
-    ['a key with a broken d', async () => JSON.stringify({ ...(await generateSigningKey('EdDSA')), d: 'AAAA' }), /cannot be used/],
+    [
+      'a key with a broken d',
+      async () => JSON.stringify({ ...(await generateSigningKey('EdDSA')), d: 'AAAA' }),
+      /cannot be used/,
+    ],
   ])('refuses %s with a SigningKeyError that says why', async (_, make, message) => {
     const promise = parseSigningKey(await make());
     await expect(promise).rejects.toThrow(SigningKeyError);
@@ -85,10 +115,16 @@ describe('TokenSigner', () => {
 });
 
 describe('TokenSigner re-reading the key', () => {
-  async function keys(): Promise<[Awaited<ReturnType<typeof parseSigningKey>>, Awaited<ReturnType<typeof parseSigningKey>>]> {
-    return [await parseSigningKey(JSON.stringify(await generateSigningKey('EdDSA'))), await parseSigningKey(JSON.stringify(await generateSigningKey('ES256')))];
+  async function keys(): Promise<
+    [Awaited<ReturnType<typeof parseSigningKey>>, Awaited<ReturnType<typeof parseSigningKey>>]
+  > {
+    return [
+      await parseSigningKey(JSON.stringify(await generateSigningKey('EdDSA'))),
+      await parseSigningKey(JSON.stringify(await generateSigningKey('ES256'))),
+    ];
   }
-  const kidOf = async (signer: TokenSigner): Promise<string> => decodeProtectedHeader(await signer.sign(claimsFor(key, settings))).kid as string;
+  const kidOf = async (signer: TokenSigner): Promise<string> =>
+    decodeProtectedHeader(await signer.sign(claimsFor(key, settings))).kid as string;
   const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
   it('keeps signing with the key in hand, switching once a background re-read brings a new one', async () => {
@@ -96,10 +132,13 @@ describe('TokenSigner re-reading the key', () => {
     let now = 0;
     let current = first;
     let reads = 0;
-    const signer = new TokenSigner(async () => {
-      reads += 1;
-      return current;
-    }, { refreshMs: 1000, now: () => now });
+    const signer = new TokenSigner(
+      async () => {
+        reads += 1;
+        return current;
+      },
+      { refreshMs: 1000, now: () => now },
+    );
     expect(await kidOf(signer)).toBe(first.kid);
     current = second;
     now = 999;
@@ -118,11 +157,14 @@ describe('TokenSigner re-reading the key', () => {
     let fail = true;
     const errors: string[] = [];
     let reads = 0;
-    const signer = new TokenSigner(async () => {
-      reads += 1;
-      if (reads > 1 && fail) throw new Error('Secret Manager unavailable');
-      return reads === 1 ? first : second;
-    }, { refreshMs: 300_000, now: () => now, onRefreshError: (e) => errors.push(e.message) });
+    const signer = new TokenSigner(
+      async () => {
+        reads += 1;
+        if (reads > 1 && fail) throw new Error('Secret Manager unavailable');
+        return reads === 1 ? first : second;
+      },
+      { refreshMs: 300_000, now: () => now, onRefreshError: (e) => errors.push(e.message) },
+    );
     await kidOf(signer);
     now = 300_000;
     expect(await kidOf(signer)).toBe(first.kid);

@@ -42,7 +42,8 @@ describe('the signing key in Secret Manager', () => {
     const first = await addKey();
     const second = await addKey();
     fake.setAlias(SECRET, 'current', 1);
-    const kidOf = async (version: string): Promise<string> => JSON.parse(await secretManagerSource(client, SECRET, version).signingKey()).kid;
+    const kidOf = async (version: string): Promise<string> =>
+      JSON.parse(await secretManagerSource(client, SECRET, version).signingKey()).kid;
     await expect(kidOf('latest')).resolves.toBe(second.kid);
     await expect(kidOf('1')).resolves.toBe(first.kid);
     await expect(kidOf('current')).resolves.toBe(first.kid);
@@ -51,9 +52,12 @@ describe('the signing key in Secret Manager', () => {
   it('publishes every enabled version, newest first, at most a few', async () => {
     const added = [];
     for (let i = 0; i < MAX_PUBLISHED_VERSIONS + 2; i++) added.push(await addKey(i % 2 ? 'ES256' : 'EdDSA'));
-    fake.setVersionState(added[added.length - 2]!.version, 'DISABLED');
+    fake.setVersionState(added[added.length - 2].version, 'DISABLED');
     const published = await secretManagerSource(client, SECRET, 'latest').publishedKeys();
-    const expected = added.filter((_, i) => i !== added.length - 2).reverse().slice(0, MAX_PUBLISHED_VERSIONS);
+    const expected = added
+      .filter((_, i) => i !== added.length - 2)
+      .reverse()
+      .slice(0, MAX_PUBLISHED_VERSIONS);
     expect(published.map((p) => p.version)).toEqual(expected.map((a) => a.version));
     expect(published.map((p) => JSON.parse(p.jwk).kid)).toEqual(expected.map((a) => a.kid));
   });
@@ -75,7 +79,12 @@ describe('the signing key in Secret Manager', () => {
 
 describe('JwksPublisher', () => {
   function publisher(refreshMs: number, clock: { t: number }, logs: LogEntry[] = []): JwksPublisher {
-    return new JwksPublisher(secretManagerSource(client, SECRET, 'latest'), refreshMs, (e) => logs.push(e), () => clock.t);
+    return new JwksPublisher(
+      secretManagerSource(client, SECRET, 'latest'),
+      refreshMs,
+      (e) => logs.push(e),
+      () => clock.t,
+    );
   }
 
   it('shows a new version after the refresh interval, without a restart', async () => {

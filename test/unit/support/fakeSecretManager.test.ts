@@ -65,7 +65,10 @@ describe('fake Secret Manager via the real client', () => {
     fake.addVersion(SECRET, 'one');
     fake.addVersion(SECRET, 'two');
 
-    await client.updateSecret({ secret: { name: SECRET, annotations: { note: 'a' } }, updateMask: { paths: ['annotations'] } });
+    await client.updateSecret({
+      secret: { name: SECRET, annotations: { note: 'a' } },
+      updateMask: { paths: ['annotations'] },
+    });
     expect(fake.annotations(SECRET)).toEqual({ note: 'a' });
     const [updated] = await client.updateSecret({
       secret: { name: SECRET, versionAliases: { current: 2 }, annotations: { other: 'b' } },
@@ -75,9 +78,14 @@ describe('fake Secret Manager via the real client', () => {
     const [read] = await client.getSecret({ name: SECRET });
     expect(read.annotations).toEqual({ other: 'b' });
     await expect(
-      client.updateSecret({ secret: { name: SECRET, annotations: { '-bad': 'x' } }, updateMask: { paths: ['annotations'] } }),
+      client.updateSecret({
+        secret: { name: SECRET, annotations: { '-bad': 'x' } },
+        updateMask: { paths: ['annotations'] },
+      }),
     ).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
-    await expect(client.updateSecret({ secret: { name: SECRET }, updateMask: { paths: ['labels'] } })).rejects.toMatchObject({
+    await expect(
+      client.updateSecret({ secret: { name: SECRET }, updateMask: { paths: ['labels'] } }),
+    ).rejects.toMatchObject({
       code: grpc.status.INVALID_ARGUMENT,
     });
   });
@@ -123,7 +131,9 @@ describe('fake Secret Manager via the real client', () => {
     await expect(access(`${SECRET}/versions/latest`)).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION });
     await expect(access(`${SECRET}/versions/3`)).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
     await expect(access(`${SECRET}/versions/no-such-alias`)).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
-    await expect(access('projects/test-project/secrets/missing/versions/1')).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+    await expect(access('projects/test-project/secrets/missing/versions/1')).rejects.toMatchObject({
+      code: grpc.status.NOT_FOUND,
+    });
 
     await client.enableSecretVersion({ name: `${SECRET}/versions/2` });
     await expect(access(`${SECRET}/versions/latest`)).resolves.toMatchObject({ data: 'two' });
@@ -134,7 +144,9 @@ describe('fake Secret Manager via the real client', () => {
     fake.failNext('AccessSecretVersion', 1);
 
     // retry: null turns off the client's own retry of UNAVAILABLE for AccessSecretVersion.
-    await expect(access(`${SECRET}/versions/1`, { retry: null })).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    await expect(access(`${SECRET}/versions/1`, { retry: null })).rejects.toMatchObject({
+      code: grpc.status.UNAVAILABLE,
+    });
     await expect(access(`${SECRET}/versions/1`, { retry: null })).resolves.toMatchObject({ data: 'one' });
     expect(fake.calls.AccessSecretVersion).toBe(2);
   });
