@@ -70,7 +70,9 @@ export async function runQuery(ctx: AdminContext, query: ReturnType<Datastore['c
 /** The owner's entity; an AdminError if its id is malformed or it does not exist. */
 export async function getOwner(ctx: AdminContext, kind: KeyKind, ownerId: string): Promise<Entity> {
   checkOwnerId(ownerId, KINDS[kind].ownerIdWord);
-  const [owner] = await ctx.datastore.get(ownerKey(ctx.datastore, kind, ownerId, ctx.namespaces));
+  const [owner] = (await ctx.datastore.get(ownerKey(ctx.datastore, kind, ownerId, ctx.namespaces))) as [
+    Entity | undefined,
+  ];
   if (!owner) throw new AdminError(`${KINDS[kind].ownerWord} ${ownerId} does not exist`, 'not-found');
-  return owner as Entity;
+  return owner;
 }

@@ -30,7 +30,7 @@ import {
   legacyKeyKey,
   PLAINTEXT_TWIN,
 } from '../keys/entities';
-import type { AdminContext } from './context';
+import type { AdminContext, Entity } from './context';
 
 export interface MigrationOptions {
   /** Delete each plaintext entity once its hashed form exists (default: keep them). */
@@ -66,7 +66,6 @@ export interface MigrationReport {
   readonly orgs: readonly OrgMigration[];
 }
 
-type Entity = Record<string | symbol, unknown>;
 
 /** A Go-service plaintext key: its `key` property repeats its name, which is a flat key. */
 function plaintextKeyOf(key: Key, entity: Entity): string | undefined {
@@ -106,11 +105,11 @@ export async function migrateLegacyKeys(ctx: AdminContext, options: MigrationOpt
     const name = legacyKeyName(flatKey);
     const target = legacyKeyKey(datastore, name, namespaces);
 
-    const [existing] = await datastore.get(target);
+    const [existing] = (await datastore.get(target)) as [Entity | undefined];
     let inPlace: boolean;
     let governedByPlaintext = true;
     if (existing) {
-      const stored = decodeStoredLegacyKey(existing as Entity);
+      const stored = decodeStoredLegacyKey(existing);
       inPlace = stored.org === org;
       governedByPlaintext = stored.plaintextTwin;
       if (inPlace) counts.alreadyMigrated += 1;
@@ -129,9 +128,9 @@ export async function migrateLegacyKeys(ctx: AdminContext, options: MigrationOpt
       } catch (error) {
         // Another run got there first: the same outcome as finding it above.
         if (!isAlreadyExists(error)) throw error;
-        const [raced] = await datastore.get(target);
-        inPlace = raced !== undefined && decodeStoredLegacyKey(raced as Entity).org === org;
-        governedByPlaintext = raced !== undefined && decodeStoredLegacyKey(raced as Entity).plaintextTwin;
+        const [raced] = (await datastore.get(target)) as [Entity | undefined];
+        inPlace = raced !== undefined && decodeStoredLegacyKey(raced).org === org;
+        governedByPlaintext = raced !== undefined && decodeStoredLegacyKey(raced).plaintextTwin;
         if (inPlace) counts.alreadyMigrated += 1;
       }
     }

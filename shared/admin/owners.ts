@@ -166,7 +166,8 @@ export async function deleteIntegration(
   const active = children.filter((entity) => isUsable(decodeStoredKey(entity), nowOf(ctx))).length;
   if (active > 0 && !options.force) {
     throw new AdminError(
-      `integration ${integrationId} has ${active} active key${active === 1 ? '' : 's'}: revoke ${active === 1 ? 'it' : 'them'} first, or delete with --force`,
+      `integration ${integrationId} has ${active} active key${active === 1 ? '' : 's'}: ` +
+        `revoke ${active === 1 ? 'it' : 'them'} first, or delete with --force`,
       'failed-precondition',
     );
   }

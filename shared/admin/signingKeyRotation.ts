@@ -143,7 +143,9 @@ export async function stageSigningKey(
   const enabled = versions.filter((v) => stateOf(v) === 'ENABLED').map((v) => versionNumber(v.name));
   if (enabled.length > 0 && !aliasesOf(secret).has(ctx.alias)) {
     throw new AdminError(
-      `${ctx.secret} has no alias ${ctx.alias}: point it at the version that signs now (signing-key promote --version <n>) and deploy the functions with SIGNING_KEY_VERSION=${ctx.alias} before staging`,
+      `${ctx.secret} has no alias ${ctx.alias}: point it at the version that signs now ` +
+        '(signing-key promote --version <n>) and deploy the functions with ' +
+        `SIGNING_KEY_VERSION=${ctx.alias} before staging`,
       'failed-precondition',
     );
   }

@@ -92,7 +92,7 @@ function googleCredentials(projectId: string | undefined): Credentials {
   let auth: Auth | undefined;
   const client = (): Auth => {
     // Loaded on first use, and only on Google Cloud: the emulator needs no token.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use (googleLibraries.ts says why)
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use (googleLibraries.ts)
     const { GoogleAuth } = require('../platform/googleLibraries') as typeof import('../platform/googleLibraries');
     return (auth ??= new GoogleAuth({ scopes: SCOPE }) as unknown as Auth);
   };

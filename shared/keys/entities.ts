@@ -117,10 +117,7 @@ function asDate(value: unknown): Date | undefined {
 function asTier(value: unknown): number {
   if (value === undefined || value === null) return 0;
   // Integers beyond 2^53 arrive wrapped when wrapNumbers is on.
-  const number =
-    value !== null && typeof value === 'object' && 'value' in value
-      ? Number((value).value)
-      : value;
+  const number = value !== null && typeof value === 'object' && 'value' in value ? Number(value.value) : value;
   return typeof number === 'number' && Number.isSafeInteger(number) ? number : Number.NaN;
 }
 

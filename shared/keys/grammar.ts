@@ -4,7 +4,8 @@
  * Design (as in the Go service's store/clientintegration.go): a scoped key carries the
  * Datastore path of its own record,
  *
- *   integration  mlabk.cii_<integrationId>.<keyId>.<secret>  → IntegrationMeta/<integrationId>/IntegrationAPIKey/<keyId>
+ *   integration  mlabk.cii_<integrationId>.<keyId>.<secret>
+ *                → IntegrationMeta/<integrationId>/IntegrationAPIKey/<keyId>
  *   autojoin     mlabk.org_<org>.<keyId>.<secret>            → Organization/<org>/APIKey/<keyId>
  *
  * so validating one is a single get by key: O(1), no query, no index, and a malformed key

@@ -344,7 +344,8 @@ function signingKey(env: Env): SigningKeyLocation {
   if (file) return { source: 'file', path: file };
   if (!secret) {
     throw new ConfigError(
-      'no signing key: set SIGNING_KEY_SECRET=projects/<project>/secrets/<name> (production) or SIGNING_KEY_FILE=<path to a private JWK> (local)',
+      'no signing key: set SIGNING_KEY_SECRET=projects/<project>/secrets/<name> (production) ' +
+        'or SIGNING_KEY_FILE=<path to a private JWK> (local)',
     );
   }
   if (!SECRET_NAME.test(secret)) {

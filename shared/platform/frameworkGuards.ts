@@ -45,7 +45,9 @@ function consoleErrorEntry(args: readonly unknown[]): LogEntry {
     const { type, status } = error as HttpError;
     return {
       severity: 'NOTICE',
-      message: `request refused by functions-framework before the function ran: ${typeof type === 'string' ? type : error.name}`,
+      message: `request refused by functions-framework before the function ran: ${
+        typeof type === 'string' ? type : error.name
+      }`,
       outcome: 'bad-request',
       status: typeof status === 'number' ? status : undefined,
     };

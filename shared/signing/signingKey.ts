@@ -21,7 +21,10 @@ export const DEFAULT_SIGNING_ALGORITHM: SigningAlgorithm = 'RS256';
  */
 export function espv2Warning(alg: SigningAlgorithm): string | undefined {
   if (alg === 'RS256') return undefined;
-  return `warning: Locate's Cloud Endpoints (ESPv2) cannot verify ${alg} tokens (it verifies RSA only): use RS256 for tokens that reach Locate`;
+  return (
+    `warning: Locate's Cloud Endpoints (ESPv2) cannot verify ${alg} tokens (it verifies RSA only): ` +
+    'use RS256 for tokens that reach Locate'
+  );
 }
 
 export interface PublicJwk {
@@ -56,7 +59,8 @@ function algorithmOf(jwk: JWK): SigningAlgorithm {
   else if (jwk.kty === 'RSA') expected = 'RS256';
   else
     throw new SigningKeyError(
-      `unsupported key type ${JSON.stringify(jwk.kty)}${jwk.crv ? ` (curve ${JSON.stringify(jwk.crv)})` : ''}: use Ed25519, P-256 or RSA`,
+      `unsupported key type ${JSON.stringify(jwk.kty)}` +
+        `${jwk.crv ? ` (curve ${JSON.stringify(jwk.crv)})` : ''}: use Ed25519, P-256 or RSA`,
     );
   // jose-util writes `EdDSA`; RFC 9864 names the same algorithm `Ed25519`.
   const declared = jwk.alg === 'Ed25519' ? 'EdDSA' : jwk.alg;

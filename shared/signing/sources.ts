@@ -39,9 +39,9 @@ export function secretManagerClient(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): SecretManagerServiceClient {
   const emulator = readSetting(env, SETTINGS.secretManagerEmulatorHost);
-   
-  const { SecretManagerServiceClient } =
-    require('../platform/googleLibraries') as typeof import('../platform/googleLibraries');
+  type Libraries = typeof import('../platform/googleLibraries');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use (googleLibraries.ts)
+  const { SecretManagerServiceClient } = require('../platform/googleLibraries') as Libraries;
   return new SecretManagerServiceClient(gaxClientOptions({ emulatorHost: emulator }));
 }
 

@@ -5,7 +5,7 @@ import { apiKeyKey, KEY_STATUS, ownerKey } from '../../keys/entities';
 import { DEFAULT_BCRYPT_COST, hashSecret } from '../../keys/secretHash';
 import { KINDS } from '../../keys/kinds';
 import { AdminError } from '../adminError';
-import { checkOwnerId, isAlreadyExists, nowOf, type AdminContext } from '../context';
+import { checkOwnerId, isAlreadyExists, nowOf, type AdminContext, type Entity } from '../context';
 
 export interface NewKeyInput {
   readonly kind: KeyKind;
@@ -74,7 +74,9 @@ export async function prepareApiKey(ctx: AdminContext, input: NewKeyInput): Prom
 
 export async function createApiKey(ctx: AdminContext, input: NewKeyInput): Promise<NewKey> {
   const prepared = await prepareApiKey(ctx, input);
-  const [owner] = await ctx.datastore.get(ownerKey(ctx.datastore, input.kind, input.ownerId, ctx.namespaces));
+  const [owner] = (await ctx.datastore.get(ownerKey(ctx.datastore, input.kind, input.ownerId, ctx.namespaces))) as [
+    Entity | undefined,
+  ];
   if (!owner) throw new AdminError(`${KINDS[input.kind].ownerWord} ${input.ownerId} does not exist`, 'not-found');
   try {
     await ctx.datastore.insert(prepared.entity);

@@ -32,13 +32,13 @@ export async function listApiKeys(ctx: AdminContext, kind: KeyKind, ownerId: str
 export async function showApiKey(ctx: AdminContext, ref: KeyRef): Promise<KeyRecord> {
   const { key, legacy } = await locateKey(ctx, ref);
   if (!legacy) {
-    const [entity] = await ctx.datastore.get(key);
+    const [entity] = (await ctx.datastore.get(key)) as [Entity | undefined];
     if (!entity)
       throw new AdminError(
         `key ${ref.keyId} of ${KINDS[ref.kind].ownerWord} ${ref.ownerId} does not exist`,
         'not-found',
       );
-    return scopedRecord(ctx, ref.kind, ref.ownerId, ref.keyId, entity as Entity);
+    return scopedRecord(ctx, ref.kind, ref.ownerId, ref.keyId, entity);
   }
   const found = (await listApiKeys(ctx, ref.kind, ref.ownerId)).find((record) => record.keyId === ref.keyId);
   if (!found)

@@ -30,7 +30,7 @@ export async function updateKey(
   const tx = ctx.datastore.transaction();
   await tx.run();
   try {
-    const [found] = await tx.get(key);
+    const [found] = (await tx.get(key)) as [Entity | undefined];
     if (!found && !absentAs)
       throw new AdminError(
         `key ${ref.keyId} of ${KINDS[ref.kind].ownerWord} ${ref.ownerId} does not exist`,
@@ -106,7 +106,8 @@ export async function locateKey(
     };
   }
   throw new AdminError(
-    `key id ${JSON.stringify(ref.keyId)} is not valid: use ki_ and up to 61 more bytes without a dot${KINDS[ref.kind].hasFlatKeys ? ' (or legacy_ and 16 hex, for a flat key)' : ''}`,
+    `key id ${JSON.stringify(ref.keyId)} is not valid: use ki_ and up to 61 more bytes without a dot` +
+      (KINDS[ref.kind].hasFlatKeys ? ' (or legacy_ and 16 hex, for a flat key)' : ''),
     'invalid-argument',
   );
 }

@@ -2,7 +2,7 @@
 import { ownerKey, KEY_STATUS } from '../../keys/entities';
 import { KINDS } from '../../keys/kinds';
 import { AdminError } from '../adminError';
-import { nowOf, type AdminContext } from '../context';
+import { nowOf, type AdminContext, type Entity } from '../context';
 import { prepareApiKey, type NewKey } from './create';
 import { updateKey, type KeyRef } from './locate';
 import type { KeyRecord } from './records';
@@ -90,7 +90,9 @@ export async function rerollApiKey(ctx: AdminContext, ref: KeyRef, options: Rero
       ...(record.tier !== undefined && { tier: record.tier }),
       ...(newExpiry.expiresAt !== undefined && { expiresAt: newExpiry.expiresAt }),
     });
-    const [owner] = await tx.get(ownerKey(ctx.datastore, ref.kind, ref.ownerId, ctx.namespaces));
+    const [owner] = (await tx.get(ownerKey(ctx.datastore, ref.kind, ref.ownerId, ctx.namespaces))) as [
+      Entity | undefined,
+    ];
     if (!owner) throw new AdminError(`${KINDS[ref.kind].ownerWord} ${ref.ownerId} does not exist`, 'not-found');
     tx.insert(prepared.entity);
     newKey = prepared.newKey;
