@@ -61,7 +61,7 @@ export function shellLines(run: Run): string[] {
 export function linesRunWhen(run: Run, resources: 'absent' | 'present'): string[] {
   const out: string[] = [];
   run.lines.forEach((line, i) => {
-    const afterCheck = i > 0 && (run.lines[i - 1]).startsWith(CHECK);
+    const afterCheck = i > 0 && run.lines[i - 1].startsWith(CHECK);
     if (line.startsWith(CHECK)) out.push(line.slice(CHECK.length));
     else if (line.startsWith(WHEN_FOUND)) {
       if (resources === 'present') out.push(line.slice(WHEN_FOUND.length));
@@ -124,9 +124,11 @@ export class StandIn {
         'stdin=',
         'if [[ " $* " == *" --config-from-file=- "* || "$2 $3" == "url-maps import" ]]; then stdin="$(base64 -w0)"; fi',
         'entry=; for a in "$@"; do entry+="$a"$\'\\x1f\'; done',
-        'printf \'%sstdin=%s\\n\' "$entry" "$stdin" >> "$GCLOUD_LOG"   # one write: concurrent calls in a pipeline do not interleave',
+        'printf \'%sstdin=%s\\n\' "$entry" "$stdin" >> "$GCLOUD_LOG"   ' +
+          '# one write: concurrent calls in a pipeline do not interleave',
         // What this run made (so a describe after the create finds it): a file per resource.
-        'args=("$@"); for ((i = 0; i < $#; i++)); do case "${args[i]}" in create|update|import|add-backend|deploy|describe) break ;; esac; done',
+        'args=("$@"); for ((i = 0; i < $#; i++)); do ' +
+          'case "${args[i]}" in create|update|import|add-backend|deploy|describe) break ;; esac; done',
         'verb="${args[i]}"; key="${args[*]:0:i} ${args[i+1]}"; made="$GCLOUD_LOG.d/${key// /_}"',
         'case "$verb" in',
         '  create|import|deploy) : > "$made" ;;',
@@ -134,7 +136,8 @@ export class StandIn {
         '  describe)',
         '    [ "${STANDIN_FOUND:-}" = 1 ] || [ -e "$made" ] || exit 1',
         '    [[ " $* " == *" --format=value(etag) "* ]] && echo etag-from-describe',
-        '    if [[ " $* " == *" --format=value(backends[].group) "* ]] && { [ "${STANDIN_FOUND:-}" = 1 ] || [ -e "$made.backend" ]; }; then',
+        '    if [[ " $* " == *" --format=value(backends[].group) "* ]] && ' +
+          '{ [ "${STANDIN_FOUND:-}" = 1 ] || [ -e "$made.backend" ]; }; then',
         '      echo "https://www.googleapis.com/compute/v1/projects/p/regions/r/networkEndpointGroups/${args[i+1]}"',
         '    fi ;;',
         'esac',

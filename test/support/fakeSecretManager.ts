@@ -361,7 +361,7 @@ class Fake implements FakeSecretManager {
         if (paths.length === 0 || paths.some((p) => !supported.includes(p))) {
           throw new RpcError(
             grpc.status.INVALID_ARGUMENT,
-            `fake supports only update_mask version_aliases and annotations, got [${paths}]`,
+            `fake supports only update_mask version_aliases and annotations, got [${paths.join(',')}]`,
           );
         }
         let aliases = secret.aliases;

@@ -210,7 +210,7 @@ describe('bin/token-admin.js', () => {
   it('Bin_StartedByAnyNode_RunsOnTheProjectsNode_Quietly', async () => {
     const result = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
       execFile(otherNode(), [BIN, '--version'], { cwd: tmpdir() }, (error, stdout, stderr) =>
-        error ? reject(error) : resolve({ stdout, stderr }),
+        error ? reject(new Error(error.message, { cause: error })) : resolve({ stdout, stderr }),
       );
     });
     expect(result.stderr).toBe('');

@@ -188,7 +188,8 @@ describe('token-admin signing-key generate and stage from a file', () => {
     const jwk = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
     expect(jwk).toMatchObject({ kty: 'RSA', alg: 'RS256', use: 'sig', kid: expect.any(String), d: expect.any(String) });
     expect(generated.stdout).toBe(`wrote a private RS256 JWK, kid ${jwk.kid}, to ${file}\n`);
-    expect((await runCli(['signing-key', 'generate', '--alg', 'RS256', '--out', file])).code).toBe(1); // never overwrites
+    // never overwrites
+    expect((await runCli(['signing-key', 'generate', '--alg', 'RS256', '--out', file])).code).toBe(1);
 
     const stage = (...argv: string[]) =>
       runCli(['signing-key', 'stage', ...argv, '--secret', secret], {
@@ -252,7 +253,8 @@ describe('token-admin signing-key generate and stage from a file', () => {
     expect(noSecret).toMatchObject({
       code: 2,
       stderr:
-        'token-admin: no signing-key secret: pass --secret projects/<project>/secrets/<name> or set SIGNING_KEY_SECRET\n',
+        'token-admin: no signing-key secret: ' +
+        'pass --secret projects/<project>/secrets/<name> or set SIGNING_KEY_SECRET\n',
     });
     const latest = await runCli(['signing-key', 'list', '--secret', SECRET], {
       env: { SIGNING_KEY_VERSION: 'latest' },

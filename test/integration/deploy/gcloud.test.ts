@@ -27,7 +27,8 @@ interface Call {
 // both calls run together, and their entries must not interleave.
 const RECORDING_GCLOUD =
   'gcloud() { local entry="$GCLOUD_LINE"$\'\\x1f\' stdin=; for a in "$@"; do entry+="$a"$\'\\x1f\'; done; ' +
-  'if [[ " $* " == *" --config-from-file=- "* || "$2 $3" == "url-maps import" ]]; then stdin="stdin=$(base64 -w0)"; fi; ' +
+  'if [[ " $* " == *" --config-from-file=- "* || "$2 $3" == "url-maps import" ]]; ' +
+  'then stdin="stdin=$(base64 -w0)"; fi; ' +
   'printf \'%s%s\\n\' "$entry" "$stdin" >> "$GCLOUD_LOG"; return 1; }';
 
 /** The gcloud calls the lines make, as bash splits their words (pipes and $(…) included). */

@@ -96,59 +96,63 @@ describe('npm start', () => {
     expect(started.stderr()).toContain('PORT must be a port number');
   });
 
-  it('on a reused emulator makes the demo data once; each start prints keys that work, RS256, and the export lines', async () => {
-    const namespaces = uniqueNamespaces('local');
-    const env = { ...namespaceEnv(namespaces), DATASTORE_EMULATOR_HOST: process.env.DATASTORE_EMULATOR_HOST };
-    const port = await freePort();
+  it(
+    'on a reused emulator makes the demo data once; each ' + 'start prints keys that work, RS256, and the export lines',
+    async () => {
+      const namespaces = uniqueNamespaces('local');
+      const env = { ...namespaceEnv(namespaces), DATASTORE_EMULATOR_HOST: process.env.DATASTORE_EMULATOR_HOST };
+      const port = await freePort();
 
-    const first = startLocal({ ...env, PORT: String(port) });
-    let firstKeys: { integration: string; autojoin: string };
-    try {
-      await serving(first);
-      firstKeys = printedKeys(first.stdout());
-      expect(first.stdout()).not.toContain('already held the demo data');
-      expect(first.stdout()).toContain(`export DATASTORE_EMULATOR_HOST=${process.env.DATASTORE_EMULATOR_HOST}\n`);
-      expect(first.stdout()).toContain(`export PROJECT_ID=${process.env.PROJECT_ID}\n`);
-      expect(first.stdout()).toContain(`export CLIENT_INTEGRATION_NS=${namespaces.integrationNamespace}\n`);
-      expect((await exchange(port, '/v0/token/integration', firstKeys.integration)).status).toBe(200);
-    } finally {
-      await stopLocal(first);
-    }
+      const first = startLocal({ ...env, PORT: String(port) });
+      let firstKeys: { integration: string; autojoin: string };
+      try {
+        await serving(first);
+        firstKeys = printedKeys(first.stdout());
+        expect(first.stdout()).not.toContain('already held the demo data');
+        expect(first.stdout()).toContain(`export DATASTORE_EMULATOR_HOST=${process.env.DATASTORE_EMULATOR_HOST}\n`);
+        expect(first.stdout()).toContain(`export PROJECT_ID=${process.env.PROJECT_ID}\n`);
+        expect(first.stdout()).toContain(`export CLIENT_INTEGRATION_NS=${namespaces.integrationNamespace}\n`);
+        expect((await exchange(port, '/v0/token/integration', firstKeys.integration)).status).toBe(200);
+      } finally {
+        await stopLocal(first);
+      }
 
-    const second = startLocal({ ...env, PORT: String(port) });
-    try {
-      await serving(second);
-      const keys = printedKeys(second.stdout());
-      expect(second.stdout()).toContain('already held the demo data');
-      expect(second.stdout()).toContain('keys printed by an earlier start no longer work');
-      const integration = await exchange(port, '/exchangeIntegration', keys.integration);
-      expect(integration.status).toBe(200);
-      const { token } = (await integration.json()) as { token: string };
-      expect(JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString())).toMatchObject({
-        alg: 'RS256',
-        typ: 'JWT',
-      });
-      expect((await exchange(port, '/exchangeAutojoin', keys.autojoin)).status).toBe(200);
-      expect((await exchange(port, '/exchangeIntegration', firstKeys.integration)).status).toBe(401);
-      const jwks = (await (await fetch(`http://127.0.0.1:${port}/jwks`)).json()) as {
-        keys: Array<Record<string, unknown>>;
-      };
-      expect(jwks.keys).toHaveLength(1);
-      expect(jwks.keys[0]).toMatchObject({ kty: 'RSA', alg: 'RS256' });
-      expect(jwks.keys[0]).not.toHaveProperty('d');
-      expect(`${second.stderr()}${first.stderr()}`).not.toContain('MetadataLookupWarning');
-    } finally {
-      await stopLocal(second);
-    }
+      const second = startLocal({ ...env, PORT: String(port) });
+      try {
+        await serving(second);
+        const keys = printedKeys(second.stdout());
+        expect(second.stdout()).toContain('already held the demo data');
+        expect(second.stdout()).toContain('keys printed by an earlier start no longer work');
+        const integration = await exchange(port, '/exchangeIntegration', keys.integration);
+        expect(integration.status).toBe(200);
+        const { token } = (await integration.json()) as { token: string };
+        expect(JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString())).toMatchObject({
+          alg: 'RS256',
+          typ: 'JWT',
+        });
+        expect((await exchange(port, '/exchangeAutojoin', keys.autojoin)).status).toBe(200);
+        expect((await exchange(port, '/exchangeIntegration', firstKeys.integration)).status).toBe(401);
+        const jwks = (await (await fetch(`http://127.0.0.1:${port}/jwks`)).json()) as {
+          keys: Array<Record<string, unknown>>;
+        };
+        expect(jwks.keys).toHaveLength(1);
+        expect(jwks.keys[0]).toMatchObject({ kty: 'RSA', alg: 'RS256' });
+        expect(jwks.keys[0]).not.toHaveProperty('d');
+        expect(`${second.stderr()}${first.stderr()}`).not.toContain('MetadataLookupWarning');
+      } finally {
+        await stopLocal(second);
+      }
 
-    const datastore = new Datastore({ projectId: process.env.PROJECT_ID });
-    const [integrationKeys] = await datastore.runQuery(
-      datastore.createQuery(namespaces.integrationNamespace, 'IntegrationAPIKey'),
-    );
-    const [orgKeys] = await datastore.runQuery(datastore.createQuery(namespaces.platformNamespace, 'APIKey'));
-    const [integrations] = await datastore.runQuery(
-      datastore.createQuery(namespaces.integrationNamespace, 'IntegrationMeta'),
-    );
-    expect([integrations.length, integrationKeys.length, orgKeys.length]).toEqual([1, 1, 1]);
-  }, 150_000);
+      const datastore = new Datastore({ projectId: process.env.PROJECT_ID });
+      const [integrationKeys] = await datastore.runQuery(
+        datastore.createQuery(namespaces.integrationNamespace, 'IntegrationAPIKey'),
+      );
+      const [orgKeys] = await datastore.runQuery(datastore.createQuery(namespaces.platformNamespace, 'APIKey'));
+      const [integrations] = await datastore.runQuery(
+        datastore.createQuery(namespaces.integrationNamespace, 'IntegrationMeta'),
+      );
+      expect([integrations.length, integrationKeys.length, orgKeys.length]).toEqual([1, 1, 1]);
+    },
+    150_000,
+  );
 });

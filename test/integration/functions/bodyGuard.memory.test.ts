@@ -49,7 +49,7 @@ function upload(
 ): Promise<Sent> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { 'Content-Type': 'application/json', ...options.headers };
-    const total = options.whole?.length ?? (options.total);
+    const total = options.whole ? options.whole.length : (options.total as number);
     if (!options.chunked) headers['Content-Length'] = String(total);
     let written = 0;
     let answered: number | undefined;
@@ -168,17 +168,21 @@ async function underAttack(
   }
 }
 
-it('exchangeIntegration: a gzip bomb, 32 MiB of JSON and 20 MiB chunked get 415/413, RSS grows under 50 MB, a valid key still gets 200', async () => {
-  const result = await underAttack(servers.exchangeIntegration, servers.exchangeIntegration.url, valid);
-  process.stdout.write(`exchangeIntegration: RSS growth under attack ${(result.growth / MB).toFixed(1)} MB\n`);
-  expect(result.statuses).toEqual([415, 413, 413]);
-  expect(result.legit).toEqual([200, 200, 200]);
-  expect(result.growth).toBeLessThan(50 * MB);
-  // The chunked body was cut off: the client could not hand over all 20 MiB.
-  expect(result.chunked.written).toBeLessThan(20 * MB);
-  expect(servers.exchangeIntegration.exited()).toBeUndefined();
-  expect(await valid()).toBe(200);
-});
+it(
+  'exchangeIntegration: a gzip bomb, 32 MiB of JSON and 20 MiB chunked ' +
+    'get 415/413, RSS grows under 50 MB, a valid key still gets 200',
+  async () => {
+    const result = await underAttack(servers.exchangeIntegration, servers.exchangeIntegration.url, valid);
+    process.stdout.write(`exchangeIntegration: RSS growth under attack ${(result.growth / MB).toFixed(1)} MB\n`);
+    expect(result.statuses).toEqual([415, 413, 413]);
+    expect(result.legit).toEqual([200, 200, 200]);
+    expect(result.growth).toBeLessThan(50 * MB);
+    // The chunked body was cut off: the client could not hand over all 20 MiB.
+    expect(result.chunked.written).toBeLessThan(20 * MB);
+    expect(servers.exchangeIntegration.exited()).toBeUndefined();
+    expect(await valid()).toBe(200);
+  },
+);
 
 it('jwks: the same bodies get 415/413, RSS grows under 50 MB, the JWKS is still served', async () => {
   const jwks = async (): Promise<number> => {

@@ -68,37 +68,41 @@ describe.each(['exchangeIntegration', 'exchangeAutojoin'] as const)('%s', (fn) =
     expect(JSON.stringify(served.logs)).not.toContain('ki_0123456789abcdef.abc');
   });
 
-  it('answers malformed JSON sent as application/json itself: problem+json 400, no stack trace, path or key, nothing logged from the framework', async () => {
-    // The body guard reads the body before functions-framework's parsers could, so our
-    // code parses it and answers; the framework never sees (nor logs) the raw body.
-    const key = 'mlabk.cii_leak.ki_0123456789abcdef.c2VjcmV0LWluLWEtYnJva2VuLWJvZHk';
-    const written: string[] = [];
-    const capture = (chunk: string | Uint8Array): boolean => {
-      written.push(String(chunk));
-      return true;
-    };
-    const out = jest.spyOn(process.stdout, 'write').mockImplementation(capture);
-    const err = jest.spyOn(process.stderr, 'write').mockImplementation(capture);
-    try {
-      const response = await fetch(served.url(fn), {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: `{"api_key": "${key}",`,
-      });
-      expect(response.status).toBe(400);
-      expect(response.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
-      const text = await response.text();
-      expect(JSON.parse(text)).toMatchObject({ status: 400, title: 'Invalid request' });
-      expect(text).not.toMatch(/node_modules|at .*\(|\/work\/|SyntaxError/);
-      expect(text).not.toContain(key);
-    } finally {
-      out.mockRestore();
-      err.mockRestore();
-    }
-    expect(written.join('')).not.toContain('functions-framework');
-    expect(written.join('')).not.toContain('c2VjcmV0LWluLWEtYnJva2VuLWJvZHk');
-    expect(served.logs.at(-1)).toMatchObject({ outcome: 'bad-request', status: 400 });
-  });
+  it(
+    'answers malformed JSON sent as application/json itself: problem+json ' +
+      '400, no stack trace, path or key, nothing logged from the framework',
+    async () => {
+      // The body guard reads the body before functions-framework's parsers could, so our
+      // code parses it and answers; the framework never sees (nor logs) the raw body.
+      const key = 'mlabk.cii_leak.ki_0123456789abcdef.c2VjcmV0LWluLWEtYnJva2VuLWJvZHk';
+      const written: string[] = [];
+      const capture = (chunk: string | Uint8Array): boolean => {
+        written.push(String(chunk));
+        return true;
+      };
+      const out = jest.spyOn(process.stdout, 'write').mockImplementation(capture);
+      const err = jest.spyOn(process.stderr, 'write').mockImplementation(capture);
+      try {
+        const response = await fetch(served.url(fn), {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: `{"api_key": "${key}",`,
+        });
+        expect(response.status).toBe(400);
+        expect(response.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
+        const text = await response.text();
+        expect(JSON.parse(text)).toMatchObject({ status: 400, title: 'Invalid request' });
+        expect(text).not.toMatch(/node_modules|at .*\(|\/work\/|SyntaxError/);
+        expect(text).not.toContain(key);
+      } finally {
+        out.mockRestore();
+        err.mockRestore();
+      }
+      expect(written.join('')).not.toContain('functions-framework');
+      expect(written.join('')).not.toContain('c2VjcmV0LWluLWEtYnJva2VuLWJvZHk');
+      expect(served.logs.at(-1)).toMatchObject({ outcome: 'bad-request', status: 400 });
+    },
+  );
 
   it('answers a declared length shorter than the body with a 4xx for what was declared', async () => {
     const status = await new Promise<number>((resolve, reject) => {
@@ -153,25 +157,30 @@ describe('a body that never arrives whole', () => {
     }
   }
 
-  it('a client that hangs up mid-body: one structured bad-request line, nothing unstructured, the instance serves on', async () => {
-    const secret = 'c2VjcmV0LWhhbmdzLXVwLW1pZC1ib2R5LXNlY3JldA';
-    const { out, err } = await captured(() =>
-      raw(
-        served.url('exchangeIntegration'),
-        `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 400\r\n\r\n{"api_key": "mlabk.cii_x.ki_0123456789abcdef.${secret}`,
-        true,
-      ),
-    );
-    const lines = out
-      .split('\n')
-      .filter((line) => line !== '')
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
-    expect(lines).toEqual([expect.objectContaining({ severity: 'NOTICE', outcome: 'bad-request', status: 400 })]);
-    expect(err).toBe('');
-    expect(out).not.toContain(secret);
-    const after = await fetch(served.url('exchangeIntegration'), { method: 'POST', body: '{}' });
-    expect(after.status).toBe(400);
-  });
+  it(
+    'a client that hangs up mid-body: one structured bad-request ' +
+      'line, nothing unstructured, the instance serves on',
+    async () => {
+      const secret = 'c2VjcmV0LWhhbmdzLXVwLW1pZC1ib2R5LXNlY3JldA';
+      const { out, err } = await captured(() =>
+        raw(
+          served.url('exchangeIntegration'),
+          'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 400\r\n\r\n' +
+            `{"api_key": "mlabk.cii_x.ki_0123456789abcdef.${secret}`,
+          true,
+        ),
+      );
+      const lines = out
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(lines).toEqual([expect.objectContaining({ severity: 'NOTICE', outcome: 'bad-request', status: 400 })]);
+      expect(err).toBe('');
+      expect(out).not.toContain(secret);
+      const after = await fetch(served.url('exchangeIntegration'), { method: 'POST', body: '{}' });
+      expect(after.status).toBe(400);
+    },
+  );
 
   it('a malformed chunk: answered 400 by Node, logged as one structured bad-request line', async () => {
     const { answer, out, err } = await captured(() =>

@@ -54,27 +54,31 @@ beforeEach(() => {
   compares = 0;
 });
 
-it('after the allowed wrong secrets from one address, answers that address 429 with Retry-After without running bcrypt, and lets the right secret in after the window', async () => {
-  const apiKey = await newIntegrationKey(datastore, namespaces);
-  const other = await newIntegrationKey(datastore, namespaces);
-  for (let i = 0; i < 3; i++) expect((await exchange(withWrongSecret(apiKey))).status).toBe(401);
-  expect(compares).toBe(3);
+it(
+  'after the allowed wrong secrets from one address, answers that address 429 with ' +
+    'Retry-After without running bcrypt, and lets the right secret in after the window',
+  async () => {
+    const apiKey = await newIntegrationKey(datastore, namespaces);
+    const other = await newIntegrationKey(datastore, namespaces);
+    for (let i = 0; i < 3; i++) expect((await exchange(withWrongSecret(apiKey))).status).toBe(401);
+    expect(compares).toBe(3);
 
-  const throttled = await exchange(withWrongSecret(apiKey));
-  expect(throttled.status).toBe(429);
-  expect(Number(throttled.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
-  expect(await readJson(throttled)).toMatchObject({ status: 429, title: 'Too many attempts' });
-  // Not even the right secret gets a bcrypt compare while the key id is throttled…
-  expect((await exchange(apiKey)).status).toBe(429);
-  expect(compares).toBe(3);
-  // …and other keys are not affected.
-  expect((await exchange(other)).status).toBe(200);
-  expect(compares).toBe(4);
+    const throttled = await exchange(withWrongSecret(apiKey));
+    expect(throttled.status).toBe(429);
+    expect(Number(throttled.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(await readJson(throttled)).toMatchObject({ status: 429, title: 'Too many attempts' });
+    // Not even the right secret gets a bcrypt compare while the key id is throttled…
+    expect((await exchange(apiKey)).status).toBe(429);
+    expect(compares).toBe(3);
+    // …and other keys are not affected.
+    expect((await exchange(other)).status).toBe(200);
+    expect(compares).toBe(4);
 
-  await new Promise((resolve) => setTimeout(resolve, 2100));
-  expect((await exchange(apiKey)).status).toBe(200);
-  expect(served.logs.some((l) => l.outcome === 'throttled' && l.status === 429)).toBe(true);
-});
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    expect((await exchange(apiKey)).status).toBe(200);
+    expect(served.logs.some((l) => l.outcome === 'throttled' && l.status === 429)).toBe(true);
+  },
+);
 
 it('admits only the allowed number of guesses from a concurrent burst', async () => {
   const apiKey = await newIntegrationKey(datastore, namespaces);
@@ -93,44 +97,48 @@ it('a burst of valid requests for a key not yet verified shares one bcrypt compa
   expect(compares).toBe(1);
 });
 
-it('with the verified-secret cache off (VERIFIED_SECRET_CACHE_SIZE=0), concurrent valid requests still share one compare, none throttled', async () => {
-  let uncachedCompares = 0;
-  const instance = await serveFunctions(
-    {
-      SIGNING_KEY_FILE: (await signingKeyFile('EdDSA')).path,
-      ...namespaceEnv(namespaces),
-      VERIFIED_SECRET_CACHE_SIZE: '0',
-    },
-    {
-      compareBcrypt: async (secret, hash) => {
-        uncachedCompares += 1;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        return matchesBcrypt(secret, hash);
+it(
+  'with the verified-secret cache off (VERIFIED_SECRET_CACHE_SIZE=0), ' +
+    'concurrent valid requests still share one compare, none throttled',
+  async () => {
+    let uncachedCompares = 0;
+    const instance = await serveFunctions(
+      {
+        SIGNING_KEY_FILE: (await signingKeyFile('EdDSA')).path,
+        ...namespaceEnv(namespaces),
+        VERIFIED_SECRET_CACHE_SIZE: '0',
       },
-    },
-  );
-  try {
-    const apiKey = await newIntegrationKey(datastore, namespaces);
-    const statuses = await Promise.all(
-      Array.from(
-        { length: 20 },
-        async () => (await postJson(instance.url('exchangeIntegration'), { api_key: apiKey })).status,
-      ),
+      {
+        compareBcrypt: async (secret, hash) => {
+          uncachedCompares += 1;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          return matchesBcrypt(secret, hash);
+        },
+      },
     );
-    // Before, the cache size also turned sharing off: each request was a guess in flight and
-    // all but the throttle's allowance got 429. Requests that arrive while a compare is under
-    // way share it (on a loaded machine some may arrive after it ended and pay their own).
-    expect(statuses).toEqual(Array(20).fill(200));
-    expect(uncachedCompares).toBeGreaterThanOrEqual(1);
-    expect(uncachedCompares).toBeLessThan(20);
-    // Nothing remembered: the next request pays bcrypt again.
-    const before = uncachedCompares;
-    expect((await postJson(instance.url('exchangeIntegration'), { api_key: apiKey })).status).toBe(200);
-    expect(uncachedCompares).toBe(before + 1);
-  } finally {
-    await instance.close();
-  }
-});
+    try {
+      const apiKey = await newIntegrationKey(datastore, namespaces);
+      const statuses = await Promise.all(
+        Array.from(
+          { length: 20 },
+          async () => (await postJson(instance.url('exchangeIntegration'), { api_key: apiKey })).status,
+        ),
+      );
+      // Before, the cache size also turned sharing off: each request was a guess in flight and
+      // all but the throttle's allowance got 429. Requests that arrive while a compare is under
+      // way share it (on a loaded machine some may arrive after it ended and pay their own).
+      expect(statuses).toEqual(Array(20).fill(200));
+      expect(uncachedCompares).toBeGreaterThanOrEqual(1);
+      expect(uncachedCompares).toBeLessThan(20);
+      // Nothing remembered: the next request pays bcrypt again.
+      const before = uncachedCompares;
+      expect((await postJson(instance.url('exchangeIntegration'), { api_key: apiKey })).status).toBe(200);
+      expect(uncachedCompares).toBe(before + 1);
+    } finally {
+      await instance.close();
+    }
+  },
+);
 
 it('a secret this instance already verified keeps working while its key id is throttled', async () => {
   const apiKey = await newIntegrationKey(datastore, namespaces);
@@ -184,127 +192,134 @@ it('a Go-service (SHA-256) key answers 200 after 50 wrong guesses, none throttle
   expect(compares).toBe(0);
 });
 
-it('a bcrypt key answers 200 to its owner on a fresh instance after 50 wrong guesses from another address', async () => {
-  const instance = await serveFunctions({
-    SIGNING_KEY_FILE: (await signingKeyFile('EdDSA')).path,
-    ...namespaceEnv(namespaces),
-  });
-  try {
-    const apiKey = await newIntegrationKey(datastore, namespaces);
-    const guesses: number[] = [];
-    // The attacker varies what it writes into X-Forwarded-For: only the load balancer's entry counts.
-    for (let i = 0; i < 50; i++) {
-      guesses.push(
-        (
-          await postJson(
-            instance.url('exchangeIntegration'),
-            { api_key: withWrongSecret(apiKey) },
-            from('203.0.113.7', `10.9.8.${i}`),
-          )
-        ).status,
-      );
-    }
-    expect(guesses.slice(0, 5)).toEqual(Array(5).fill(401));
-    expect(guesses.slice(5)).toEqual(Array(45).fill(429));
-    // The owner, elsewhere, never verified on this instance: a bcrypt compare and a token.
-    expect(
-      (await postJson(instance.url('exchangeIntegration'), { api_key: apiKey }, from('198.51.100.20'))).status,
-    ).toBe(200);
-    expect(
-      (await postJson(instance.url('exchangeIntegration'), { api_key: withWrongSecret(apiKey) }, from('203.0.113.7')))
-        .status,
-    ).toBe(429);
-  } finally {
-    await instance.close();
-  }
-});
-
-it('during 600 wrong guesses over 60 key ids from 6 addresses, valid keys (cached or not) still get 200 before the flood ends, with bcrypt work bounded', async () => {
-  // bcrypt at the test's cost 4 plus a wait, so a compare holds its slot about as long as
-  // cost 10 does (≈ 90 ms) without burning the machine's CPU.
-  let attackCompares = 0;
-  const slowCompare = async (secret: string, hash: string): Promise<boolean> => {
-    compares += 1;
-    await new Promise((resolve) => setTimeout(resolve, 40));
-    const ok = await matchesBcrypt(secret, hash);
-    if (!ok) attackCompares += 1;
-    return ok;
-  };
-  const instance = await serveFunctions(
-    {
+it(
+  'a bcrypt key answers 200 to its owner on a fresh ' + 'instance after 50 wrong guesses from another address',
+  async () => {
+    const instance = await serveFunctions({
       SIGNING_KEY_FILE: (await signingKeyFile('EdDSA')).path,
       ...namespaceEnv(namespaces),
-      THROTTLE_WINDOW_SECONDS: '600',
-    },
-    { compareBcrypt: slowCompare },
-  );
-  const exchange = (apiKey: string, headers: Record<string, string>): Promise<Response> =>
-    postJson(instance.url('exchangeIntegration'), { api_key: apiKey }, headers);
-  try {
-    await createIntegration({ datastore, namespaces }, 'flood-targets');
-    const targets = await Promise.all(
-      Array.from(
-        { length: 60 },
-        async () =>
+    });
+    try {
+      const apiKey = await newIntegrationKey(datastore, namespaces);
+      const guesses: number[] = [];
+      // The attacker varies what it writes into X-Forwarded-For: only the load balancer's entry counts.
+      for (let i = 0; i < 50; i++) {
+        guesses.push(
           (
-            await createApiKey(
-              { datastore, namespaces, bcryptCost: 4 },
-              { kind: 'integration', ownerId: 'flood-targets' },
-            )
-          ).apiKey,
-      ),
-    );
-    const cached = await newIntegrationKey(datastore, namespaces);
-    expect((await exchange(cached, from('198.51.100.1'))).status).toBe(200);
-    const uncached = await Promise.all(Array.from({ length: 5 }, () => newIntegrationKey(datastore, namespaces)));
-    compares = 0;
-
-    const attackers = Array.from({ length: 6 }, (_, i) => `203.0.113.${100 + i}`);
-    const floodStatuses: number[] = [];
-    let next = 0;
-    // 150 guesses in flight at once: more than any first-come line of 64 would hold.
-    const flood = Promise.all(
-      Array.from({ length: 150 }, async () => {
-        while (next < 600) {
-          const i = next++;
-          // A connection each (no keep-alive): reusing 150 idle sockets on a loaded machine races
-          // the server's keep-alive timeout, which is about the client, not the exchange.
-          floodStatuses.push(
-            await postOnce(
+            await postJson(
               instance.url('exchangeIntegration'),
-              JSON.stringify({ api_key: withWrongSecret(targets[i % 60]) }),
-              from(attackers[i % 6], `10.0.${i % 250}.1`),
-            ),
-          );
-        }
-      }),
-    ).then(() => performance.now());
-    while (floodStatuses.length < 30) await new Promise((resolve) => setTimeout(resolve, 5));
+              { api_key: withWrongSecret(apiKey) },
+              from('203.0.113.7', `10.9.8.${i}`),
+            )
+          ).status,
+        );
+      }
+      expect(guesses.slice(0, 5)).toEqual(Array(5).fill(401));
+      expect(guesses.slice(5)).toEqual(Array(45).fill(429));
+      // The owner, elsewhere, never verified on this instance: a bcrypt compare and a token.
+      expect(
+        (await postJson(instance.url('exchangeIntegration'), { api_key: apiKey }, from('198.51.100.20'))).status,
+      ).toBe(200);
+      expect(
+        (await postJson(instance.url('exchangeIntegration'), { api_key: withWrongSecret(apiKey) }, from('203.0.113.7')))
+          .status,
+      ).toBe(429);
+    } finally {
+      await instance.close();
+    }
+  },
+);
 
-    const valid = await Promise.all(
-      [cached, ...uncached].map(async (apiKey, i) => {
-        const response = await exchange(apiKey, from(`198.51.100.${10 + i}`));
-        return { status: response.status, at: performance.now() };
-      }),
+it(
+  'during 600 wrong guesses over 60 key ids from 6 addresses, valid keys ' +
+    '(cached or not) still get 200 before the flood ends, with bcrypt work bounded',
+  async () => {
+    // bcrypt at the test's cost 4 plus a wait, so a compare holds its slot about as long as
+    // cost 10 does (≈ 90 ms) without burning the machine's CPU.
+    let attackCompares = 0;
+    const slowCompare = async (secret: string, hash: string): Promise<boolean> => {
+      compares += 1;
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      const ok = await matchesBcrypt(secret, hash);
+      if (!ok) attackCompares += 1;
+      return ok;
+    };
+    const instance = await serveFunctions(
+      {
+        SIGNING_KEY_FILE: (await signingKeyFile('EdDSA')).path,
+        ...namespaceEnv(namespaces),
+        THROTTLE_WINDOW_SECONDS: '600',
+      },
+      { compareBcrypt: slowCompare },
     );
-    const floodEnded = await flood;
+    const exchange = (apiKey: string, headers: Record<string, string>): Promise<Response> =>
+      postJson(instance.url('exchangeIntegration'), { api_key: apiKey }, headers);
+    try {
+      await createIntegration({ datastore, namespaces }, 'flood-targets');
+      const targets = await Promise.all(
+        Array.from(
+          { length: 60 },
+          async () =>
+            (
+              await createApiKey(
+                { datastore, namespaces, bcryptCost: 4 },
+                { kind: 'integration', ownerId: 'flood-targets' },
+              )
+            ).apiKey,
+        ),
+      );
+      const cached = await newIntegrationKey(datastore, namespaces);
+      expect((await exchange(cached, from('198.51.100.1'))).status).toBe(200);
+      const uncached = await Promise.all(Array.from({ length: 5 }, () => newIntegrationKey(datastore, namespaces)));
+      compares = 0;
 
-    expect(valid.map((v) => v.status)).toEqual(Array(6).fill(200));
-    // Answered within the flood, not after it.
-    for (const v of valid) expect(v.at).toBeLessThan(floodEnded);
-    expect(floodStatuses).toHaveLength(600);
-    expect(floodStatuses.every((s) => s === 401 || s === 429 || s === 503)).toBe(true);
-    // The bound: each address's wrong secrets over all keys (THROTTLE_ADDRESS_MAX_FAILURES, 20).
-    expect(attackCompares).toBeGreaterThan(0);
-    expect(attackCompares).toBeLessThanOrEqual(attackers.length * 20);
-    expect(floodStatuses.filter((s) => s === 429).length).toBeGreaterThan(0);
-    process.stdout.write(
-      `flood: ${attackCompares} attack compares; statuses ${JSON.stringify(Object.fromEntries([401, 429, 503].map((s) => [s, floodStatuses.filter((x) => x === s).length])))}\n`,
-    );
-  } finally {
-    await instance.close();
-  }
-}, 90_000);
+      const attackers = Array.from({ length: 6 }, (_, i) => `203.0.113.${100 + i}`);
+      const floodStatuses: number[] = [];
+      let next = 0;
+      // 150 guesses in flight at once: more than any first-come line of 64 would hold.
+      const flood = Promise.all(
+        Array.from({ length: 150 }, async () => {
+          while (next < 600) {
+            const i = next++;
+            // A connection each (no keep-alive): reusing 150 idle sockets on a loaded machine races
+            // the server's keep-alive timeout, which is about the client, not the exchange.
+            floodStatuses.push(
+              await postOnce(
+                instance.url('exchangeIntegration'),
+                JSON.stringify({ api_key: withWrongSecret(targets[i % 60]) }),
+                from(attackers[i % 6], `10.0.${i % 250}.1`),
+              ),
+            );
+          }
+        }),
+      ).then(() => performance.now());
+      while (floodStatuses.length < 30) await new Promise((resolve) => setTimeout(resolve, 5));
+
+      const valid = await Promise.all(
+        [cached, ...uncached].map(async (apiKey, i) => {
+          const response = await exchange(apiKey, from(`198.51.100.${10 + i}`));
+          return { status: response.status, at: performance.now() };
+        }),
+      );
+      const floodEnded = await flood;
+
+      expect(valid.map((v) => v.status)).toEqual(Array(6).fill(200));
+      // Answered within the flood, not after it.
+      for (const v of valid) expect(v.at).toBeLessThan(floodEnded);
+      expect(floodStatuses).toHaveLength(600);
+      expect(floodStatuses.every((s) => s === 401 || s === 429 || s === 503)).toBe(true);
+      // The bound: each address's wrong secrets over all keys (THROTTLE_ADDRESS_MAX_FAILURES, 20).
+      expect(attackCompares).toBeGreaterThan(0);
+      expect(attackCompares).toBeLessThanOrEqual(attackers.length * 20);
+      expect(floodStatuses.filter((s) => s === 429).length).toBeGreaterThan(0);
+      const byStatus = Object.fromEntries([401, 429, 503].map((s) => [s, floodStatuses.filter((x) => x === s).length]));
+      process.stdout.write(`flood: ${attackCompares} attack compares; statuses ${JSON.stringify(byStatus)}\n`);
+    } finally {
+      await instance.close();
+    }
+  },
+  90_000,
+);
 
 it('keeps answering cached and SHA-256 keys during a flood of wrong secrets at real bcrypt cost 10', async () => {
   const instance = await serveFunctions(

@@ -146,9 +146,7 @@ describe('a flat key nobody migrated', () => {
     const { org, flatKey } = await goServiceFlatKey();
     const counts = [zero(), zero()];
     const served = await Promise.all(counts.map((c) => instance(c)));
-    const responses = await Promise.all(
-      Array.from({ length: 24 }, (_, i) => exchange(served[i % 2], flatKey)),
-    );
+    const responses = await Promise.all(Array.from({ length: 24 }, (_, i) => exchange(served[i % 2], flatKey)));
     expect(responses.map((r) => r.status)).toEqual(Array(24).fill(200));
     // Each instance shares one query among its concurrent requests; one insert wins.
     expect(counts.map((c) => c.queries)).toEqual([1, 1]);
@@ -159,53 +157,61 @@ describe('a flat key nobody migrated', () => {
     expect(records).toHaveLength(1);
   });
 
-  it('is refused from the next exchange once its plaintext is deleted, as the old tools revoke, also after self-migration', async () => {
-    const { flatKey, org } = await goServiceFlatKey();
-    const counts = zero();
-    const served = await instance(counts);
-    expect((await exchange(served, flatKey)).status).toBe(200);
-    await datastore.delete(plaintextKey(org, flatKey));
+  it(
+    'is refused from the next exchange once its plaintext is ' +
+      'deleted, as the old tools revoke, also after self-migration',
+    async () => {
+      const { flatKey, org } = await goServiceFlatKey();
+      const counts = zero();
+      const served = await instance(counts);
+      expect((await exchange(served, flatKey)).status).toBe(200);
+      await datastore.delete(plaintextKey(org, flatKey));
 
-    Object.assign(counts, zero());
-    expect((await exchange(served, flatKey)).status).toBe(401);
-    expect(counts).toMatchObject({ lookups: 1, queries: 0 });
-    const fresh = await instance(zero());
-    expect((await exchange(fresh, flatKey)).status).toBe(401);
-  });
-
-  it('token-admin key revoke refuses it, migrated by use or not migrated at all; key list and org list show it meanwhile', async () => {
-    const used = await goServiceFlatKey();
-    const unused = await goServiceFlatKey();
-    const served = await instance(zero());
-    const cli = cliFor(namespaceEnv(namespaces));
-    expect((await exchange(served, used.flatKey)).status).toBe(200);
-
-    const listed = parseJson<Array<Record<string, unknown>>>(await cli('key', 'list', '--org', unused.org, '--json'));
-    expect(listed).toEqual([
-      expect.objectContaining({
-        key_id: legacyKeyId(legacyKeyName(unused.flatKey)),
-        status: 'active',
-        legacy: true,
-        in_plaintext: true,
-      }),
-    ]);
-    const table = await cli('org', 'show', unused.org);
-    expect(table.stdout).toContain('still in plaintext');
-    const orgs = parseJson<Array<{ name: string; total_keys: number; active_keys: number }>>(
-      await cli('org', 'list', '--json'),
-    );
-    expect(orgs.find((o) => o.name === unused.org)).toMatchObject({ total_keys: 1, active_keys: 1 });
-    for (const output of [JSON.stringify(listed), table.stdout]) expect(output).not.toContain(unused.flatKey);
-
-    for (const { org, flatKey } of [used, unused]) {
-      const revoked = await cli('key', 'revoke', '--org', org, legacyKeyId(legacyKeyName(flatKey)));
-      expect(revoked).toMatchObject({ code: 0 });
+      Object.assign(counts, zero());
       expect((await exchange(served, flatKey)).status).toBe(401);
-    }
-    // The plaintext stays for autojoin's tools; the record decides.
-    expect((await datastore.get(plaintextKey(unused.org, unused.flatKey)))[0]).toBeDefined();
-    expect(await record(unused.flatKey)).toMatchObject({ org: unused.org, status: 'revoked', plaintext_twin: true });
-  });
+      expect(counts).toMatchObject({ lookups: 1, queries: 0 });
+      const fresh = await instance(zero());
+      expect((await exchange(fresh, flatKey)).status).toBe(401);
+    },
+  );
+
+  it(
+    'token-admin key revoke refuses it, migrated by use or not ' +
+      'migrated at all; key list and org list show it meanwhile',
+    async () => {
+      const used = await goServiceFlatKey();
+      const unused = await goServiceFlatKey();
+      const served = await instance(zero());
+      const cli = cliFor(namespaceEnv(namespaces));
+      expect((await exchange(served, used.flatKey)).status).toBe(200);
+
+      const listed = parseJson<Array<Record<string, unknown>>>(await cli('key', 'list', '--org', unused.org, '--json'));
+      expect(listed).toEqual([
+        expect.objectContaining({
+          key_id: legacyKeyId(legacyKeyName(unused.flatKey)),
+          status: 'active',
+          legacy: true,
+          in_plaintext: true,
+        }),
+      ]);
+      const table = await cli('org', 'show', unused.org);
+      expect(table.stdout).toContain('still in plaintext');
+      const orgs = parseJson<Array<{ name: string; total_keys: number; active_keys: number }>>(
+        await cli('org', 'list', '--json'),
+      );
+      expect(orgs.find((o) => o.name === unused.org)).toMatchObject({ total_keys: 1, active_keys: 1 });
+      for (const output of [JSON.stringify(listed), table.stdout]) expect(output).not.toContain(unused.flatKey);
+
+      for (const { org, flatKey } of [used, unused]) {
+        const revoked = await cli('key', 'revoke', '--org', org, legacyKeyId(legacyKeyName(flatKey)));
+        expect(revoked).toMatchObject({ code: 0 });
+        expect((await exchange(served, flatKey)).status).toBe(401);
+      }
+      // The plaintext stays for autojoin's tools; the record decides.
+      expect((await datastore.get(plaintextKey(unused.org, unused.flatKey)))[0]).toBeDefined();
+      expect(await record(unused.flatKey)).toMatchObject({ org: unused.org, status: 'revoked', plaintext_twin: true });
+    },
+  );
 
   it('migrate-legacy --delete-plaintext hands the authority to the record', async () => {
     const { org, flatKey } = await goServiceFlatKey();
@@ -253,7 +259,7 @@ describe('Datastore failing during the fallback', () => {
 
   it.each([
     ['unreachable', async () => `127.0.0.1:${await freePort()}`],
-    ['past its deadline', async () => `127.0.0.1:${(hanging.address() as { port: number }).port}`],
+    ['past its deadline', () => Promise.resolve(`127.0.0.1:${(hanging.address() as { port: number }).port}`)],
   ])('%s: 503 with Retry-After, never 401', async (_, host) => {
     const { flatKey } = await goServiceFlatKey();
     const broken = lookupReader(
@@ -276,62 +282,65 @@ describe('Datastore failing during the fallback', () => {
 });
 
 describe('garbage flat keys', () => {
-  it('5,000 distinct ones at once cost at most the budget in queries, get 401 or 503, and valid keys keep working', async () => {
-    const counts = zero();
-    // A still clock: the budget does not refill during the test, so the bound is exact.
-    const frozen = new Date();
-    // A generous deadline: on a loaded machine a slow emulator would turn lookups into 503s,
-    // which is right but not what this test measures.
-    const served = await instance(counts, { DATASTORE_TIMEOUT_MS: '30000' }, { now: () => frozen });
-    const scoped = await newAutojoinKey(datastore, namespaces);
-    const migrated = await goServiceFlatKey();
-    await migrateLegacyKeys({ datastore, namespaces }, { deletePlaintext: true });
-    expect((await exchange(served, scoped)).status).toBe(200); // now cached
-    expect((await exchange(served, migrated.flatKey)).status).toBe(200);
-    const before = { ...counts };
+  it(
+    '5,000 distinct ones at once cost at most the budget in ' + 'queries, get 401 or 503, and valid keys keep working',
+    async () => {
+      const counts = zero();
+      // A still clock: the budget does not refill during the test, so the bound is exact.
+      const frozen = new Date();
+      // A generous deadline: on a loaded machine a slow emulator would turn lookups into 503s,
+      // which is right but not what this test measures.
+      const served = await instance(counts, { DATASTORE_TIMEOUT_MS: '30000' }, { now: () => frozen });
+      const scoped = await newAutojoinKey(datastore, namespaces);
+      const migrated = await goServiceFlatKey();
+      await migrateLegacyKeys({ datastore, namespaces }, { deletePlaintext: true });
+      expect((await exchange(served, scoped)).status).toBe(200); // now cached
+      expect((await exchange(served, migrated.flatKey)).status).toBe(200);
+      const before = { ...counts };
 
-    const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-    const post = (apiKey: string): Promise<{ status: number; retryAfter: string | undefined }> =>
-      new Promise((resolve, reject) => {
-        const body = JSON.stringify({ api_key: apiKey });
-        const req = request(
-          served.url('exchangeAutojoin'),
-          {
-            method: 'POST',
-            agent,
-            headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
-          },
-          (res) => {
-            res.resume();
-            res.on('end', () =>
-              resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] }),
-            );
-          },
+      const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+      const post = (apiKey: string): Promise<{ status: number; retryAfter: string | undefined }> =>
+        new Promise((resolve, reject) => {
+          const body = JSON.stringify({ api_key: apiKey });
+          const req = request(
+            served.url('exchangeAutojoin'),
+            {
+              method: 'POST',
+              agent,
+              headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+            },
+            (res) => {
+              res.resume();
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] }));
+            },
+          );
+          req.on('error', reject);
+          req.end(body);
+        });
+      const GARBAGE = 5000;
+      const garbage = Array.from({ length: GARBAGE }, () => post(generateSecret()));
+      const valid = Array.from({ length: 50 }, (_, i) => post(i % 2 === 0 ? scoped : migrated.flatKey));
+      const [garbageReplies, validReplies] = await Promise.all([Promise.all(garbage), Promise.all(valid)]);
+      agent.destroy();
+
+      const queries = counts.queries - before.queries;
+      expect(queries).toBeLessThanOrEqual(60); // LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE's default
+      expect(queries).toBeGreaterThan(0);
+      const statuses = new Map<number, number>();
+      for (const reply of garbageReplies) statuses.set(reply.status, (statuses.get(reply.status) ?? 0) + 1);
+      expect([...statuses.keys()].sort()).toEqual([401, 503]);
+      expect(statuses.get(401)).toBe(queries); // exactly the keys that were looked up
+      for (const reply of garbageReplies.filter((r) => r.status === 503))
+        expect(Number(reply.retryAfter)).toBeGreaterThan(0);
+      expect(validReplies.map((r) => r.status)).toEqual(Array(50).fill(200));
+      expect(counts.inserted - before.inserted).toBe(0);
+      if (process.env.FLAT_KEY_FLOOD_REPORT) {
+        process.stderr.write(
+          `flood: ${GARBAGE} garbage keys, ${queries} queries (${(queries * 1000) / GARBAGE} per 1,000), ` +
+            `${statuses.get(401)} × 401, ${statuses.get(503)} × 503; ${validReplies.length} valid all 200\n`,
         );
-        req.on('error', reject);
-        req.end(body);
-      });
-    const GARBAGE = 5000;
-    const garbage = Array.from({ length: GARBAGE }, () => post(generateSecret()));
-    const valid = Array.from({ length: 50 }, (_, i) => post(i % 2 === 0 ? scoped : migrated.flatKey));
-    const [garbageReplies, validReplies] = await Promise.all([Promise.all(garbage), Promise.all(valid)]);
-    agent.destroy();
-
-    const queries = counts.queries - before.queries;
-    expect(queries).toBeLessThanOrEqual(60); // LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE's default
-    expect(queries).toBeGreaterThan(0);
-    const statuses = new Map<number, number>();
-    for (const reply of garbageReplies) statuses.set(reply.status, (statuses.get(reply.status) ?? 0) + 1);
-    expect([...statuses.keys()].sort()).toEqual([401, 503]);
-    expect(statuses.get(401)).toBe(queries); // exactly the keys that were looked up
-    for (const reply of garbageReplies.filter((r) => r.status === 503))
-      expect(Number(reply.retryAfter)).toBeGreaterThan(0);
-    expect(validReplies.map((r) => r.status)).toEqual(Array(50).fill(200));
-    expect(counts.inserted - before.inserted).toBe(0);
-    if (process.env.FLAT_KEY_FLOOD_REPORT) {
-      process.stderr.write(
-        `flood: ${GARBAGE} garbage keys, ${queries} queries (${(queries * 1000) / GARBAGE} per 1,000), ${statuses.get(401)} × 401, ${statuses.get(503)} × 503; ${validReplies.length} valid all 200\n`,
-      );
-    }
-  }, 180_000);
+      }
+    },
+    180_000,
+  );
 });

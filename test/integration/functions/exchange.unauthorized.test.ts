@@ -48,13 +48,15 @@ const cases: Array<[string, 'exchangeIntegration' | 'exchangeAutojoin', () => Pr
   [
     'an unknown integration',
     'exchangeIntegration',
-    async () =>
-      formatApiKey({
-        kind: 'integration',
-        ownerId: 'no-such-integration',
-        keyId: generateKeyId(),
-        secret: generateSecret(),
-      }),
+    () =>
+      Promise.resolve(
+        formatApiKey({
+          kind: 'integration',
+          ownerId: 'no-such-integration',
+          keyId: generateKeyId(),
+          secret: generateSecret(),
+        }),
+      ),
   ],
   [
     'an unknown key id',
@@ -120,8 +122,8 @@ const cases: Array<[string, 'exchangeIntegration' | 'exchangeAutojoin', () => Pr
       return apiKey;
     },
   ],
-  ['a malformed key', 'exchangeIntegration', async () => 'mlabk.cii_x.ki_nothex.secret'],
-  ['a flat (legacy) key at the integration function', 'exchangeIntegration', async () => generateSecret()],
+  ['a malformed key', 'exchangeIntegration', () => Promise.resolve('mlabk.cii_x.ki_nothex.secret')],
+  ['a flat (legacy) key at the integration function', 'exchangeIntegration', () => Promise.resolve(generateSecret())],
   [
     'an autojoin key at the integration function',
     'exchangeIntegration',
@@ -135,8 +137,10 @@ const cases: Array<[string, 'exchangeIntegration' | 'exchangeAutojoin', () => Pr
   [
     'an unknown organisation',
     'exchangeAutojoin',
-    async () =>
-      formatApiKey({ kind: 'autojoin', ownerId: 'no-such-org', keyId: generateKeyId(), secret: generateSecret() }),
+    () =>
+      Promise.resolve(
+        formatApiKey({ kind: 'autojoin', ownerId: 'no-such-org', keyId: generateKeyId(), secret: generateSecret() }),
+      ),
   ],
   [
     'a revoked organisation key',
@@ -147,7 +151,7 @@ const cases: Array<[string, 'exchangeIntegration' | 'exchangeAutojoin', () => Pr
       return apiKey;
     },
   ],
-  ['an unmigrated flat autojoin key', 'exchangeAutojoin', async () => generateSecret()],
+  ['an unmigrated flat autojoin key', 'exchangeAutojoin', () => Promise.resolve(generateSecret())],
 ];
 
 describe.each(cases)('%s', (_, fn, makeKey) => {

@@ -115,51 +115,56 @@ describe('the Datastore emulator stops mid-run and comes back', () => {
     await emulator.stop();
   });
 
-  it('answers 503 with Retry-After within the deadline while it is down, and tokens again once it is back, without a restart', async () => {
-    const apiKey = await newIntegrationKey(datastore, namespaces);
-    const parsed = parseApiKey(apiKey);
-    if (!parsed.ok) throw new Error('seeded key does not parse');
-    const owner = ownerKey(datastore, 'integration', parsed.key.ownerId, namespaces);
-    const record = apiKeyKey(datastore, 'integration', parsed.key.ownerId, parsed.key.keyId, namespaces);
-    const [ownerData] = await datastore.get(owner);
-    const [recordData] = await datastore.get(record);
-    expect((await postJson(served.url('exchangeIntegration'), { api_key: apiKey })).status).toBe(200);
+  it(
+    'answers 503 with Retry-After within the deadline while it is ' +
+      'down, and tokens again once it is back, without a restart',
+    async () => {
+      const apiKey = await newIntegrationKey(datastore, namespaces);
+      const parsed = parseApiKey(apiKey);
+      if (!parsed.ok) throw new Error('seeded key does not parse');
+      const owner = ownerKey(datastore, 'integration', parsed.key.ownerId, namespaces);
+      const record = apiKeyKey(datastore, 'integration', parsed.key.ownerId, parsed.key.keyId, namespaces);
+      const [ownerData] = await datastore.get(owner);
+      const [recordData] = await datastore.get(record);
+      expect((await postJson(served.url('exchangeIntegration'), { api_key: apiKey })).status).toBe(200);
 
-    await emulator.stop();
-    for (let i = 0; i < 3; i++) {
-      const started = Date.now();
-      const response = await postJson(served.url('exchangeIntegration'), { api_key: apiKey });
-      expect(response.status).toBe(503);
-      expect(Number(response.headers.get('retry-after'))).toBeGreaterThan(0);
-      expect(Date.now() - started).toBeLessThan(15_000);
-    }
+      await emulator.stop();
+      for (let i = 0; i < 3; i++) {
+        const started = Date.now();
+        const response = await postJson(served.url('exchangeIntegration'), { api_key: apiKey });
+        expect(response.status).toBe(503);
+        expect(Number(response.headers.get('retry-after'))).toBeGreaterThan(0);
+        expect(Date.now() - started).toBeLessThan(15_000);
+      }
 
-    // Back on the same port; the emulator keeps nothing in memory, so the data is restored.
-    emulator = await startEmulator({ projectId: process.env.PROJECT_ID, port });
-    // This client's channel reconnects with backoff, like the function's.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await datastore.save([
-          { key: owner, data: ownerData },
-          { key: record, data: recordData },
-        ]);
-        break;
-      } catch (error) {
-        if (attempt > 100) throw error;
+      // Back on the same port; the emulator keeps nothing in memory, so the data is restored.
+      emulator = await startEmulator({ projectId: process.env.PROJECT_ID, port });
+      // This client's channel reconnects with backoff, like the function's.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await datastore.save([
+            { key: owner, data: ownerData },
+            { key: record, data: recordData },
+          ]);
+          break;
+        } catch (error) {
+          if (attempt > 100) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+      }
+      const statuses: number[] = [];
+      const deadline = Date.now() + 60_000;
+      while (Date.now() < deadline) {
+        const status = (await postJson(served.url('exchangeIntegration'), { api_key: apiKey })).status;
+        statuses.push(status);
+        if (status === 200) break;
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
-    }
-    const statuses: number[] = [];
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      const status = (await postJson(served.url('exchangeIntegration'), { api_key: apiKey })).status;
-      statuses.push(status);
-      if (status === 200) break;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-    expect(statuses.at(-1)).toBe(200);
-    expect(statuses.every((s) => s === 200 || s === 503)).toBe(true);
-  }, 120_000);
+      expect(statuses.at(-1)).toBe(200);
+      expect(statuses.every((s) => s === 200 || s === 503)).toBe(true);
+    },
+    120_000,
+  );
 });
 
 describe('Secret Manager holds an unusable signing key', () => {
@@ -170,7 +175,7 @@ describe('Secret Manager holds an unusable signing key', () => {
   afterAll(() => fake.stop());
 
   it.each([
-    ['text that is not a JWK', async () => 'this is not JSON'],
+    ['text that is not a JWK', () => Promise.resolve('this is not JSON')],
     [
       'a public-only JWK',
       async () => {

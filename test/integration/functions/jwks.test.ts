@@ -56,21 +56,24 @@ describe('jwks from a key file', () => {
     expect(await head.text()).toBe('');
   });
 
-  it('answers GET /health with 200 {"status":"ok"}, not cached; the Go service\'s path still gets the keys', async () => {
-    const health = await fetch(new URL('/health', served.url('jwks')));
-    expect(health.status).toBe(200);
-    expect(health.headers.get('content-type')).toMatch(/^application\/json/);
-    expect(health.headers.get('cache-control')).toBe('no-store');
-    expect(health.headers.get('etag')).toBeNull();
-    expect(await readJson(health)).toEqual({ status: 'ok' });
-    expect(served.logs.at(-1)).toMatchObject({ function: 'jwks', outcome: 'health', status: 200 });
-    const head = await fetch(new URL('/health', served.url('jwks')), { method: 'HEAD' });
-    expect(head.status).toBe(200);
-    expect(await head.text()).toBe('');
-    const keys = await fetch(new URL('/.well-known/jwks.json', served.url('jwks')));
-    expect(keys.status).toBe(200);
-    expect(((await readJson(keys)) as { keys: unknown[] }).keys).toHaveLength(1);
-  });
+  it(
+    'answers GET /health with 200 {"status":"ok"}, not ' + "cached; the Go service's path still gets the keys",
+    async () => {
+      const health = await fetch(new URL('/health', served.url('jwks')));
+      expect(health.status).toBe(200);
+      expect(health.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(health.headers.get('cache-control')).toBe('no-store');
+      expect(health.headers.get('etag')).toBeNull();
+      expect(await readJson(health)).toEqual({ status: 'ok' });
+      expect(served.logs.at(-1)).toMatchObject({ function: 'jwks', outcome: 'health', status: 200 });
+      const head = await fetch(new URL('/health', served.url('jwks')), { method: 'HEAD' });
+      expect(head.status).toBe(200);
+      expect(await head.text()).toBe('');
+      const keys = await fetch(new URL('/.well-known/jwks.json', served.url('jwks')));
+      expect(keys.status).toBe(200);
+      expect((await readJson<{ keys: unknown[] }>(keys)).keys).toHaveLength(1);
+    },
+  );
 
   it('answers POST /health with 405 and Allow: GET, HEAD', async () => {
     const response = await fetch(new URL('/health', served.url('jwks')), { method: 'POST' });

@@ -9,7 +9,8 @@ describe('the CI workflow', () => {
   it('tests the dist/ it hands on: the smoke test reads it, and it is uploaded with its dotfiles', () => {
     expect(testJob).toMatch(/- run: \.ci\/run\n\s+env:\n\s+BUNDLE_SMOKE_DIST: dist\n/);
     const upload = new RegExp(
-      String.raw`uses: actions/upload-artifact@v4\n\s+with:\n\s+name: dist\n\s+path: dist/\n\s+include-hidden-files: true`,
+      String.raw`uses: actions/upload-artifact@v4\n\s+with:\n\s+name: dist\n` +
+        String.raw`\s+path: dist/\n\s+include-hidden-files: true`,
     );
     expect(testJob).toMatch(upload);
   });

@@ -47,8 +47,10 @@ describe('deploy.sh --dry-run', () => {
         `${WHEN_FOUND}gcloud logging metrics update ${name} `,
       ]),
       `${CHECK}gcloud monitoring dashboards describe token-exchange `,
-      'sed -e \'1s|^{|{"name": "projects/mlab-sandbox/dashboards/token-exchange", |\' scripts/deploy/metrics/dashboard.json | gcloud monitoring dashboards create ',
-      `${WHEN_FOUND}sed -e "1s|^{|{\\"name\\": \\"projects/mlab-sandbox/dashboards/token-exchange\\", \\"etag\\": \\"$(gcloud monitoring dashboards describe token-exchange `,
+      'sed -e \'1s|^{|{"name": "projects/mlab-sandbox/dashboards/token-exchange", |\' ' +
+        'scripts/deploy/metrics/dashboard.json | gcloud monitoring dashboards create ',
+      `${WHEN_FOUND}sed -e "1s|^{|{\\"name\\": \\"projects/mlab-sandbox/dashboards/token-exchange\\", ` +
+        '\\"etag\\": \\"$(gcloud monitoring dashboards describe token-exchange ',
       ...FUNCTIONS.map((name) => `gcloud functions describe ${name} `),
     ];
     expect(run.lines.map((line, i) => (line.startsWith(expected[i] ?? '\0') ? expected[i] : line))).toEqual(expected);
@@ -107,8 +109,10 @@ describe('deploy.sh --dry-run', () => {
     expect(metrics).toEqual(
       ['token_exchange_requests', 'token_exchange_latency'].flatMap((name) => [
         `${CHECK}gcloud logging metrics describe ${name} --project=mlab-sandbox`,
-        `gcloud logging metrics create ${name} --project=mlab-sandbox --config-from-file=scripts/deploy/metrics/${name}.json`,
-        `${WHEN_FOUND}gcloud logging metrics update ${name} --project=mlab-sandbox --config-from-file=scripts/deploy/metrics/${name}.json`,
+        `gcloud logging metrics create ${name} --project=mlab-sandbox ` +
+          `--config-from-file=scripts/deploy/metrics/${name}.json`,
+        `${WHEN_FOUND}gcloud logging metrics update ${name} --project=mlab-sandbox ` +
+          `--config-from-file=scripts/deploy/metrics/${name}.json`,
       ]),
     );
     const requests = JSON.parse(
@@ -243,22 +247,25 @@ describe.each([
       );
   });
 
-  test('a second run (everything exists) creates nothing: it updates what can change and runs what the dry run marks', () => {
-    const dry = standIn.dryRun(env);
-    const { run, calls } = standIn.run(env, true);
-    expect(run.status).toBe(0);
-    expect(calls).toEqual(standIn.replay(linesRunWhen(dry, 'present'), true));
-    const ran = verbs(calls);
-    expect(ran.filter((verb) => / create$| add-backend$/.test(verb))).toEqual([]);
-    expect(ran).toEqual(expect.arrayContaining(['logging metrics update', 'monitoring dashboards update']));
-    if (env.AUTH_DOMAIN) expect(ran).toContain('compute security-policies rules update');
-    // A dashboard update carries the etag it has just read, as the API requires.
-    const update = calls.find((call) => call.args.slice(0, 3).join(' ') === 'monitoring dashboards update');
-    expect(JSON.parse(update?.stdin ?? 'null')).toMatchObject({
-      name: 'projects/mlab-sandbox/dashboards/token-exchange',
-      etag: 'etag-from-describe',
-    });
-  });
+  test(
+    'a second run (everything exists) creates nothing: it ' + 'updates what can change and runs what the dry run marks',
+    () => {
+      const dry = standIn.dryRun(env);
+      const { run, calls } = standIn.run(env, true);
+      expect(run.status).toBe(0);
+      expect(calls).toEqual(standIn.replay(linesRunWhen(dry, 'present'), true));
+      const ran = verbs(calls);
+      expect(ran.filter((verb) => / create$| add-backend$/.test(verb))).toEqual([]);
+      expect(ran).toEqual(expect.arrayContaining(['logging metrics update', 'monitoring dashboards update']));
+      if (env.AUTH_DOMAIN) expect(ran).toContain('compute security-policies rules update');
+      // A dashboard update carries the etag it has just read, as the API requires.
+      const update = calls.find((call) => call.args.slice(0, 3).join(' ') === 'monitoring dashboards update');
+      expect(JSON.parse(update?.stdin ?? 'null')).toMatchObject({
+        name: 'projects/mlab-sandbox/dashboards/token-exchange',
+        etag: 'etag-from-describe',
+      });
+    },
+  );
 
   test('refuses to deploy a function that was not built', () => {
     rmSync(join(standIn.work, 'dist', 'jwks'), { recursive: true });

@@ -35,7 +35,7 @@ function urlMap(run: Run, name: string): UrlMap {
   const line = run.lines.find((l) => l.includes(`| gcloud compute url-maps import ${name} `));
   const json = line && /^echo '(.*)' \| /.exec(line);
   if (!json) throw new Error(`no url-maps import of ${name} in:\n${run.stdout}`);
-  return JSON.parse((json[1]).replace(/'\\''/g, "'")) as UrlMap;
+  return JSON.parse(json[1].replace(/'\\''/g, "'")) as UrlMap;
 }
 
 /** Where a request for `path` on `host` goes, as the load balancer reads the map. */
@@ -57,7 +57,8 @@ describe('deploy.sh --dry-run with AUTH_DOMAIN', () => {
     const dashboard = run.lines.findIndex((l) => l.includes('| gcloud monitoring dashboards create '));
     expect(dashboard).toBeGreaterThan(index('gcloud functions deploy jwks '));
     expect(index('gcloud compute network-endpoint-groups create')).toBeGreaterThan(dashboard);
-    expect(run.stdout).not.toContain('gcloud functions describe'); // the functions' own URLs no longer answer from outside
+    // the functions' own URLs no longer answer from outside
+    expect(run.stdout).not.toContain('gcloud functions describe');
   });
 
   test.each(FUNCTIONS)('%s takes traffic only from the load balancer, still without a Google identity', (name) => {
@@ -88,7 +89,8 @@ describe('deploy.sh --dry-run with AUTH_DOMAIN', () => {
       expect(add.get('--network-endpoint-group-region')).toBe('us-east1');
       // Added only when the backend service does not list that group yet.
       expect(run.lines[index(`gcloud compute backend-services add-backend ${name} `) - 1]).toBe(
-        `${CHECK}gcloud compute backend-services describe ${name} --global --project=mlab-sandbox --format='value(backends[].group)' | grep -q '/networkEndpointGroups/${name}$'`,
+        `${CHECK}gcloud compute backend-services describe ${name} --global --project=mlab-sandbox ` +
+          `--format='value(backends[].group)' | grep -q '/networkEndpointGroups/${name}$'`,
       );
     },
   );
@@ -101,7 +103,8 @@ describe('deploy.sh --dry-run with AUTH_DOMAIN', () => {
     expect(route(map, AUTH_DOMAIN, '/.well-known/jwks.json')).toBe(`${BACKEND}token-exchange-jwks`);
     expect(route(map, AUTH_DOMAIN, '/health')).toBe(`${BACKEND}token-exchange-jwks`); // jwks answers /health itself
     expect(route(map, 'other.example.org', '/v0/token/integration')).toBe(`${BACKEND}token-exchange-jwks`);
-    expect(flags(line('echo \'{"name":"token-exchange",')).get('--quiet')).toBe(true); // import replaces without a prompt
+    // import replaces without a prompt
+    expect(flags(line('echo \'{"name":"token-exchange",')).get('--quiet')).toBe(true);
   });
 
   test('each function of shared/platform/functions.ts, and only those, answers its Go service path', () => {
@@ -133,35 +136,39 @@ describe('deploy.sh --dry-run with AUTH_DOMAIN', () => {
     ]);
   });
 
-  test('HTTPS on one global address, with a Google-managed certificate for AUTH_DOMAIN through a DNS authorization', () => {
-    expect(flags(line('gcloud compute addresses create token-exchange-ip ')).get('--global')).toBe(true);
-    expect(flags(line(`gcloud certificate-manager dns-authorizations create ${CERT} `)).get('--domain')).toBe(
-      AUTH_DOMAIN,
-    );
-    const cert = flags(line(`gcloud certificate-manager certificates create ${CERT} `));
-    expect([cert.get('--domains'), cert.get('--dns-authorizations')]).toEqual([AUTH_DOMAIN, CERT]);
-    const entry = flags(line(`gcloud certificate-manager maps entries create ${CERT} `));
-    expect([entry.get('--map'), entry.get('--certificates'), entry.get('--hostname')]).toEqual([
-      'token-exchange',
-      CERT,
-      AUTH_DOMAIN,
-    ]);
-    const proxy = flags(line('gcloud compute target-https-proxies create token-exchange-https '));
-    expect([proxy.get('--url-map'), proxy.get('--certificate-map')]).toEqual(['token-exchange', 'token-exchange']);
-    const rule = flags(line('gcloud compute forwarding-rules create token-exchange-https '));
-    expect([
-      rule.get('--target-https-proxy'),
-      rule.get('--ports'),
-      rule.get('--address'),
-      rule.get('--load-balancing-scheme'),
-    ]).toEqual(['token-exchange-https', '443', 'token-exchange-ip', 'EXTERNAL_MANAGED']);
-  });
+  test(
+    'HTTPS on one global address, with a Google-managed ' + 'certificate for AUTH_DOMAIN through a DNS authorization',
+    () => {
+      expect(flags(line('gcloud compute addresses create token-exchange-ip ')).get('--global')).toBe(true);
+      expect(flags(line(`gcloud certificate-manager dns-authorizations create ${CERT} `)).get('--domain')).toBe(
+        AUTH_DOMAIN,
+      );
+      const cert = flags(line(`gcloud certificate-manager certificates create ${CERT} `));
+      expect([cert.get('--domains'), cert.get('--dns-authorizations')]).toEqual([AUTH_DOMAIN, CERT]);
+      const entry = flags(line(`gcloud certificate-manager maps entries create ${CERT} `));
+      expect([entry.get('--map'), entry.get('--certificates'), entry.get('--hostname')]).toEqual([
+        'token-exchange',
+        CERT,
+        AUTH_DOMAIN,
+      ]);
+      const proxy = flags(line('gcloud compute target-https-proxies create token-exchange-https '));
+      expect([proxy.get('--url-map'), proxy.get('--certificate-map')]).toEqual(['token-exchange', 'token-exchange']);
+      const rule = flags(line('gcloud compute forwarding-rules create token-exchange-https '));
+      expect([
+        rule.get('--target-https-proxy'),
+        rule.get('--ports'),
+        rule.get('--address'),
+        rule.get('--load-balancing-scheme'),
+      ]).toEqual(['token-exchange-https', '443', 'token-exchange-ip', 'EXTERNAL_MANAGED']);
+    },
+  );
 
   test('ends with what to do in DNS, in order: the CNAME, the certificate state to wait for, then the A record', () => {
     const tail = run.lines.slice(-4);
     expect(tail[0]).toMatch(
       new RegExp(
-        `^gcloud certificate-manager dns-authorizations describe ${CERT} .*dnsResourceRecord\\.name,dnsResourceRecord\\.type,dnsResourceRecord\\.data`,
+        `^gcloud certificate-manager dns-authorizations describe ${CERT} ` +
+          '.*dnsResourceRecord\\.name,dnsResourceRecord\\.type,dnsResourceRecord\\.data',
       ),
     );
     expect(tail[1]).toMatch(new RegExp(`^gcloud certificate-manager certificates describe ${CERT} .*managed\\.state`));
@@ -171,34 +178,39 @@ describe('deploy.sh --dry-run with AUTH_DOMAIN', () => {
     );
   });
 
-  test('Cloud Armor bans a client IP above 600 requests a minute for 5 minutes, answering 429, on the exchange backends only', () => {
-    expect(flags(line('gcloud compute security-policies create token-exchange-edge ')).get('--type')).toBe(
-      'CLOUD_ARMOR',
-    );
-    const rule = line('gcloud compute security-policies rules create 1000 ');
-    const f = flags(rule);
-    expect(Object.fromEntries([...f].filter(([name]) => name !== '--description'))).toEqual({
-      '--security-policy': 'token-exchange-edge',
-      '--src-ip-ranges': '*',
-      '--action': 'rate-based-ban',
-      '--rate-limit-threshold-count': '600',
-      '--rate-limit-threshold-interval-sec': '60',
-      '--ban-duration-sec': '300',
-      '--conform-action': 'allow',
-      '--exceed-action': 'deny-429',
-      '--enforce-on-key': 'IP',
-      '--project': 'mlab-sandbox',
-    });
-    // When the rule exists, the same settings are applied to it (a changed threshold takes effect).
-    expect(run.lines[run.lines.indexOf(rule) + 1]).toBe(
-      `${WHEN_FOUND}${rule.replace(' rules create ', ' rules update ')}`,
-    );
-    const attached = run.lines.filter(
-      (l) =>
-        l.includes('--security-policy=token-exchange-edge') && l.startsWith('gcloud compute backend-services update '),
-    );
-    expect(attached.map((l) => l.split(' ')[4])).toEqual(['token-exchange-integration', 'token-exchange-autojoin']);
-  });
+  test(
+    'Cloud Armor bans a client IP above 600 requests a minute ' +
+      'for 5 minutes, answering 429, on the exchange backends only',
+    () => {
+      expect(flags(line('gcloud compute security-policies create token-exchange-edge ')).get('--type')).toBe(
+        'CLOUD_ARMOR',
+      );
+      const rule = line('gcloud compute security-policies rules create 1000 ');
+      const f = flags(rule);
+      expect(Object.fromEntries([...f].filter(([name]) => name !== '--description'))).toEqual({
+        '--security-policy': 'token-exchange-edge',
+        '--src-ip-ranges': '*',
+        '--action': 'rate-based-ban',
+        '--rate-limit-threshold-count': '600',
+        '--rate-limit-threshold-interval-sec': '60',
+        '--ban-duration-sec': '300',
+        '--conform-action': 'allow',
+        '--exceed-action': 'deny-429',
+        '--enforce-on-key': 'IP',
+        '--project': 'mlab-sandbox',
+      });
+      // When the rule exists, the same settings are applied to it (a changed threshold takes effect).
+      expect(run.lines[run.lines.indexOf(rule) + 1]).toBe(
+        `${WHEN_FOUND}${rule.replace(' rules create ', ' rules update ')}`,
+      );
+      const attached = run.lines.filter(
+        (l) =>
+          l.includes('--security-policy=token-exchange-edge') &&
+          l.startsWith('gcloud compute backend-services update '),
+      );
+      expect(attached.map((l) => l.split(' ')[4])).toEqual(['token-exchange-integration', 'token-exchange-autojoin']);
+    },
+  );
 
   test('the edge limit follows its settings', () => {
     const tuned = deploy(['--dry-run'], {
@@ -221,7 +233,7 @@ describe('deploy.sh --dry-run with AUTH_DOMAIN', () => {
       (l, i) =>
         / (create|add-backend) /.test(l.split('|').pop() as string) &&
         !l.startsWith('#') &&
-        !(run.lines[i - 1]).startsWith(CHECK),
+        !run.lines[i - 1].startsWith(CHECK),
     );
     expect(unchecked).toEqual([]);
     expect(

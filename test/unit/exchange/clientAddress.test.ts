@@ -1,11 +1,14 @@
 import { addressBucket, clientAddress } from '../../../shared/exchange/clientAddress';
 
 describe('clientAddress', () => {
-  it('takes the entry the load balancer appended for the client (2nd from the right), never one the client wrote', () => {
-    expect(clientAddress('203.0.113.9, 130.211.0.1', '10.0.0.1', 2)).toBe('203.0.113.9');
-    expect(clientAddress('6.6.6.6, 7.7.7.7, 203.0.113.9, 130.211.0.1', '10.0.0.1', 2)).toBe('203.0.113.9');
-    expect(clientAddress(['6.6.6.6', '203.0.113.9, 130.211.0.1'], '10.0.0.1', 2)).toBe('203.0.113.9');
-  });
+  it(
+    'takes the entry the load balancer appended for the ' + 'client (2nd from the right), never one the client wrote',
+    () => {
+      expect(clientAddress('203.0.113.9, 130.211.0.1', '10.0.0.1', 2)).toBe('203.0.113.9');
+      expect(clientAddress('6.6.6.6, 7.7.7.7, 203.0.113.9, 130.211.0.1', '10.0.0.1', 2)).toBe('203.0.113.9');
+      expect(clientAddress(['6.6.6.6', '203.0.113.9, 130.211.0.1'], '10.0.0.1', 2)).toBe('203.0.113.9');
+    },
+  );
 
   it('takes the rightmost entry with hop 1, the peer with hop 0 or without the header', () => {
     expect(clientAddress('6.6.6.6, 203.0.113.9', '10.0.0.1', 1)).toBe('203.0.113.9');

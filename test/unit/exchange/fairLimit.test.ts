@@ -18,30 +18,34 @@ function tasks(): { task: (name: string) => () => Promise<string>; started: stri
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 describe('FairLimit', () => {
-  it('runs at most `concurrency` at once and gives freed slots to the addresses in turn, not first come first served', async () => {
-    const limit = new FairLimit(1, 100, 100);
-    const t = tasks();
-    const runs = [limit.run('flood', t.task('f0'))];
-    for (let i = 1; i <= 5; i++) runs.push(limit.run('flood', t.task(`f${i}`)));
-    runs.push(limit.run('owner', t.task('owner')));
-    await tick();
-    expect(t.started).toEqual(['f0']);
-    expect(limit.queued).toBe(6);
-    t.releaseNext();
-    await tick();
-    // The flood was first in line with five more, but the owner's compare is next.
-    expect(t.started).toEqual(['f0', 'f1']);
-    t.releaseNext();
-    await tick();
-    expect(t.started).toEqual(['f0', 'f1', 'owner']);
-    for (let i = 0; i < 5; i++) {
+  it(
+    'runs at most `concurrency` at once and gives freed slots ' +
+      'to the addresses in turn, not first come first served',
+    async () => {
+      const limit = new FairLimit(1, 100, 100);
+      const t = tasks();
+      const runs = [limit.run('flood', t.task('f0'))];
+      for (let i = 1; i <= 5; i++) runs.push(limit.run('flood', t.task(`f${i}`)));
+      runs.push(limit.run('owner', t.task('owner')));
+      await tick();
+      expect(t.started).toEqual(['f0']);
+      expect(limit.queued).toBe(6);
       t.releaseNext();
       await tick();
-    }
-    await Promise.all(runs);
-    expect(t.started).toEqual(['f0', 'f1', 'owner', 'f2', 'f3', 'f4', 'f5']);
-    expect(limit.inFlight).toBe(0);
-  });
+      // The flood was first in line with five more, but the owner's compare is next.
+      expect(t.started).toEqual(['f0', 'f1']);
+      t.releaseNext();
+      await tick();
+      expect(t.started).toEqual(['f0', 'f1', 'owner']);
+      for (let i = 0; i < 5; i++) {
+        t.releaseNext();
+        await tick();
+      }
+      await Promise.all(runs);
+      expect(t.started).toEqual(['f0', 'f1', 'owner', 'f2', 'f3', 'f4', 'f5']);
+      expect(limit.inFlight).toBe(0);
+    },
+  );
 
   it('refuses past the per-address line, while other addresses still get in line', async () => {
     const limit = new FairLimit(1, 100, 2);

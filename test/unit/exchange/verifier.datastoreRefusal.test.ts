@@ -14,10 +14,10 @@ const refused = { status: 'refused', cause: '3: INVALID_ARGUMENT' } as const;
 
 function verifierAnswering(answer: Lookup & LookupMany): ReturnType<typeof createKeyVerifier> {
   const store: EntityReader & FlatKeyStore = {
-    get: async () => answer,
-    getMany: async () => answer,
-    findFlatKey: async () => answer,
-    insertIfAbsent: async () => answer,
+    get: () => Promise.resolve(answer),
+    getMany: () => Promise.resolve(answer),
+    findFlatKey: () => Promise.resolve(answer),
+    insertIfAbsent: () => Promise.resolve(answer),
   };
   return createKeyVerifier({
     keys: KEY_PATHS,

@@ -43,7 +43,7 @@ describe('parseSigningKey', () => {
       expect(signingKey.alg).toBe(alg);
       expect(signingKey.kid).toBe(jwk.kid);
       expect(JSON.stringify(signingKey.publicJwk)).not.toMatch(/"(d|p|q|dp|dq|qi)"/);
-      const token = await new TokenSigner(async () => signingKey).sign(claimsFor(key, settings));
+      const token = await new TokenSigner(() => Promise.resolve(signingKey)).sign(claimsFor(key, settings));
       expect(decodeProtectedHeader(token)).toEqual({ alg, kid: jwk.kid, typ: 'JWT' });
       const verified = await jwtVerify(token, await importJWK({ ...signingKey.publicJwk }, alg), {
         issuer: 'token-exchange',
@@ -74,10 +74,10 @@ describe('parseSigningKey', () => {
       async () => JSON.stringify({ ...(await generateSigningKey('EdDSA')), d: undefined }),
       /public key/,
     ],
-    ['a symmetric key', async () => JSON.stringify({ kty: 'oct', k: 'c2VjcmV0' }), /unsupported key type/],
+    ['a symmetric key', () => Promise.resolve(JSON.stringify({ kty: 'oct', k: 'c2VjcmV0' })), /unsupported key type/],
     [
       'a P-384 key',
-      async () => JSON.stringify({ kty: 'EC', crv: 'P-384', x: 'a', y: 'b', d: 'c' }),
+      () => Promise.resolve(JSON.stringify({ kty: 'EC', crv: 'P-384', x: 'a', y: 'b', d: 'c' })),
       /unsupported key type/,
     ],
     [
@@ -102,10 +102,10 @@ describe('TokenSigner', () => {
   it('loads the key once, and tries again after a failed load', async () => {
     const signingKey = await parseSigningKey(JSON.stringify(await generateSigningKey('EdDSA')));
     let calls = 0;
-    const signer = new TokenSigner(async () => {
+    const signer = new TokenSigner(() => {
       calls += 1;
-      if (calls === 1) throw new Error('Secret Manager unavailable');
-      return signingKey;
+      if (calls === 1) return Promise.reject(new Error('Secret Manager unavailable'));
+      return Promise.resolve(signingKey);
     });
     await expect(signer.sign(claimsFor(key, settings))).rejects.toThrow('Secret Manager unavailable');
     await expect(signer.sign(claimsFor(key, settings))).resolves.toEqual(expect.any(String));
@@ -133,9 +133,9 @@ describe('TokenSigner re-reading the key', () => {
     let current = first;
     let reads = 0;
     const signer = new TokenSigner(
-      async () => {
+      () => {
         reads += 1;
-        return current;
+        return Promise.resolve(current);
       },
       { refreshMs: 1000, now: () => now },
     );
@@ -158,10 +158,10 @@ describe('TokenSigner re-reading the key', () => {
     const errors: string[] = [];
     let reads = 0;
     const signer = new TokenSigner(
-      async () => {
+      () => {
         reads += 1;
-        if (reads > 1 && fail) throw new Error('Secret Manager unavailable');
-        return reads === 1 ? first : second;
+        if (reads > 1 && fail) return Promise.reject(new Error('Secret Manager unavailable'));
+        return Promise.resolve(reads === 1 ? first : second);
       },
       { refreshMs: 300_000, now: () => now, onRefreshError: (e) => errors.push(e.message) },
     );
