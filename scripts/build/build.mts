@@ -160,7 +160,8 @@ async function buildFunction(
     name: packageName,
     version: '0.0.0',
     private: true,
-    description: `Cloud Function ${name}, bundled by scripts/build/build.mts from the token-exchange functions repository.`,
+    description:
+      `Cloud Function ${name}, bundled by scripts/build/build.mts ` + 'from the token-exchange functions repository.',
     license: 'Apache-2.0',
     main: 'index.js',
     engines: { node: '24' },

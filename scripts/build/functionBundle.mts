@@ -40,7 +40,8 @@ const datastoreProtoPath: Plugin = {
       const count = source.split(from).length - 1;
       if (count !== 1) {
         throw new Error(
-          `${args.path}: expected ${from} once, found it ${count} times; check which files @google-cloud/datastore reads at run time`,
+          `${args.path}: expected ${from} once, found it ${count} times; ` +
+            'check which files @google-cloud/datastore reads at run time',
         );
       }
       return { contents: source.replace(from, "path.join(__dirname, 'protos', 'app_engine_key.proto')"), loader: 'js' };

@@ -18,8 +18,7 @@ export function parseDuration(text: string, option: string): number {
     throw new UsageError(`${option} takes a duration such as 90d, 24h, 30m or 1h30m, got ${JSON.stringify(text)}`);
   }
   let seconds = 0;
-  for (const [, amount, unit] of text.matchAll(/(\d+)([smhdw])/g))
-    seconds += Number(amount) * (UNIT_SECONDS[unit]);
+  for (const [, amount, unit] of text.matchAll(/(\d+)([smhdw])/g)) seconds += Number(amount) * UNIT_SECONDS[unit];
   if (!Number.isSafeInteger(seconds)) throw new UsageError(`${option} is too long`);
   return seconds;
 }

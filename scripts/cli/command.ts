@@ -145,7 +145,7 @@ export function mainHelp(commands: readonly Command[]): string {
     '(the emulator when DATASTORE_EMULATOR_HOST is set), and the signing key in Secret Manager.',
     '',
     'Commands:',
-    ...commands.map((c, i) => `  ${(names[i]).padEnd(width)}  ${c.summary}`),
+    ...commands.map((c, i) => `  ${names[i].padEnd(width)}  ${c.summary}`),
     '',
     'Global options:',
     optionBlock(GLOBAL_OPTIONS),
@@ -207,7 +207,8 @@ export class Session {
       throw new ConfigError(NO_PROJECT);
     if (!(await isEmulatorReady(host, EMULATOR_DEADLINE_MS))) {
       throw new ConfigError(
-        `cannot reach Datastore at ${host} (DATASTORE_EMULATOR_HOST): is the emulator running? npm start prints the host to use`,
+        `cannot reach Datastore at ${host} (DATASTORE_EMULATOR_HOST): ` +
+          'is the emulator running? npm start prints the host to use',
       );
     }
   }
@@ -238,7 +239,8 @@ export class Session {
     const alias = this.option('alias') ?? this.aliasFromEnv(env);
     if (!isVersionAlias(alias))
       throw new UsageError(
-        `--alias must be a version alias (a letter, then letters, digits, - or _; not latest), got ${JSON.stringify(alias)}`,
+        '--alias must be a version alias (a letter, then letters, digits, - or _; not latest), ' +
+          `got ${JSON.stringify(alias)}`,
       );
     this.secretManager ??= secretManagerClient(env);
     const now = (): Date => this.now();
@@ -250,7 +252,8 @@ export class Session {
     if (!version) return 'current';
     if (!isVersionAlias(version)) {
       throw new ConfigError(
-        `SIGNING_KEY_VERSION is ${JSON.stringify(version)}, not an alias: a rotation needs signers to read an alias (pass --alias)`,
+        `SIGNING_KEY_VERSION is ${JSON.stringify(version)}, not an alias: ` +
+          'a rotation needs signers to read an alias (pass --alias)',
       );
     }
     return version;

@@ -38,6 +38,7 @@ export const COMMANDS: readonly Command[] = [
 ];
 
 // Bundled at build time (a relative import): the version of the checkout that built the CLI.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- a JSON file, inlined by esbuild
 const PACKAGE_VERSION = (require('../../package.json') as { version: string }).version;
 
 const EXIT_OK = 0;
@@ -119,7 +120,7 @@ async function runCommand(noun: string, verb: string | undefined, args: readonly
   let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
   try {
     const options = parseOptions(specs);
-    parsed = parseArgs({ args: [...args], options, allowPositionals: true, strict: true }) as typeof parsed;
+    parsed = parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
   } catch (error) {
     const reason = (error as Error).message.replace(/\. To specify a positional argument.*$/s, '');
     throw new UsageError(`${reason}; run token-admin ${noun} ${verb} --help`);

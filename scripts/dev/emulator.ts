@@ -81,7 +81,10 @@ const group = (signal) => {
 };
 for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(signal, () => undefined);
 child = spawn(command, args, { stdio: ['ignore', 'inherit', 'inherit'] });
-child.on('error', (error) => { process.stderr.write('cannot run ' + command + ' (is it installed and on PATH?): ' + error.message + '\\n'); process.exit(127); });
+child.on('error', (error) => {
+  process.stderr.write('cannot run ' + command + ' (is it installed and on PATH?): ' + error.message + '\\n');
+  process.exit(127);
+});
 child.on('exit', (code, signal) => {
   if (stopping) group('SIGKILL');
   else { process.stderr.write(command + ' exited with ' + (signal || code) + '\\n'); group('SIGKILL'); }

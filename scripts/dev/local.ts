@@ -52,7 +52,8 @@ async function listen(server: Server, port: number): Promise<void> {
       reject(
         error.code === 'EADDRINUSE'
           ? new Error(
-              `port ${port} on 127.0.0.1 is already in use (another npm start?): stop that, or choose another with PORT=<port>`,
+              `port ${port} on 127.0.0.1 is already in use (another npm start?): ` +
+                'stop that, or choose another with PORT=<port>',
             )
           : error,
       );
@@ -141,7 +142,8 @@ async function main(): Promise<void> {
       // Without this, a dead emulator would hang the demo data's first write for a minute of gRPC retries.
       if (!(await isEmulatorReady(host, 3000))) {
         throw new Error(
-          `cannot reach the Datastore emulator at ${host} (DATASTORE_EMULATOR_HOST): start it, or unset the variable and npm start runs its own`,
+          `cannot reach the Datastore emulator at ${host} (DATASTORE_EMULATOR_HOST): ` +
+            'start it, or unset the variable and npm start runs its own',
         );
       }
       console.error(`using the Datastore emulator at ${host}`);
@@ -171,9 +173,11 @@ async function main(): Promise<void> {
 
     // Loaded only now that the environment is complete: each function reads it as it loads.
     // Literal paths, one per FUNCTION_NAMES entry: the bundler follows only those.
+    /* eslint-disable @typescript-eslint/no-require-imports -- loaded after the environment is set, on purpose */
     require('../../functions/exchangeIntegration/index');
     require('../../functions/exchangeAutojoin/index');
     require('../../functions/jwks/index');
+    /* eslint-enable @typescript-eslint/no-require-imports */
     const app = (name: FunctionName): RequestListener => getTestServer(name).listeners('request')[0] as RequestListener;
     handler = createRouter(
       Object.fromEntries(FUNCTION_NAMES.map((name) => [name, app(name)])) as Record<FunctionName, RequestListener>,
@@ -190,7 +194,8 @@ async function main(): Promise<void> {
       ...(process.env.PLATFORM_NS ? [`export PLATFORM_NS=${process.env.PLATFORM_NS}`] : []),
     ];
     const reuseNote = reusedDemo
-      ? `\nThis emulator already held the demo data (from an earlier start): it is reused, and the two\ndemo keys got a fresh secret, so keys printed by an earlier start no longer work.\n`
+      ? '\nThis emulator already held the demo data (from an earlier start): it is reused, and the two\n' +
+        'demo keys got a fresh secret, so keys printed by an earlier start no longer work.\n'
       : '';
     // The demo keys are printed on purpose: this is a throwaway local stack, and showing a
     // key once at creation is the contract everywhere.

@@ -7,8 +7,8 @@ import { FUNCTIONS, FUNCTION_NAMES, type FunctionName } from '../../shared/platf
 
 /** Each function by its own name (`/exchangeIntegration`), then each at the Go service's path. */
 const ROUTES: Readonly<Record<string, FunctionName>> = Object.fromEntries([
-  ...FUNCTION_NAMES.map((name) => [`/${name}`, name]),
-  ...FUNCTION_NAMES.map((name) => [FUNCTIONS[name].goServicePath, name]),
+  ...FUNCTION_NAMES.map((name) => [`/${name}`, name] as const),
+  ...FUNCTION_NAMES.map((name) => [FUNCTIONS[name].goServicePath, name] as const),
 ]);
 
 function send(

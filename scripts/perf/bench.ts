@@ -25,7 +25,8 @@
  * Settings (environment): BENCH_CONNECTIONS (32), BENCH_SECONDS (8, at most 12),
  * BENCH_WARMUP_SECONDS (1.5), BENCH_SLICE_SECONDS (1), BENCH_EMULATOR_WARMUP_SECONDS (6, once,
  * before the first algorithm), BENCH_COLD_STARTS (5),
- * BENCH_SKIP_COLD_START=1, BENCH_COLD_START_ONLY=1 (no load phases), BENCH_ALGORITHMS (e.g. "RS256"), BENCH_CPU_PROF=<dir> (servers
+ * BENCH_SKIP_COLD_START=1, BENCH_COLD_START_ONLY=1 (no load phases), BENCH_ALGORITHMS (e.g. "RS256"),
+ * BENCH_CPU_PROF=<dir> (servers
  * run with --cpu-prof, profiles written there), BENCH_OUT (default bench/results.json),
  * BENCH_OURS_DIR (a built function folder to measure as "ours" instead of
  * dist/exchangeIntegration, e.g. a candidate change built with `build.mts --outdir=`).
@@ -329,14 +330,14 @@ async function benchAlgorithm(
   const rounds = Math.max(1, Math.round(SECONDS / SLICE_SECONDS));
   const sliceMs = (SECONDS * 1000) / rounds;
   progress(
-    `${alg}: phases 1, 3, 4 interleaved, ${rounds} slices of ${(sliceMs / 1000).toFixed(2)} s each, ${CONNECTIONS} connections`,
+    `${alg}: phases 1, 3, 4 interleaved, ${rounds} slices of ${(sliceMs / 1000).toFixed(2)} s each, ` +
+      `${CONNECTIONS} connections`,
   );
   for (let round = 0; round < rounds; round++) {
     for (const target of round % 2 === 0 ? fast : [...fast].reverse()) await target.load.run(sliceMs, true, 3000);
   }
   fast.forEach(
-    (target, i) =>
-      (results[target.phase] = summarize(target, target.server.stdoutBytes() - (bytesBefore[i]))),
+    (target, i) => (results[target.phase] = summarize(target, target.server.stdoutBytes() - bytesBefore[i])),
   );
   await stopAll(fast);
 
@@ -354,7 +355,8 @@ async function benchAlgorithm(
   for (const phase of PHASES) {
     if (results[phase].phaseSeconds * 1000 > PHASE_BUDGET_MS)
       console.error(
-        `warning: ${alg} ${phase} took ${results[phase].phaseSeconds.toFixed(1)} s, over the ${PHASE_BUDGET_MS / 1000} s a phase`,
+        `warning: ${alg} ${phase} took ${results[phase].phaseSeconds.toFixed(1)} s, ` +
+          `over the ${PHASE_BUDGET_MS / 1000} s a phase`,
       );
   }
   return results;
@@ -469,10 +471,22 @@ interface Report {
   durationSeconds: number;
 }
 
+/** A markdown table row. */
+function row(cells: readonly string[]): string {
+  return `| ${cells.join(' | ')} |`;
+}
+
+function isFraction(value: unknown): value is number {
+  return typeof value === 'number' && !Number.isInteger(value);
+}
+
 function markdown(report: Report): string {
   const load = (l: number[]): string => l.map((v) => v.toFixed(2)).join(' ');
   const lines = [
-    `Benchmark of ${report.date} on ${report.machine.cpu}, ${report.machine.cores} cores, Node ${report.machine.node}; load average ${load(report.machine.loadAverageStart)} at the start, ${load(report.machine.loadAverageEnd)} at the end. Loopback, Datastore emulator, ${report.settings.connections} connections, ${report.settings.seconds} s measured per phase.`,
+    `Benchmark of ${report.date} on ${report.machine.cpu}, ${report.machine.cores} cores, ` +
+      `Node ${report.machine.node}; load average ${load(report.machine.loadAverageStart)} at the start, ` +
+      `${load(report.machine.loadAverageEnd)} at the end. Loopback, Datastore emulator, ` +
+      `${report.settings.connections} connections, ${report.settings.seconds} s measured per phase.`,
     '',
     '| key | phase | req/s | p50 ms | p99 ms | errors | server CPU ms/req |',
     '|---|---|---:|---:|---:|---:|---:|',
@@ -481,7 +495,7 @@ function markdown(report: Report): string {
     for (const phase of PHASES) {
       const p = phases[phase];
       lines.push(
-        `| ${alg} | ${p.label} | ${fmt(p.reqPerSec)} | ${fmt(p.p50Ms)} | ${fmt(p.p99Ms)} | ${p.errors} | ${fmt(p.serverCpuMsPerReq)} |`,
+        row([alg, p.label, fmt(p.reqPerSec), fmt(p.p50Ms), fmt(p.p99Ms), String(p.errors), fmt(p.serverCpuMsPerReq)]),
       );
     }
   }
@@ -492,13 +506,16 @@ function markdown(report: Report): string {
     const c = report.coldStart;
     lines.push(
       '',
-      `| cold start (${c.algorithm} key file), process start to first 200, ${c.runs} runs interleaved | memory | median ms | × hello-world | runs (ms) | CPU ms (median) |`,
+      row([
+        `cold start (${c.algorithm} key file), process start to first 200, ${c.runs} runs interleaved`,
+        ...['memory', 'median ms', '× hello-world', 'runs (ms)', 'CPU ms (median)'],
+      ]),
       '|---|---:|---:|---:|---|---:|',
     );
     for (const [name, f] of Object.entries(c.targets)) {
-      lines.push(
-        `| ${name} | ${c.memoryMb[name] ?? ''} MB | ${fmt(f.medianMs)} | ${f.timesHelloWorld.toFixed(2)} | ${f.runsMs.join(', ')} | ${fmt(f.medianCpuMs)} |`,
-      );
+      const memory = `${c.memoryMb[name] ?? ''} MB`;
+      const times = f.timesHelloWorld.toFixed(2);
+      lines.push(row([name, memory, fmt(f.medianMs), times, f.runsMs.join(', '), fmt(f.medianCpuMs)]));
     }
     lines.push(`| one bcrypt compare (cost 10), the first in a fresh process | | ${fmt(c.bcryptCompareMs)} | | | |`);
     lines.push(
@@ -506,10 +523,10 @@ function markdown(report: Report): string {
     );
   }
   lines.push('', '| ratio | key | value | target | |', '|---|---|---:|---|---|');
-  for (const r of report.ratios)
-    lines.push(
-      `| ${r.name} | ${r.algorithm} | ${r.value.toFixed(3)} | ${r.target} | ${r.pass === null ? '' : r.pass ? 'pass' : '**miss**'} |`,
-    );
+  for (const r of report.ratios) {
+    const verdict = r.pass === null ? '' : r.pass ? 'pass' : '**miss**';
+    lines.push(row([r.name, r.algorithm, r.value.toFixed(3), r.target, verdict]));
+  }
   return lines.join('\n');
 }
 
@@ -525,7 +542,8 @@ async function main(): Promise<void> {
   if (CPU_PROF) mkdirSync(CPU_PROF, { recursive: true });
 
   progress(
-    `preparing: emulator, floor bundles, signing keys${SKIP_COLD_START ? '' : ', the cold-start folders (npm install)'}`,
+    'preparing: emulator, floor bundles, signing keys' +
+      (SKIP_COLD_START ? '' : ', the cold-start folders (npm install)'),
   );
   const emulatorReady = (async () => {
     const host = process.env.DATASTORE_EMULATOR_HOST;
@@ -650,14 +668,15 @@ async function main(): Promise<void> {
     algorithms[alg] = { signOnly, phases };
     const p = phases;
     progress(
-      `${alg}: ours ${fmt(p.ours.reqPerSec)} req/s, floor ff ${fmt(p['floor-ff'].reqPerSec)}, floor http ${fmt(p['floor-http'].reqPerSec)}, uncached ${fmt(p['ours-uncached'].reqPerSec)}`,
+      `${alg}: ours ${fmt(p.ours.reqPerSec)} req/s, floor ff ${fmt(p['floor-ff'].reqPerSec)}, ` +
+        `floor http ${fmt(p['floor-http'].reqPerSec)}, uncached ${fmt(p['ours-uncached'].reqPerSec)}`,
     );
   }
 
   let coldStart: Report['coldStart'] = null;
   if (layouts) {
     // Production signs with RS256 (Locate's ESPv2 verifies RSA only): measure that key.
-    const alg = ALGORITHMS.includes('RS256') ? 'RS256' : (ALGORITHMS[0]);
+    const alg = ALGORITHMS.includes('RS256') ? 'RS256' : ALGORITHMS[0];
     progress(`cold starts beside hello-world: ${COLD_STARTS} runs each after one discarded, interleaved`);
     const measured = await measureColdStarts({
       root: ROOT,
@@ -700,11 +719,12 @@ async function main(): Promise<void> {
   mkdirSync(dirname(OUT), { recursive: true });
   writeFileSync(
     OUT,
-    `${JSON.stringify(report, (_, v: unknown) => (typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(6)) : v), 2)}\n`,
+    `${JSON.stringify(report, (_, v: unknown) => (isFraction(v) ? Number(v.toPrecision(6)) : v), 2)}\n`,
   );
   console.log(markdown(report));
   console.log(
-    `\n${report.durationSeconds} s in all; wrote ${OUT.startsWith(ROOT) ? OUT.slice(ROOT.length + 1) : OUT}${CPU_PROF ? `; CPU profiles in ${CPU_PROF}` : ''}`,
+    `\n${report.durationSeconds} s in all; wrote ${OUT.startsWith(ROOT) ? OUT.slice(ROOT.length + 1) : OUT}` +
+      (CPU_PROF ? `; CPU profiles in ${CPU_PROF}` : ''),
   );
 }
 

@@ -138,8 +138,8 @@ export async function startFunction(options: StartFunctionOptions): Promise<Func
     pid: group.pid,
     startedAt,
     stdoutLines,
-    stderr: group.stderr,
-    exited: group.exited,
+    stderr: () => group.stderr(),
+    exited: () => group.exited(),
     async stop() {
       await group.stop();
       if (partial) stdoutLines.push(partial);
@@ -177,7 +177,8 @@ export async function waitForSuccess(
     const ended = fn.exited();
     if (ended !== undefined)
       throw new Error(
-        `${fn.url}: the function process ended (${ended}) before a successful response:\n${fn.stderr()}${fn.stdoutLines.join('\n')}`,
+        `${fn.url}: the function process ended (${ended}) before a successful response:\n` +
+          `${fn.stderr()}${fn.stdoutLines.join('\n')}`,
       );
     try {
       const response = await send(fn, request);

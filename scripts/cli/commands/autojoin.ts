@@ -68,13 +68,17 @@ export const autojoinCommands: readonly Command[] = [
         );
       }
       call.out(
-        `${report.dryRun ? 'dry run: ' : ''}${verb} ${report.migrated} legacy key${report.migrated === 1 ? '' : 's'}, ${report.alreadyMigrated} already migrated, ` +
-          `${report.plaintextDeleted} plaintext ${report.dryRun ? 'to delete' : 'deleted'}; ${report.scanned} APIKey entities read, ${report.scoped} scoped keys left as they are` +
+        `${report.dryRun ? 'dry run: ' : ''}${verb} ` +
+          `${report.migrated} legacy key${report.migrated === 1 ? '' : 's'}, ` +
+          `${report.alreadyMigrated} already migrated, ` +
+          `${report.plaintextDeleted} plaintext ${report.dryRun ? 'to delete' : 'deleted'}; ` +
+          `${report.scanned} APIKey entities read, ${report.scoped} scoped keys left as they are` +
           `${report.unrecognised > 0 ? `, ${report.unrecognised} unrecognised left alone` : ''}\n`,
       );
       if (report.conflicts > 0) {
         call.note(
-          `${report.conflicts} key(s) already migrated for another organisation, left alone: ${report.conflictIds.join(', ')}\n`,
+          `${report.conflicts} key(s) already migrated for another organisation, left alone: ` +
+            `${report.conflictIds.join(', ')}\n`,
         );
       }
     },

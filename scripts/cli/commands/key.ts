@@ -147,7 +147,8 @@ export const keyCommands: readonly Command[] = [
         call,
         key,
         { ...(effectiveTier !== undefined && { tier: effectiveTier }), expires_at: expiresAt, description },
-        `Created key ${key.keyId} for ${describeOwner(owner.kind, owner.ownerId)}${effectiveTier !== undefined ? `, tier ${effectiveTier}` : ''}, expires ${formatTime(expiresAt, 'never')}.`,
+        `Created key ${key.keyId} for ${describeOwner(owner.kind, owner.ownerId)}` +
+          `${effectiveTier !== undefined ? `, tier ${effectiveTier}` : ''}, expires ${formatTime(expiresAt, 'never')}.`,
       );
     },
   },
@@ -296,7 +297,9 @@ export const keyCommands: readonly Command[] = [
           expiry: rerolled.newKeyExpiry,
           replaces: { key_id: oldKey.keyId, expires_at: oldKey.expiresAt },
         },
-        `Created key ${newKey.keyId} for ${describeOwner(newKey.kind, newKey.ownerId)}, expires ${formatTime(rerolled.newKeyExpiresAt, 'never')}${why}. The old key ${oldKey.keyId} keeps working until ${formatTime(oldKey.expiresAt)}.`,
+        `Created key ${newKey.keyId} for ${describeOwner(newKey.kind, newKey.ownerId)}, ` +
+          `expires ${formatTime(rerolled.newKeyExpiresAt, 'never')}${why}. ` +
+          `The old key ${oldKey.keyId} keeps working until ${formatTime(oldKey.expiresAt)}.`,
       );
     },
   },

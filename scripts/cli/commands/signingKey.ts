@@ -39,7 +39,7 @@ async function readJwk(call: Invocation, source: string): Promise<string> {
   if (source !== '-') return readFile(source, 'utf8');
   const chunks: Buffer[] = [];
   for await (const chunk of call.io.stdin ?? process.stdin)
-    chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
   return Buffer.concat(chunks).toString('utf8');
 }
 
@@ -139,7 +139,8 @@ export const signingKeyCommands: readonly Command[] = [
         return;
       }
       call.out(
-        `staged version ${staged.version} (${staged.alg}, kid ${printable(staged.kid)}): jwks publishes it within ${ctx.timing.jwksRefreshSeconds} s; ` +
+        `staged version ${staged.version} (${staged.alg}, kid ${printable(staged.kid)}): ` +
+          `jwks publishes it within ${ctx.timing.jwksRefreshSeconds} s; ` +
           `promote it after ${formatTime(staged.promotableAt)}\n`,
       );
     },
@@ -184,7 +185,10 @@ export const signingKeyCommands: readonly Command[] = [
       }
       call.out(
         `${ctx.alias} is now version ${promoted.version} (kid ${printable(promoted.kid)})` +
-          `${promoted.previous !== undefined ? `; version ${promoted.previous} stopped signing: retire it after ${retirementDelaySeconds(ctx.timing)} s` : ''}\n`,
+          (promoted.previous !== undefined
+            ? `; version ${promoted.previous} stopped signing: retire it after ${retirementDelaySeconds(ctx.timing)} s`
+            : '') +
+          '\n',
       );
     },
   },

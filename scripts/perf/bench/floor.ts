@@ -36,10 +36,10 @@ export function createFloorExchange(env: NodeJS.ProcessEnv = process.env): Floor
     // mlabk.cii_<integrationId>.<keyId>.<secret>
     const [, owner = '', keyId = '', secret = ''] = String(body.api_key).split('.');
     const integrationId = owner.slice('cii_'.length);
-    const [entity] = await datastore.get(
+    const [entity] = (await datastore.get(
       datastore.key({ namespace, path: ['IntegrationMeta', integrationId, 'IntegrationAPIKey', keyId] }),
-    );
-    const stored = Buffer.from(String(entity?.key_hash ?? ''), 'hex');
+    )) as [{ key_hash?: string; tier?: number } | undefined];
+    const stored = Buffer.from(entity?.key_hash ?? '', 'hex');
     const presented = createHash('sha256').update(secret, 'utf8').digest();
     if (stored.length !== presented.length || !timingSafeEqual(stored, presented)) return UNAUTHORIZED;
     const now = Math.floor(Date.now() / 1000);
@@ -52,7 +52,7 @@ export function createFloorExchange(env: NodeJS.ProcessEnv = process.env): Floor
       aud: 'integration',
       int_id: integrationId,
       key_id: keyId,
-      tier: Number(entity.tier ?? 0),
+      tier: Number(entity?.tier ?? 0),
     })
       .setProtectedHeader(header)
       .sign(await signingKey);

@@ -120,7 +120,7 @@ export class Load {
     const f = this.figures;
     const bodies = this.target.bodies;
     const worker = async (index: number): Promise<void> => {
-      const body = bodies?.length ? (bodies[index % bodies.length]) : this.target.body;
+      const body = bodies?.length ? bodies[index % bodies.length] : this.target.body;
       while (!cut && performance.now() < end) {
         const t0 = process.hrtime.bigint();
         const sentWhileRecording = recording;

@@ -47,8 +47,8 @@ export function startServer(options: ServerOptions): ServerProcess {
     port: options.port,
     url: `http://127.0.0.1:${options.port}/`,
     stdoutBytes: () => bytes,
-    stderr: group.stderr,
-    exited: group.exited,
+    stderr: () => group.stderr(),
+    exited: () => group.exited(),
     cpuMs: () => cpuMs(group.pid) ?? Number.NaN,
     // --cpu-prof writes its profile on the way out: give it a moment before SIGKILL.
     stop: () => group.stop(5000),

@@ -18,7 +18,7 @@ export interface SignCost {
 
 export async function measureSignCost(jwkText: string, budgetMs = 700, maxSignatures = 5000): Promise<SignCost> {
   const key = await parseSigningKey(jwkText);
-  const signer = new TokenSigner(async () => key);
+  const signer = new TokenSigner(() => Promise.resolve(key));
   const settings = { issuer: 'token-exchange', integrationTokenTtl: 20, autojoinTokenTtl: 3600 };
   const who = { kind: 'integration' as const, ownerId: 'bench', keyId: 'ki_0123456789abcdef', tier: 0 };
   for (let i = 0; i < 50; i++) await signer.sign(claimsFor(who, settings)); // warm-up (JIT, key in hand)
