@@ -66,7 +66,6 @@ export interface MigrationReport {
   readonly orgs: readonly OrgMigration[];
 }
 
-
 /** A Go-service plaintext key: its `key` property repeats its name, which is a flat key. */
 function plaintextKeyOf(key: Key, entity: Entity): string | undefined {
   return key.name !== undefined && isPlaintextFlatKey(key.name, entity) ? key.name : undefined;

@@ -94,9 +94,7 @@ describe('migrateLegacyKeys', () => {
     const { org, flatKeys } = await goServiceOrg(namespaces, 2);
     const dryRun = await migrateLegacyKeys({ datastore, namespaces }, { deletePlaintext: true, dryRun: true });
     expect(dryRun).toMatchObject({ dryRun: true, migrated: 2, plaintextDeleted: 2 });
-    expect(
-      (await datastore.get(legacyKeyKey(datastore, legacyKeyName(flatKeys[0]), namespaces)))[0],
-    ).toBeUndefined();
+    expect((await datastore.get(legacyKeyKey(datastore, legacyKeyName(flatKeys[0]), namespaces)))[0]).toBeUndefined();
 
     const report = await migrateLegacyKeys({ datastore, namespaces }, { deletePlaintext: true });
     expect(report).toMatchObject({ migrated: 2, plaintextDeleted: 2 });

@@ -38,11 +38,7 @@ describe('integration', () => {
       'Example Speed Test',
     ]);
     // Aligned: every row's second column starts where the header's does.
-    expect(
-      rows.every(
-        (r) => r.indexOf(r.split(/\s{2,}/)[1], id.length) === (header).indexOf('ACTIVE KEYS'),
-      ),
-    ).toBe(true);
+    expect(rows.every((r) => r.indexOf(r.split(/\s{2,}/)[1], id.length) === header.indexOf('ACTIVE KEYS'))).toBe(true);
 
     const shown = parseJson<{
       integration_id: string;
@@ -114,7 +110,7 @@ describe('integration', () => {
     [['key', 'revoke', '--integration', 'x', 'not-a-key-id'], 2, /key id "not-a-key-id" is not valid/],
     [['nonsense'], 2, /unknown command "nonsense"/],
   ])('%j fails with one line and exit code %i', async (argv, code, message) => {
-    const result = await cli(...(argv));
+    const result = await cli(...argv);
     expect(result.code).toBe(code);
     expect(result.stdout).toBe('');
     expect(result.stderr).toMatch(message);

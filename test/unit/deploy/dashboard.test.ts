@@ -117,9 +117,7 @@ describe('what the dashboard shows', () => {
     );
     expect(exchanges).toHaveLength(1);
     expect(agg(exchanges[0]).groupByFields).toEqual(['metric.label.function', 'metric.label.outcome']);
-    expect(filterOf(exchanges[0])).toContain(
-      'metric.label.function=one_of("exchangeIntegration","exchangeAutojoin")',
-    );
+    expect(filterOf(exchanges[0])).toContain('metric.label.function=one_of("exchangeIntegration","exchangeAutojoin")');
   });
 
   test('p50 and p99 latency by function', () => {

@@ -15,7 +15,7 @@ function readmeConfigurationTable(): Map<string, string> {
   const rows = new Map<string, string>();
   for (const line of section.split('\n')) {
     const cells = /^\| `([A-Z0-9_]+)` \| ([^|]+) \|/.exec(line);
-    if (cells) rows.set(cells[1], (cells[2]).trim());
+    if (cells) rows.set(cells[1], cells[2].trim());
   }
   return rows;
 }
