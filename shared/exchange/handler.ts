@@ -7,10 +7,10 @@ import type { HttpFunction, Request } from '@google-cloud/functions-framework';
 import { KINDS, type KeyKind } from '../keys/kinds';
 import { claimsFor, tokenTtl, type TokenSettings } from './claims';
 import { methodNotAllowed, readApiKey, readBody, sendProblem } from '../platform/http';
-import { OUTCOMES, type Outcome } from '../platform/outcomes';
+import { OUTCOMES, requestRecorder } from '../platform/outcomes';
 import { refusalProblem } from './outcomes';
 import type { KeyVerifier } from './verifier';
-import type { LogEntry, Logger } from '../platform/log';
+import type { Logger } from '../platform/log';
 import type { ClaimsSigner } from '../signing/signer';
 
 export interface ExchangeOptions {
@@ -32,18 +32,7 @@ export function createExchangeHandler(options: ExchangeOptions): HttpFunction {
   const clientOf = options.clientAddress ?? ((req: Request) => req.socket.remoteAddress ?? '');
 
   return async (req, res) => {
-    const started = performance.now();
-    const record = (status: number, outcome: Outcome, fields: Omit<LogEntry, 'severity' | 'message'> = {}): void => {
-      log({
-        severity: OUTCOMES[outcome].severity,
-        message: `${functionName} ${status} ${outcome}`,
-        function: functionName,
-        outcome,
-        status,
-        ...fields,
-        latency_ms: Math.round((performance.now() - started) * 100) / 100,
-      });
-    };
+    const record = requestRecorder(log, functionName);
     const owner = KINDS[kind].ownerField;
 
     if (req.method !== 'POST') {

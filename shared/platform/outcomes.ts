@@ -5,7 +5,7 @@
  * by `outcome` (scripts/deploy/metrics/), so these names are an interface: rename none.
  */
 import { INVALID_API_KEY, tooManyAttempts, unavailable, type Problem } from './http';
-import type { Severity } from './log';
+import type { LogEntry, Logger, Severity } from './log';
 
 export type Outcome =
   | 'ok'
@@ -53,3 +53,23 @@ export const OUTCOMES = {
     problem: () => unavailable('The signing key is unavailable; try again shortly.', 2),
   },
 } as const satisfies Readonly<Record<Outcome, OutcomeRule>>;
+
+export type RecordRequest = (status: number, outcome: Outcome, fields?: Omit<LogEntry, 'severity' | 'message'>) => void;
+
+/**
+ * The one log line of a request, started when the request arrives: its severity from the
+ * outcome table, the function, outcome, status, the caller's fields, and the latency.
+ */
+export function requestRecorder(log: Logger, functionName: string): RecordRequest {
+  const started = performance.now();
+  return (status, outcome, fields = {}) =>
+    log({
+      severity: OUTCOMES[outcome].severity,
+      message: `${functionName} ${status} ${outcome}`,
+      function: functionName,
+      outcome,
+      status,
+      ...fields,
+      latency_ms: Math.round((performance.now() - started) * 100) / 100,
+    });
+}

@@ -7,7 +7,7 @@ import type { HttpFunction } from '@google-cloud/functions-framework';
 import { methodNotAllowed, sendProblem, unavailable } from '../platform/http';
 import type { JwksPublisher } from './jwksPublisher';
 import type { Logger } from '../platform/log';
-import { OUTCOMES, type Outcome } from '../platform/outcomes';
+import { OUTCOMES, requestRecorder } from '../platform/outcomes';
 
 export const JWKS_MAX_AGE_SECONDS = 3600;
 
@@ -25,16 +25,7 @@ function matchesEtag(ifNoneMatch: string | undefined, etag: string): boolean {
 
 export function createJwksHandler(publisher: JwksPublisher, log: Logger, functionName = 'jwks'): HttpFunction {
   return async (req, res) => {
-    const started = performance.now();
-    const record = (status: number, outcome: Outcome): void =>
-      log({
-        severity: OUTCOMES[outcome].severity,
-        message: `${functionName} ${status} ${outcome}`,
-        function: functionName,
-        outcome,
-        status,
-        latency_ms: Math.round((performance.now() - started) * 100) / 100,
-      });
+    const record = requestRecorder(log, functionName);
     res.set('Access-Control-Allow-Origin', '*');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       sendProblem(res, GET_OR_HEAD);
