@@ -194,11 +194,9 @@ export function datastoreRest(options: DatastoreRestOptions): DatastoreRest {
       } catch {
         error = undefined;
       }
-      return {
-        ok: false,
-        status: error?.status ?? `HTTP_${response.status}`,
-        message: (error?.message ?? response.text).slice(0, 300),
-      };
+      // Datastore's own text is left out: it may quote the key path, and the plaintext entity
+      // of a Go-made flat key is named by the API key itself. Its status says enough.
+      return { ok: false, status: error?.status ?? `HTTP_${response.status}`, message: `HTTP ${response.status}` };
     } catch (error) {
       return { ok: false, status: 'UNAVAILABLE', message: (error as Error).message };
     }

@@ -1,0 +1,42 @@
+/**
+ * The REST transport's answers against a stand-in server on loopback: what a refusal carries
+ * to the log, and an outage as a value.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { datastoreRest } from '../../../shared/exchange/datastoreRest';
+
+const FLAT_KEY = 'aFlatGoMadeKeyThatIsAlsoAnEntityName0123456789';
+let server: Server;
+let host: string;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    req.resume();
+    res.writeHead(400, { 'Content-Type': 'application/json' });
+    // Datastore's error text can quote the key path, which for a flat key is the key itself.
+    res.end(
+      JSON.stringify({ error: { code: 400, status: 'INVALID_ARGUMENT', message: `bad key APIKey/${FLAT_KEY}` } }),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+describe('datastoreRest', () => {
+  it("answers a refusal with Datastore's status, never its text (which may quote a key)", async () => {
+    const rest = datastoreRest({ projectId: 'p', emulatorHost: host, timeoutMs: 2000 });
+    const result = await rest.lookup([{ namespace: 'pc', path: ['Organization', 'o', 'APIKey', FLAT_KEY] }]);
+    expect(result).toEqual({ ok: false, status: 'INVALID_ARGUMENT', message: 'HTTP 400' });
+  });
+
+  it('answers no server as UNAVAILABLE, a value rather than an exception', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const rest = datastoreRest({ projectId: 'p', emulatorHost: `127.0.0.1:${port}`, timeoutMs: 2000 });
+    expect(await rest.lookup([{ path: ['K', 'n'] }])).toMatchObject({ ok: false, status: 'UNAVAILABLE' });
+  });
+});
