@@ -91,10 +91,13 @@ function googleCredentials(projectId: string | undefined): Credentials {
   type Auth = { getAccessToken(): Promise<string | null | undefined>; getProjectId(): Promise<string> };
   let auth: Auth | undefined;
   const client = (): Auth => {
-    // Loaded on first use, and only on Google Cloud: the emulator needs no token.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use (googleLibraries.ts)
-    const { GoogleAuth } = require('../platform/googleLibraries') as typeof import('../platform/googleLibraries');
-    return (auth ??= new GoogleAuth({ scopes: SCOPE }) as unknown as Auth);
+    if (auth === undefined) {
+      // Loaded on first use, and only on Google Cloud: the emulator needs no token.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use (googleLibraries.ts)
+      const { GoogleAuth } = require('../platform/googleLibraries') as typeof import('../platform/googleLibraries');
+      auth = new GoogleAuth({ scopes: SCOPE });
+    }
+    return auth;
   };
   let project: Promise<string> | undefined;
   return {
