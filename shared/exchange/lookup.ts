@@ -1,6 +1,7 @@
 /**
- * Datastore on the hot path: lookups by full key path (one key, or several in one call), and
- * the flat-key fallback's query and write, each one attempt with a deadline. An outage is a
+ * Datastore on the hot path: lookups by full key path, and the flat-key fallback's query and
+ * write, each one attempt with a deadline. Lookups asked for in the same turn of the event
+ * loop share one call (lookupBatch.ts). An outage is a
  * value here, distinct from "not found", because the two must answer differently (503
  * versus 401): an outage must never look like a bad key to an integrator, nor a bad key like
  * an outage. A name Datastore refuses (INVALID_ARGUMENT: the key grammar accepts what the Go
@@ -11,6 +12,7 @@
  * without loading gRPC, google-gax and protobufjs on every cold start.
  */
 import type { DatastoreRest, DatastoreKey, RestEntity, RestResult, RestValue } from './datastoreRest';
+import { lookupBatcher } from './lookupBatch';
 
 /** Datastore could not answer in time: 503, never 401. */
 export type Unavailable = { readonly status: 'unavailable'; readonly cause: string };
@@ -74,16 +76,6 @@ function encodeValue(value: string | boolean | Date): RestValue {
   return { timestampValue: value.toISOString() };
 }
 
-/** A key's identity in answers: its namespace and path, as kind and name (or id) pairs. */
-function keyPathId(namespace: string | undefined, path: ReadonlyArray<string | number>): string {
-  return JSON.stringify([namespace ?? '', ...path.map(String)]);
-}
-
-function restKeyId(entity: RestEntity): string {
-  const path = (entity.key?.path ?? []).flatMap((element) => [element.kind, element.name ?? element.id ?? '']);
-  return keyPathId(entity.key?.partitionId.namespaceId, path);
-}
-
 /** Any failure that is not Datastore refusing the request outright is an outage. */
 function failure(result: Extract<RestResult<unknown>, { ok: false }>): Unavailable | Refused {
   const cause = `${result.status}: ${result.message}`;
@@ -91,31 +83,37 @@ function failure(result: Extract<RestResult<unknown>, { ok: false }>): Unavailab
 }
 
 export function lookupReader(rest: DatastoreRest): EntityReader & FlatKeyStore {
-  async function getMany(keys: readonly DatastoreKey[]): Promise<LookupMany> {
-    const result = await rest.lookup(keys);
-    if (!result.ok) return failure(result);
-    const { found = [], missing = [], deferred = [] } = result.body;
-    // Datastore may defer a key it could not read in time: as good as no answer.
-    if (deferred.length) return { status: 'unavailable', cause: 'lookup deferred' };
-    const byKey = new Map(found.map((answer) => [restKeyId(answer.entity), decodeProperties(answer.entity)]));
-    const entities = keys.map((key) => byKey.get(keyPathId(key.namespace, key.path)));
-    const answered = entities.filter((entity) => entity !== undefined).length + missing.length;
-    if (answered < keys.length) return { status: 'unavailable', cause: 'lookup answered only part of the keys' };
-    return { status: 'read', entities };
+  const lookupKey = lookupBatcher((keys) => rest.lookup(keys));
+
+  async function get(key: DatastoreKey): Promise<Lookup> {
+    const answer = await lookupKey(key);
+    switch (answer.status) {
+      case 'found':
+        return { status: 'found', entity: decodeProperties(answer.entity) };
+      case 'missing':
+        return { status: 'missing' };
+      // Datastore may defer a key it could not read in time: as good as no answer.
+      case 'deferred':
+        return { status: 'unavailable', cause: 'lookup deferred' };
+      case 'unanswered':
+        return { status: 'unavailable', cause: 'lookup answered only part of the keys' };
+      case 'failed':
+        return failure(answer.result);
+    }
   }
 
   return {
-    // The hot path's one key: no matching of answers to keys needed (one asked, one answered).
-    async get(key) {
-      const result = await rest.lookup([key]);
-      if (!result.ok) return failure(result);
-      const found = result.body.found?.[0]?.entity;
-      if (found) return { status: 'found', entity: decodeProperties(found) };
-      if (result.body.missing?.length) return { status: 'missing' };
-      return { status: 'unavailable', cause: 'lookup deferred' };
-    },
+    get,
 
-    getMany,
+    // Each key joins the turn's batch (lookupBatch.ts): asked together, they go out in one call.
+    async getMany(keys) {
+      const lookups = await Promise.all(keys.map(get));
+      const outage = lookups.find((l): l is Unavailable => l.status === 'unavailable');
+      if (outage) return outage;
+      const refused = lookups.find((l): l is Refused => l.status === 'refused');
+      if (refused) return refused;
+      return { status: 'read', entities: lookups.map((l) => (l.status === 'found' ? l.entity : undefined)) };
+    },
 
     async findFlatKey(namespace, flatKey) {
       const result = await rest.runQuery(namespace, {
