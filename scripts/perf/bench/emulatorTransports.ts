@@ -1,9 +1,9 @@
 /**
- * What the emulator itself serves over each transport: lookups per second of one key at the
- * benchmark's concurrency, over Datastore's REST API (what the exchange uses) and over gRPC
- * (what the floor's client library uses), interleaved. The emulator answers REST much more
- * slowly than gRPC, which caps "ours" below the floor on loopback whatever our own cost;
- * this puts that ceiling beside the phases, and the server CPU ms per request says the rest.
+ * What the emulator itself does over each transport: lookups of one key per second at the
+ * benchmark's concurrency, and its own CPU per lookup, over Datastore's REST API (what the
+ * exchange uses) and over gRPC (what the floor's client library uses), interleaved. On this
+ * machine the emulator's CPU comes out of the same two cores as the servers', so a transport
+ * that costs it more per call lowers the rate any server behind it can reach.
  */
 import { v1 } from '@google-cloud/datastore';
 import { grpc } from 'google-gax';
@@ -13,12 +13,27 @@ import { splitHostPort } from '../../../shared/platform/hostPort';
 export interface TransportFigures {
   readonly restLookupsPerSec: number;
   readonly grpcLookupsPerSec: number;
+  /** NaN when the emulator's CPU is unknown (a reused emulator). */
+  readonly restEmulatorCpuMsPerLookup: number;
+  readonly grpcEmulatorCpuMsPerLookup: number;
 }
 
-async function rate(connections: number, ms: number, lookup: () => Promise<unknown>): Promise<number> {
+interface Rate {
+  readonly lookups: number;
+  readonly seconds: number;
+  readonly emulatorCpuMs: number;
+}
+
+async function rate(
+  connections: number,
+  ms: number,
+  lookup: () => Promise<unknown>,
+  emulatorCpuMs: () => number,
+): Promise<Rate> {
   let done = 0;
   const end = performance.now() + ms;
   const started = performance.now();
+  const cpuBefore = emulatorCpuMs();
   await Promise.all(
     Array.from({ length: connections }, async () => {
       while (performance.now() < end) {
@@ -27,7 +42,7 @@ async function rate(connections: number, ms: number, lookup: () => Promise<unkno
       }
     }),
   );
-  return done / ((performance.now() - started) / 1000);
+  return { lookups: done, seconds: (performance.now() - started) / 1000, emulatorCpuMs: emulatorCpuMs() - cpuBefore };
 }
 
 export async function measureEmulatorTransports(
@@ -35,6 +50,7 @@ export async function measureEmulatorTransports(
   projectId: string,
   key: { namespace: string; path: string[] },
   connections: number,
+  emulatorCpuMs: () => number,
 ): Promise<TransportFigures> {
   const { host, port } = splitHostPort(emulatorHost);
   const keys = [
@@ -73,14 +89,19 @@ export async function measureEmulatorTransports(
   });
   const rpc = (): Promise<unknown> => client.lookup({ projectId, keys }, { retry: null });
   await Promise.all([rest(), rpc()]);
-  const restRates: number[] = [];
-  const grpcRates: number[] = [];
+  const restRates: Rate[] = [];
+  const grpcRates: Rate[] = [];
   for (let i = 0; i < 2; i++) {
-    restRates.push(await rate(connections, 2000, rest));
-    grpcRates.push(await rate(connections, 2000, rpc));
+    restRates.push(await rate(connections, 2000, rest, emulatorCpuMs));
+    grpcRates.push(await rate(connections, 2000, rpc, emulatorCpuMs));
   }
   agent.destroy();
   await client.close();
-  const mean = (values: number[]): number => values.reduce((a, b) => a + b, 0) / values.length;
-  return { restLookupsPerSec: mean(restRates), grpcLookupsPerSec: mean(grpcRates) };
+  const sum = (rates: Rate[], figure: keyof Rate): number => rates.reduce((total, r) => total + r[figure], 0);
+  return {
+    restLookupsPerSec: sum(restRates, 'lookups') / sum(restRates, 'seconds'),
+    grpcLookupsPerSec: sum(grpcRates, 'lookups') / sum(grpcRates, 'seconds'),
+    restEmulatorCpuMsPerLookup: sum(restRates, 'emulatorCpuMs') / sum(restRates, 'lookups'),
+    grpcEmulatorCpuMsPerLookup: sum(grpcRates, 'emulatorCpuMs') / sum(grpcRates, 'lookups'),
+  };
 }

@@ -18,8 +18,15 @@ export interface LoadTarget {
    * requests cannot share one bcrypt compare (the exchange shares identical ones).
    */
   readonly bodies?: readonly Buffer[];
+  /**
+   * Headers of connection n's requests (the bench gives each connection a client address of
+   * its own in `X-Forwarded-For`, as the load balancer writes it).
+   */
+  readonly headers?: (connection: number) => Readonly<Record<string, string>>;
   /** The server's CPU ms so far (NaN where unknown). */
   cpuMs(): number;
+  /** The Datastore emulator's CPU ms so far (NaN where unknown): the work each request gave it. */
+  emulatorCpuMs(): number;
 }
 
 export interface LoadFigures {
@@ -33,6 +40,8 @@ export interface LoadFigures {
   activeMs: number;
   /** The server's CPU ms over those periods. */
   serverCpuMs: number;
+  /** The emulator's CPU ms over those periods. */
+  emulatorCpuMs: number;
   /** This process's (the load generator's) CPU ms over those periods. */
   clientCpuMs: number;
 }
@@ -52,6 +61,7 @@ export class Load {
     latenciesMs: [],
     activeMs: 0,
     serverCpuMs: 0,
+    emulatorCpuMs: 0,
     clientCpuMs: 0,
   };
 
@@ -66,8 +76,8 @@ export class Load {
     return new Agent({ keepAlive: true, maxSockets: this.connections, maxFreeSockets: this.connections });
   }
 
-  /** One request; resolves with the status and body. */
-  send(withBody = false, body: Buffer = this.target.body): Promise<{ status: number; body: string }> {
+  /** One request, as connection `connection` sends it; resolves with the status and body. */
+  send(withBody = false, body: Buffer = this.target.body, connection = 0): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
       const req = request(
         {
@@ -76,7 +86,11 @@ export class Load {
           port: this.target.port,
           method: 'POST',
           path: '/',
-          headers: { 'Content-Type': 'application/json', 'Content-Length': body.length },
+          headers: {
+            ...this.target.headers?.(connection),
+            'Content-Type': 'application/json',
+            'Content-Length': body.length,
+          },
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -106,12 +120,14 @@ export class Load {
     let recording = record && warmupMs === 0;
     let started = performance.now();
     let cpuBefore = this.target.cpuMs();
+    let emulatorBefore = this.target.emulatorCpuMs();
     let clientBefore = process.cpuUsage();
     const warmup =
       record && warmupMs > 0
         ? setTimeout(() => {
             started = performance.now();
             cpuBefore = this.target.cpuMs();
+            emulatorBefore = this.target.emulatorCpuMs();
             clientBefore = process.cpuUsage();
             recording = true;
           }, warmupMs)
@@ -126,7 +142,7 @@ export class Load {
         const sentWhileRecording = recording;
         let status: number | undefined;
         try {
-          status = (await this.send(false, body)).status;
+          status = (await this.send(false, body, index)).status;
         } catch {
           status = undefined;
         }
@@ -154,6 +170,7 @@ export class Load {
     clearTimeout(warmup);
     const stoppedAt = performance.now();
     const cpuAfter = this.target.cpuMs();
+    const emulatorAfter = this.target.emulatorCpuMs();
     const client = process.cpuUsage(clientBefore);
     if (!drained) {
       // Requests still waiting: cut them off (not counted) and start afresh.
@@ -165,6 +182,7 @@ export class Load {
     if (record && recording) {
       f.activeMs += stoppedAt - started;
       f.serverCpuMs += cpuAfter - cpuBefore;
+      f.emulatorCpuMs += emulatorAfter - emulatorBefore;
       f.clientCpuMs += (client.user + client.system) / 1000;
     }
   }
