@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Datastore } from '@google-cloud/datastore';
+import { datastoreOptions } from '../../shared/platform/googleClients';
 import { formatApiKey, generateKeyId, generateSecret, parseApiKey } from '../../shared/keys/grammar';
 import { createApiKey } from '../../shared/admin/keys';
 import { createIntegration, createOrganization } from '../../shared/admin/owners';
@@ -87,7 +88,10 @@ async function main(): Promise<void> {
     writeFileSync(keyFile, JSON.stringify(await generateSigningKey('ES256')), { mode: 0o600 });
 
     console.log('seeding keys (bcrypt cost 10)…');
-    const datastore = new Datastore({ projectId: process.env.PROJECT_ID });
+    // The emulator's own options: no credential discovery, so no metadata-server probe (and warning).
+    const datastore = new Datastore(
+      datastoreOptions({ projectId: process.env.PROJECT_ID, emulatorHost: process.env.DATASTORE_EMULATOR_HOST }),
+    );
     const ctx = { datastore, namespaces: NAMESPACES };
     const suffix = Date.now().toString(36);
     await createIntegration(ctx, `soak-${suffix}`);

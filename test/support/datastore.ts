@@ -6,11 +6,24 @@
 import { Datastore } from '@google-cloud/datastore';
 import { randomBytes } from 'node:crypto';
 import type { Namespaces } from '../../shared/keys/entities';
+import { datastoreRest } from '../../shared/exchange/datastoreRest';
+import { lookupReader } from '../../shared/exchange/lookup';
 
 export function testDatastore(): Datastore {
   if (!process.env.DATASTORE_EMULATOR_HOST)
     throw new Error('DATASTORE_EMULATOR_HOST is not set: run the tests with npm test');
   return new Datastore({ projectId: process.env.PROJECT_ID });
+}
+
+/** The exchange's own key store (REST, as the functions read Datastore) on the run's emulator. */
+export function testKeyStore(): ReturnType<typeof lookupReader> {
+  return lookupReader(
+    datastoreRest({
+      projectId: process.env.PROJECT_ID,
+      emulatorHost: process.env.DATASTORE_EMULATOR_HOST,
+      timeoutMs: 5000,
+    }),
+  );
 }
 
 export function uniqueNamespaces(label: string): Namespaces {

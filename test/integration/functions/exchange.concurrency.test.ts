@@ -9,9 +9,7 @@ import { Agent, createServer, request as httpRequest, type Server } from 'node:h
 import type { AddressInfo } from 'node:net';
 import { formatApiKey, generateKeyId, generateSecret, parseApiKey } from '../../../shared/keys/grammar';
 import { apiKeyKey, type Namespaces } from '../../../shared/keys/entities';
-import { datastoreRest } from '../../../shared/exchange/datastoreRest';
-import { lookupReader } from '../../../shared/exchange/lookup';
-import { testDatastore, namespaceEnv, uniqueNamespaces } from '../../support/datastore';
+import { testDatastore, namespaceEnv, testKeyStore, uniqueNamespaces } from '../../support/datastore';
 import { serveFunctions, type ServedFunctions, type TokenBody } from '../../support/functions';
 import { goServiceIntegrationKey, newIntegrationKey, uniqueId } from '../../support/seed';
 import { createIntegration } from '../../../shared/admin/owners';
@@ -171,13 +169,7 @@ it('40 exchanges at once for 40 different keys each get the answer for their own
 });
 
 it('a name Datastore refuses, asked in the same turn as good keys, is refused alone', async () => {
-  const reader = lookupReader(
-    datastoreRest({
-      projectId: process.env.PROJECT_ID,
-      emulatorHost: process.env.DATASTORE_EMULATOR_HOST,
-      timeoutMs: 5000,
-    }),
-  );
+  const reader = testKeyStore();
   const { integrationId, keyId } = await goServiceIntegrationKey(datastore, namespaces);
   const good = apiKeyKey(datastore, 'integration', integrationId, keyId, namespaces);
   const absent = apiKeyKey(datastore, 'integration', integrationId, generateKeyId(), namespaces);

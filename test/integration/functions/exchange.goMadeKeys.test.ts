@@ -7,11 +7,9 @@ import type { Datastore } from '@google-cloud/datastore';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { formatApiKey, generateSecret } from '../../../shared/keys/grammar';
 import { apiKeyKey, ownerKey, type Namespaces } from '../../../shared/keys/entities';
-import { datastoreRest } from '../../../shared/exchange/datastoreRest';
-import { lookupReader } from '../../../shared/exchange/lookup';
 import { sha256Hex } from '../../../shared/keys/secretHash';
 import { cliFor, namespaceEnv, parseJson } from '../../support/cli';
-import { testDatastore, uniqueNamespaces } from '../../support/datastore';
+import { testDatastore, testKeyStore, uniqueNamespaces } from '../../support/datastore';
 import { postJson, readJson, serveFunctions, type ServedFunctions, type TokenBody } from '../../support/functions';
 import { signingKeyFile } from '../../support/signingKeys';
 
@@ -121,13 +119,7 @@ describe('Go-made keys outside the shape we mint', () => {
 
 describe('a name Datastore refuses', () => {
   it('is "refused" by the key store (INVALID_ARGUMENT), which the exchange answers as a bad key', async () => {
-    const reader = lookupReader(
-      datastoreRest({
-        projectId: process.env.PROJECT_ID,
-        emulatorHost: process.env.DATASTORE_EMULATOR_HOST,
-        timeoutMs: 5000,
-      }),
-    );
+    const reader = testKeyStore();
     const empty = {
       namespace: namespaces.integrationNamespace,
       path: ['IntegrationMeta', 'x', 'IntegrationAPIKey', ''],
