@@ -33,7 +33,8 @@
 #   AUTH_DOMAIN           [unset] the front door's host, e.g. auth.mlab-sandbox.measurementlab.net.
 #                         Set: the load balancer, its certificate and Cloud Armor are created or
 #                         updated, and the functions take traffic only from it (ingress
-#                         internal-and-gclb). Unset: the functions are public at their own URLs.
+#                         internal-and-gclb). Unset: the functions are public at their own URLs
+#                         (and FORWARDED_FOR_HOP, unless set, is 1).
 #   EDGE_RATE_LIMIT_COUNT [600] requests per client IP per window to the exchange paths, above
 #                         which Cloud Armor bans that IP, answering 429
 #   EDGE_RATE_LIMIT_INTERVAL_SECONDS [60] the window (Cloud Armor allows 10, 30, 60, 120, 180,
@@ -127,6 +128,10 @@ for name in INTEGRATION_TOKEN_TTL AUTOJOIN_TOKEN_TTL DATASTORE_TIMEOUT_MS VERIFI
   LEGACY_AUTOJOIN_FALLBACK LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE; do
   if [ -n "${!name:-}" ]; then add_env "$name" "${!name}"; fi
 done
+# Without the front door clients call the functions' own URLs, where Google's front end appends
+# just <client> to X-Forwarded-For: the default hop (2, for the load balancer's two entries)
+# would read an entry the client wrote, and a guesser could pick the address it is counted by.
+if [ -z "$AUTH_DOMAIN" ] && [ -z "${FORWARDED_FOR_HOP:-}" ]; then add_env FORWARDED_FOR_HOP 1; fi
 
 # Every setting is checked before anything runs; then the commands run one by one, each a
 # line of shell that --dry-run prints instead, so what the dry run shows is exactly what runs.

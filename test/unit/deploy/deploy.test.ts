@@ -76,16 +76,21 @@ describe('deploy.sh --dry-run', () => {
     expect(f.get('--quiet')).toBe(true);
   });
 
-  test.each(FUNCTIONS)('%s: the environment names the signing-key secret and its alias', (name) => {
-    expect(envVars(deployLine(run, name))).toEqual({
-      PROJECT_ID: 'mlab-sandbox',
-      CLIENT_INTEGRATION_NS: 'client-integration',
-      PLATFORM_NS: 'platform-credentials',
-      SIGNING_KEY_SECRET: 'projects/mlab-sandbox/secrets/token-exchange-signing-key',
-      SIGNING_KEY_VERSION: 'current',
-      TOKEN_ISSUER: 'token-exchange',
-    });
-  });
+  test.each(FUNCTIONS)(
+    '%s: the environment names the signing-key secret and its alias, and the client address at its own URL',
+    (name) => {
+      expect(envVars(deployLine(run, name))).toEqual({
+        PROJECT_ID: 'mlab-sandbox',
+        CLIENT_INTEGRATION_NS: 'client-integration',
+        PLATFORM_NS: 'platform-credentials',
+        SIGNING_KEY_SECRET: 'projects/mlab-sandbox/secrets/token-exchange-signing-key',
+        SIGNING_KEY_VERSION: 'current',
+        TOKEN_ISSUER: 'token-exchange',
+        // Google's front end appends just <client> there: hop 2 would read what the client wrote.
+        FORWARDED_FOR_HOP: '1',
+      });
+    },
+  );
 
   test.each(['exchangeIntegration', 'exchangeAutojoin'])(
     '%s gets a whole vCPU for bcrypt, and handles requests concurrently',
@@ -174,6 +179,20 @@ describe('deploy.sh settings', () => {
     expect(flags(deployLine(run, 'exchangeAutojoin')).get('--cpu')).toBe('2');
     expect(flags(deployLine(run, 'exchangeAutojoin')).get('--memory')).toBe('1Gi');
     expect(flags(deployLine(run, 'jwks')).get('--concurrency')).toBe('200');
+  });
+
+  test.each([
+    [
+      'behind the front door, the default hop (the load balancer appends two entries)',
+      { AUTH_DOMAIN: 'auth.example.org' },
+      undefined,
+    ],
+    ["a hop set by hand, at the functions' own URLs", { FORWARDED_FOR_HOP: '0' }, '0'],
+    ['a hop set by hand, behind the front door', { AUTH_DOMAIN: 'auth.example.org', FORWARDED_FOR_HOP: '3' }, '3'],
+  ])('FORWARDED_FOR_HOP: %s', (_, env: Record<string, string>, hop: string | undefined) => {
+    const run = deploy(['--dry-run', '--skip-build'], { ...SETTINGS, ...env });
+    expect(run.status).toBe(0);
+    for (const name of FUNCTIONS) expect(envVars(deployLine(run, name)).FORWARDED_FOR_HOP).toBe(hop);
   });
 
   test.each(Object.keys(SETTINGS))(
