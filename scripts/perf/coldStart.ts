@@ -284,7 +284,7 @@ export async function installBundled(
  */
 async function installUnbundled(root: string, into: string, timeoutMs?: number): Promise<string> {
   const dir = join(into, 'unbundled');
-  const entryPoints = [...globSync('functions/*/index.ts', { cwd: root }), ...globSync('shared/*.ts', { cwd: root })];
+  const entryPoints = [...globSync('functions/*/index.ts', { cwd: root }), ...globSync('shared/**/*.ts', { cwd: root })];
   await build({
     absWorkingDir: root,
     entryPoints,
