@@ -8,6 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { isExpectedError } from '../../shared/platform/errors';
+import { parseApiKey } from '../../shared/keys/grammar';
 import { UsageError } from './args';
 import { autojoinCommands } from './commands/autojoin';
 import {
@@ -129,6 +130,7 @@ async function runCommand(noun: string, verb: string | undefined, args: readonly
     io.stdout.write(commandHelp(command));
     return EXIT_OK;
   }
+  refuseApiKeys(command, parsed);
   const [min, max] = command.positionals;
   if (parsed.positionals.length < min || parsed.positionals.length > max) {
     const expected = command.usage
@@ -154,6 +156,23 @@ async function runCommand(noun: string, verb: string | undefined, args: readonly
   } finally {
     await session.close().catch(() => undefined);
   }
+}
+
+/**
+ * No command takes an API key, but a key pasted where its id (or its owner) belongs would be
+ * quoted back by the error that names the malformed value, and an operator's terminal, shell
+ * history of the output or CI log would hold the secret: refused here without quoting it.
+ * (A flat autojoin key cannot be told from an ordinary name, so only scoped keys are caught.)
+ */
+function refuseApiKeys(
+  { noun, verb }: Command,
+  parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] },
+): void {
+  const typed = [...parsed.positionals, ...Object.values(parsed.values)];
+  if (typed.some((value) => typeof value === 'string' && parseApiKey(value.trim()).ok))
+    throw new UsageError(
+      `that is an API key, not an id: give the key's id (ki_…), never the key; run token-admin ${noun} ${verb} --help`,
+    );
 }
 
 /** The `token-admin` binary: process arguments and streams in, exit code out. */

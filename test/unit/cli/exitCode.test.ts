@@ -3,7 +3,8 @@ import { AdminError } from '../../../shared/admin/adminError';
 import { ConfigError } from '../../../shared/platform/config';
 import { SigningKeyError } from '../../../shared/signing/signingKey';
 import { UsageError } from '../../../scripts/cli/args';
-import { describeError, exitCodeFor } from '../../../scripts/cli/main';
+import { describeError, exitCodeFor, main } from '../../../scripts/cli/main';
+import { formatApiKey } from '../../../shared/keys/grammar';
 
 describe('exitCodeFor', () => {
   it.each<[string, unknown, number]>([
@@ -30,5 +31,27 @@ describe('describeError', () => {
 
   it('DescribeError_AMultiLineGrpcError_IsItsFirstLine', () => {
     expect(describeError(new Error('14 UNAVAILABLE: no connection\n  at stack'))).toBe('14 UNAVAILABLE: no connection');
+  });
+});
+
+describe('an API key typed where an id belongs', () => {
+  const secret = 'c2VjcmV0LXRoYXQtbXVzdC1ub3QtYmUtZWNob2Vk';
+  const apiKey = formatApiKey({ kind: 'integration', ownerId: 'speedtest', keyId: 'ki_0123456789abcdef', secret });
+
+  it.each([
+    ['as the key id', ['key', 'show', apiKey, '--integration', 'speedtest']],
+    ['as the owner', ['key', 'list', '--integration', apiKey]],
+    ['in a description', ['key', 'create', '--integration', 'speedtest', '--description', apiKey]],
+  ])('is refused %s (exit 2) without being quoted back', async (_, argv) => {
+    let stdout = '';
+    let stderr = '';
+    const code = await main(argv, {
+      stdout: { write: (text: string) => (stdout += text) },
+      stderr: { write: (text: string) => (stderr += text) },
+      env: {},
+    });
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/that is an API key, not an id/);
+    expect(stdout + stderr).not.toContain(secret);
   });
 });
