@@ -190,7 +190,15 @@ export function datastoreRest(options: DatastoreRestOptions): DatastoreRest {
         JSON.stringify(body(projectId)),
         left,
       );
-      if (response.status >= 200 && response.status < 300) return { ok: true, body: JSON.parse(response.text) as T };
+      if (response.status >= 200 && response.status < 300) {
+        try {
+          return { ok: true, body: JSON.parse(response.text) as T };
+        } catch {
+          // JSON.parse's message may quote the text around the fault: entity names, and a flat
+          // key's entity is named by the key.
+          return { ok: false, status: 'UNAVAILABLE', message: 'unreadable answer' };
+        }
+      }
       let error: ErrorBody['error'];
       try {
         error = (JSON.parse(response.text) as ErrorBody).error;

@@ -1,6 +1,6 @@
 /**
  * The REST transport's answers against a stand-in server on loopback: what a refusal carries
- * to the log, and an outage as a value.
+ * to the log, an answer that is not JSON, and an outage as a value.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +13,12 @@ let host: string;
 beforeAll(async () => {
   server = createServer((req, res) => {
     req.resume();
+    if (req.url?.startsWith('/v1/projects/garbled:')) {
+      // A whole answer that is not JSON: JSON.parse's message would quote the text around the fault.
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(`{"found": [APIKey/${FLAT_KEY}]}`);
+      return;
+    }
     res.writeHead(400, { 'Content-Type': 'application/json' });
     // Datastore's error text can quote the key path, which for a flat key is the key itself.
     res.end(
@@ -29,6 +35,12 @@ describe('datastoreRest', () => {
     const rest = datastoreRest({ projectId: 'p', emulatorHost: host, timeoutMs: 2000 });
     const result = await rest.lookup([{ namespace: 'pc', path: ['Organization', 'o', 'APIKey', FLAT_KEY] }]);
     expect(result).toEqual({ ok: false, status: 'INVALID_ARGUMENT', message: 'HTTP 400' });
+  });
+
+  it('answers an unreadable answer as UNAVAILABLE, without quoting it', async () => {
+    const rest = datastoreRest({ projectId: 'garbled', emulatorHost: host, timeoutMs: 2000 });
+    const result = await rest.lookup([{ namespace: 'pc', path: ['Organization', 'o', 'APIKey', FLAT_KEY] }]);
+    expect(result).toEqual({ ok: false, status: 'UNAVAILABLE', message: 'unreadable answer' });
   });
 
   it('answers no server as UNAVAILABLE, a value rather than an exception', async () => {
