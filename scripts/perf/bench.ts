@@ -147,11 +147,11 @@ function clientAddressHeaders(connection: number): Record<string, string> {
 // ---- the floor's bundles ----
 
 /**
- * The floor bundled exactly as build.mts bundles the functions (everything but
- * functions-framework in one CommonJS file, the datastore proto beside it), so that the
- * floor and ours run the same bundled Datastore client, gRPC and jose: the handler is the
- * only difference. `node_modules` is a link to the repository's, so the framework the floor
- * registers with is the one that serves it (as for ours, below).
+ * The floor bundled as build.mts bundles the functions (everything but functions-framework in
+ * one CommonJS file), with the Datastore client library and its proto beside it: the floor
+ * reads over gRPC, ours over REST (emulatorTransports.ts puts the two side by side).
+ * `node_modules` is a link to the repository's, so the framework the floor registers with is
+ * the one that serves it (as for ours, below).
  */
 async function buildFloor(into: string): Promise<string> {
   const dir = join(into, 'floor');
@@ -236,7 +236,6 @@ async function serve(
     {
       name,
       port,
-      body: bodies[0],
       bodies,
       headers: clientAddressHeaders,
       cpuMs: () => server.cpuMs(),
@@ -267,14 +266,13 @@ async function serve(
  * had a 200.
  */
 async function verifyEachKeyOnce(target: ServedTarget): Promise<void> {
-  const bodies = target.load.target.bodies ?? [];
-  let pending = bodies.map((_, connection) => connection);
+  let pending = target.load.target.bodies.map((_, connection) => connection);
   const deadline = performance.now() + 20_000;
   while (pending.length > 0) {
     if (performance.now() > deadline) throw new Error(`${target.phase}: ${pending.length} keys never verified`);
     const statuses = await Promise.all(
       pending.map((connection) =>
-        target.load.send(false, bodies[connection], connection).then(
+        target.load.send(false, target.load.bodyOf(connection), connection).then(
           (answer) => answer.status,
           () => 0,
         ),

@@ -33,6 +33,7 @@ import { FUNCTION_NAMES as FUNCTIONS, type FunctionName } from '../../shared/pla
 import { median } from './bench/stats';
 import { freePort, startEmulator } from '../dev/emulator';
 import { spawnGroup } from '../dev/processGroup';
+import { procStat } from './bench/processTree';
 
 export interface FunctionRequest {
   /** Default GET, or POST when there is a body. */
@@ -212,14 +213,7 @@ export interface ColdStart {
 
 /** CPU time a process has used, in ms, or undefined where /proc is not available. */
 export function cpuMs(pid: number): number | undefined {
-  try {
-    // Fields after the command name (which may hold spaces): utime and stime are 14th, 15th.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return Number.isFinite(ticks) ? ticks * 10 : undefined; // USER_HZ is 100 on Linux
-  } catch {
-    return undefined;
-  }
+  return procStat(pid)?.cpuMs;
 }
 
 /** Starts the function, waits for the first successful response to `request`, stops it. */
@@ -284,7 +278,10 @@ export async function installBundled(
  */
 async function installUnbundled(root: string, into: string, timeoutMs?: number): Promise<string> {
   const dir = join(into, 'unbundled');
-  const entryPoints = [...globSync('functions/*/index.ts', { cwd: root }), ...globSync('shared/**/*.ts', { cwd: root })];
+  const entryPoints = [
+    ...globSync('functions/*/index.ts', { cwd: root }),
+    ...globSync('shared/**/*.ts', { cwd: root }),
+  ];
   await build({
     absWorkingDir: root,
     entryPoints,

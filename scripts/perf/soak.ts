@@ -279,10 +279,7 @@ async function main(): Promise<void> {
     );
     clearTimeout(warmupTimer);
     clearInterval(progress);
-    const rssEnd = {
-      integration: rssKiB(servers.integration.child.pid as number),
-      autojoin: rssKiB(servers.autojoin.child.pid as number),
-    };
+    const rssEnd = rssNow();
 
     const fivexx = [...counts].filter(([status]) => status >= 500).reduce((n, [, c]) => n + c, 0);
     const elapsed = (Date.now() - started) / 1000;

@@ -7,7 +7,7 @@
  */
 import { v1 } from '@google-cloud/datastore';
 import { grpc } from 'google-gax';
-import { Agent, request } from 'node:http';
+import { datastoreRest } from '../../../shared/exchange/datastoreRest';
 import { splitHostPort } from '../../../shared/platform/hostPort';
 
 export interface TransportFigures {
@@ -62,24 +62,12 @@ export async function measureEmulatorTransports(
       ],
     },
   ];
-  const agent = new Agent({ keepAlive: true, maxSockets: connections });
-  const body = JSON.stringify({ keys });
-  const rest = (): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const req = request(
-        {
-          host,
-          port,
-          agent,
-          method: 'POST',
-          path: `/v1/projects/${projectId}:lookup`,
-          headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
-        },
-        (res) => res.resume().once('end', resolve),
-      );
-      req.once('error', reject);
-      req.end(body);
-    });
+  // The exchange's own REST call (datastoreRest.ts), so the emulator sees exactly what ours sends.
+  const transport = datastoreRest({ projectId, emulatorHost, timeoutMs: 10_000 });
+  const rest = async (): Promise<void> => {
+    const answer = await transport.lookup([key]);
+    if (!answer.ok) throw new Error(`REST lookup failed: ${answer.status} ${answer.message}`);
+  };
   const client = new v1.DatastoreClient({
     projectId,
     servicePath: host,
@@ -95,7 +83,6 @@ export async function measureEmulatorTransports(
     restRates.push(await rate(connections, 2000, rest, emulatorCpuMs));
     grpcRates.push(await rate(connections, 2000, rpc, emulatorCpuMs));
   }
-  agent.destroy();
   await client.close();
   const sum = (rates: Rate[], figure: keyof Rate): number => rates.reduce((total, r) => total + r[figure], 0);
   return {

@@ -1,6 +1,6 @@
 /**
  * Closed-loop load on loopback: N connections (a keep-alive node:http Agent), each sending
- * the same POST as soon as its previous answer is in. Latency per request from
+ * its own POST again as soon as its previous answer is in. Latency per request from
  * process.hrtime; an error is any status but 200, or a socket error / 10 s timeout. The
  * server's CPU time comes from /proc/<pid>/stat (utime + stime) before and after.
  *
@@ -12,12 +12,11 @@ import { Agent, request } from 'node:http';
 export interface LoadTarget {
   readonly name: string;
   readonly port: number;
-  readonly body: Buffer;
   /**
-   * A body per connection, used in turn instead of `body`: distinct keys, so that concurrent
-   * requests cannot share one bcrypt compare (the exchange shares identical ones).
+   * Connection n sends bodies[n % length]: distinct keys, so that concurrent requests cannot
+   * share one bcrypt compare (the exchange shares identical ones). At least one.
    */
-  readonly bodies?: readonly Buffer[];
+  readonly bodies: readonly Buffer[];
   /**
    * Headers of connection n's requests (the bench gives each connection a client address of
    * its own in `X-Forwarded-For`, as the load balancer writes it).
@@ -69,6 +68,7 @@ export class Load {
     readonly target: LoadTarget,
     readonly connections: number,
   ) {
+    if (target.bodies.length === 0) throw new Error(`${target.name}: no request body to send`);
     this.agent = this.newAgent();
   }
 
@@ -76,8 +76,14 @@ export class Load {
     return new Agent({ keepAlive: true, maxSockets: this.connections, maxFreeSockets: this.connections });
   }
 
+  /** What connection `connection` sends. */
+  bodyOf(connection: number): Buffer {
+    const { bodies } = this.target;
+    return bodies[connection % bodies.length];
+  }
+
   /** One request, as connection `connection` sends it; resolves with the status and body. */
-  send(withBody = false, body: Buffer = this.target.body, connection = 0): Promise<{ status: number; body: string }> {
+  send(withBody = false, body: Buffer = this.bodyOf(0), connection = 0): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
       const req = request(
         {
@@ -134,9 +140,8 @@ export class Load {
         : undefined;
     let cut = false;
     const f = this.figures;
-    const bodies = this.target.bodies;
     const worker = async (index: number): Promise<void> => {
-      const body = bodies?.length ? bodies[index % bodies.length] : this.target.body;
+      const body = this.bodyOf(index);
       while (!cut && performance.now() < end) {
         const t0 = process.hrtime.bigint();
         const sentWhileRecording = recording;
