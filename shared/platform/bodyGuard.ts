@@ -28,6 +28,7 @@ import {
   type Problem,
 } from './http';
 import type { Logger } from './log';
+import { requestRecorder, type RecordRequest } from './outcomes';
 
 /** How long a refused request's connection is held open, unread, for its answer to arrive. */
 const LINGER_MS = 2000;
@@ -102,8 +103,7 @@ function refuse(
   res: ServerResponse,
   problem: Problem,
   reason: string,
-  log: Logger,
-  started: number,
+  record: RecordRequest,
 ): void {
   const socket = req.socket;
   req.on('error', () => undefined);
@@ -117,25 +117,17 @@ function refuse(
     Object.defineProperty(socket, 'destroySoon', { value: () => socket.end(), configurable: true, writable: true });
     writeProblem(res, problem, { Connection: 'close' });
   }
-  const fn = process.env.FUNCTION_TARGET;
-  log({
-    severity: 'NOTICE',
-    message: `${fn ?? 'request'} ${problem.status} bad-request`,
-    function: fn,
-    outcome: 'bad-request',
-    status: problem.status,
-    reason,
-    latency_ms: Math.round((performance.now() - started) * 100) / 100,
-  });
+  // FUNCTION_TARGET is unset outside Cloud Functions' way of starting: then no `function` field.
+  record(problem.status, 'bad-request', { function: process.env.FUNCTION_TARGET, reason });
 }
 
 /** The listener in front of an Express app: the body within the limit, or an answer. */
 function guardBody(app: RequestListener, log: Logger): RequestListener {
   return (req, res) => {
-    const started = performance.now();
+    const record = requestRecorder(log, process.env.FUNCTION_TARGET ?? 'request');
     const early = headerRefusal(req);
     if (early !== undefined) {
-      refuse(req, res, early.problem, early.reason, log, started);
+      refuse(req, res, early.problem, early.reason, record);
       return;
     }
     const request = req as IncomingMessage & { rawBody?: Buffer; body?: unknown };
@@ -146,7 +138,7 @@ function guardBody(app: RequestListener, log: Logger): RequestListener {
     }
     void readWithin(req, MAX_BODY_BYTES).then((read) => {
       if (!read.ok) {
-        refuse(req, res, read.problem, read.reason, log, started);
+        refuse(req, res, read.problem, read.reason, record);
         return;
       }
       request.rawBody = read.body;
