@@ -218,7 +218,7 @@ export class Session {
     if (this.datastore === undefined) {
       // The client would read DATASTORE_EMULATOR_HOST from process.env; the CLI's env may differ.
       this.datastore = new Datastore(
-        datastoreOptions({ projectId: settings.projectId, emulatorHost: this.io.env.DATASTORE_EMULATOR_HOST }),
+        datastoreOptions({ projectId: settings.projectId, emulatorHost: settings.datastoreEmulatorHost }),
       );
     }
     const now = (): Date => this.now();
