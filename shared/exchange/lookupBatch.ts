@@ -17,6 +17,7 @@
  * take (INVALID_ARGUMENT; the key grammar accepts what the Go service accepted, which Datastore
  * may not), so a refused batch is asked again key by key and only that key is refused.
  */
+import { keyPathId } from '../keys/entities';
 import type { DatastoreKey, LookupResponse, RestEntity, RestKey, RestResult } from './datastoreRest';
 
 export type Failed = Extract<RestResult<unknown>, { ok: false }>;
@@ -32,11 +33,6 @@ export type KeyAnswer =
 
 /** A call's keys at most (Datastore takes up to 1,000); more waiting go out as several calls. */
 export const MAX_KEYS_PER_CALL = 100;
-
-/** A key's identity in answers: its namespace and path, as kind and name (or id) pairs. */
-export function keyPathId(namespace: string | undefined, path: ReadonlyArray<string | number>): string {
-  return JSON.stringify([namespace ?? '', ...path.map(String)]);
-}
 
 function restKeyId(key: RestKey | undefined): string {
   const path = (key?.path ?? []).flatMap((element) => [element.kind, element.name ?? element.id ?? '']);

@@ -10,7 +10,15 @@
  */
 import { isLegacyAutojoinKey, parseApiKey } from '../keys/grammar';
 import { KINDS, type KeyKind } from '../keys/kinds';
-import { apiKeyKey, decodeStoredKey, isUsable, type KeyBuilder, type KeyPath, type Namespaces } from '../keys/entities';
+import {
+  apiKeyKey,
+  decodeStoredKey,
+  isUsable,
+  keyPathId,
+  type KeyBuilder,
+  type KeyPath,
+  type Namespaces,
+} from '../keys/entities';
 import type { FairLimit } from './fairLimit';
 import type { GuessThrottle } from './throttle';
 import type { EntityReader, FlatKeyStore } from './lookup';
@@ -62,12 +70,6 @@ export interface KeyVerifierDeps {
    * its per-instance budget; absent: off, such a key is a 401.
    */
   readonly legacyFallback?: { readonly store: FlatKeyStore; readonly queriesPerMinute: number } | undefined;
-}
-
-// Unambiguous although names may now hold `/` (the Go service's grammar allows it): two
-// different records must never share a cache or throttle entry.
-function pathOf(key: KeyPath): string {
-  return JSON.stringify([key.namespace ?? '', ...key.path]);
 }
 
 export function createKeyVerifier(deps: KeyVerifierDeps): KeyVerifier {
@@ -153,7 +155,7 @@ export function createKeyVerifier(deps: KeyVerifierDeps): KeyVerifier {
     async verify(apiKey: string, kind: KeyKind, client = ''): Promise<Verification> {
       const parsed = parseApiKey(apiKey);
       if (!parsed.ok) {
-        const flat = KINDS[kind].hasFlatKeys && !apiKey.startsWith('mlabk.') && isLegacyAutojoinKey(apiKey);
+        const flat = KINDS[kind].hasFlatKeys && isLegacyAutojoinKey(apiKey);
         if (flat) return verifyLegacy(apiKey);
         return { ok: false, outcome: 'invalid', reason: `malformed key: ${parsed.reason}` };
       }
@@ -178,7 +180,13 @@ export function createKeyVerifier(deps: KeyVerifierDeps): KeyVerifier {
           ...who,
         };
       }
-      const refusal = await checkSecret(pathOf(datastoreKey), secret, stored.keyHash, who, client);
+      const refusal = await checkSecret(
+        keyPathId(datastoreKey.namespace, datastoreKey.path),
+        secret,
+        stored.keyHash,
+        who,
+        client,
+      );
       if (refusal) return refusal;
       return { ok: true, key: { kind, ownerId, keyId, tier: stored.tier } };
     },

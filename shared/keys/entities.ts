@@ -44,6 +44,15 @@ export interface KeyBuilder<K> {
 
 export const KEY_PATHS: KeyBuilder<KeyPath> = { key: (options) => options };
 
+/**
+ * A key's identity as one string: its namespace and path (kinds and names or ids, in order).
+ * Unambiguous although names may hold `/` (the Go service's grammar allows it): two different
+ * records never share an identity, so none share a cache, throttle or batch entry.
+ */
+export function keyPathId(namespace: string | undefined, path: ReadonlyArray<string | number>): string {
+  return JSON.stringify([namespace ?? '', ...path.map(String)]);
+}
+
 export function ownerKey<K>(keys: KeyBuilder<K>, kind: KeyKind, ownerId: string, namespaces: Namespaces): K {
   return keys.key({ namespace: namespaceFor(kind, namespaces), path: [KINDS[kind].ownerKind, ownerId] });
 }
