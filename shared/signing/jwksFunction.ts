@@ -8,14 +8,19 @@ import { installFrameworkGuards } from '../platform/frameworkGuards';
 import { stdoutLogger } from '../platform/log';
 import { createJwksHandler } from './jwksHandler';
 import { JwksPublisher } from './jwksPublisher';
-import { keySourceFor, type SigningOptions } from './wiring';
+import { signingKeySource } from './sources';
+import type { SigningOptions } from './wiring';
 
 installFrameworkGuards();
 
 /** The jwks function of an instance: every enabled key version, refreshed in the background. */
 export function jwksHandlerFor(config: Config, options: SigningOptions = {}, functionName = 'jwks'): HttpFunction {
   const log = options.log ?? stdoutLogger;
-  const publisher = new JwksPublisher(keySourceFor(config, options), config.jwksRefreshSeconds * 1000, log);
+  const publisher = new JwksPublisher(
+    signingKeySource(config.signingKey, options.secretManager),
+    config.jwksRefreshSeconds * 1000,
+    log,
+  );
   return createJwksHandler(publisher, log, functionName);
 }
 

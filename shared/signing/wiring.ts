@@ -1,16 +1,14 @@
 /**
  * The signing side of an instance, from its configuration: where the signing key lives and
  * the signer the exchange functions use. The jwks function's wiring is jwksFunction.ts, so
- * that the exchange bundles carry no JWKS publisher.
+ * that the exchange bundles carry no JWKS publisher. Each function's own wiring installs the
+ * framework guards.
  */
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import type { Config } from '../platform/config';
-import { installFrameworkGuards } from '../platform/frameworkGuards';
 import { stdoutLogger, type Logger } from '../platform/log';
 import { TokenSigner } from './signer';
 import { signingKeySource, type SigningKeySource } from './sources';
-
-installFrameworkGuards();
 
 export interface SigningOptions {
   /** Where log entries go (default: JSON lines on stdout). */
