@@ -5,7 +5,7 @@
  * Expected failures (a bad id, a missing owner, an integration that still has active keys)
  * are AdminErrors with a stable code, which the CLI prints as one line.
  */
-import type { Datastore, Key } from '@google-cloud/datastore';
+import type { Datastore, Key, Transaction } from '@google-cloud/datastore';
 import { isAcceptedOwnerId, isValidOwnerId } from '../keys/grammar';
 import { KINDS, type KeyKind } from '../keys/kinds';
 import { ownerKey, type Namespaces } from '../keys/entities';
@@ -67,12 +67,14 @@ export async function runQuery(ctx: AdminContext, query: ReturnType<Datastore['c
   return entities as Entity[];
 }
 
-/** The owner's entity; an AdminError if its id is malformed or it does not exist. */
-export async function getOwner(ctx: AdminContext, kind: KeyKind, ownerId: string): Promise<Entity> {
+/**
+ * The owner's entity; an AdminError if its id is malformed or it does not exist. Read in
+ * `tx` when given (a key written in the same transaction must not outlive its owner).
+ */
+export async function getOwner(ctx: AdminContext, kind: KeyKind, ownerId: string, tx?: Transaction): Promise<Entity> {
   checkOwnerId(ownerId, KINDS[kind].ownerIdWord);
-  const [owner] = (await ctx.datastore.get(ownerKey(ctx.datastore, kind, ownerId, ctx.namespaces))) as [
-    Entity | undefined,
-  ];
+  const key = ownerKey(ctx.datastore, kind, ownerId, ctx.namespaces);
+  const [owner] = (await (tx ? tx.get(key) : ctx.datastore.get(key))) as [Entity | undefined];
   if (!owner) throw new AdminError(`${KINDS[kind].ownerWord} ${ownerId} does not exist`, 'not-found');
   return owner;
 }

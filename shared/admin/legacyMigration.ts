@@ -30,7 +30,7 @@ import {
   legacyKeyKey,
   PLAINTEXT_TWIN,
 } from '../keys/entities';
-import type { AdminContext, Entity } from './context';
+import { isAlreadyExists, keyOf, nowOf, runQuery, type AdminContext, type Entity } from './context';
 
 export interface MigrationOptions {
   /** Delete each plaintext entity once its hashed form exists (default: keep them). */
@@ -71,23 +71,18 @@ function plaintextKeyOf(key: Key, entity: Entity): string | undefined {
   return key.name !== undefined && isPlaintextFlatKey(key.name, entity) ? key.name : undefined;
 }
 
-function isAlreadyExists(error: unknown): boolean {
-  return (error as { code?: unknown }).code === 6;
-}
-
 export async function migrateLegacyKeys(ctx: AdminContext, options: MigrationOptions = {}): Promise<MigrationReport> {
   const { datastore, namespaces } = ctx;
   const dryRun = options.dryRun ?? false;
-  const now = (ctx.now ?? (() => new Date()))();
-  const [found] = await datastore.runQuery(datastore.createQuery(namespaces.platformNamespace, KIND.organizationKey));
-  const entities = found as Entity[];
+  const now = nowOf(ctx);
+  const entities = await runQuery(ctx, datastore.createQuery(namespaces.platformNamespace, KIND.organizationKey));
   const orgs = new Map<string, { migrated: number; alreadyMigrated: number; plaintextDeleted: number }>();
   const conflictIds: string[] = [];
   let scoped = 0;
   let unrecognised = 0;
 
   for (const entity of entities) {
-    const key = entity[datastore.KEY] as Key;
+    const key = keyOf(ctx, entity);
     const parent = key.parent;
     const org = parent?.kind === KIND.organization ? parent.name : undefined;
     if (isScopedKeyRecord(key.name ?? '', entity) && org !== undefined) {

@@ -22,7 +22,7 @@ import type { KeyRecord } from './keys/records';
 
 export async function createIntegration(ctx: AdminContext, integrationId: string, description = ''): Promise<void> {
   checkNewOwnerId(integrationId, 'integration id');
-  const now = (ctx.now ?? (() => new Date()))();
+  const now = nowOf(ctx);
   try {
     await ctx.datastore.insert({
       key: ownerKey(ctx.datastore, 'integration', integrationId, ctx.namespaces),
@@ -43,7 +43,7 @@ export interface OrganizationInput {
 /** An autojoin organisation, with the properties the Go service and autojoin read. */
 export async function createOrganization(ctx: AdminContext, input: OrganizationInput): Promise<void> {
   checkNewOwnerId(input.name, 'organisation name');
-  const now = (ctx.now ?? (() => new Date()))();
+  const now = nowOf(ctx);
   try {
     await ctx.datastore.insert({
       key: ownerKey(ctx.datastore, 'autojoin', input.name, ctx.namespaces),

@@ -1,11 +1,11 @@
 /** Making an API key: its record and the plaintext key, which is returned once and stored nowhere. */
 import type { Key } from '@google-cloud/datastore';
 import { formatApiKey, generateKeyId, generateSecret, isValidKeyId, type KeyKind } from '../../keys/grammar';
-import { apiKeyKey, KEY_STATUS, ownerKey } from '../../keys/entities';
+import { apiKeyKey, KEY_STATUS } from '../../keys/entities';
 import { DEFAULT_BCRYPT_COST, hashSecret } from '../../keys/secretHash';
 import { KINDS } from '../../keys/kinds';
 import { AdminError } from '../adminError';
-import { checkOwnerId, isAlreadyExists, nowOf, type AdminContext, type Entity } from '../context';
+import { checkOwnerId, getOwner, isAlreadyExists, nowOf, type AdminContext } from '../context';
 
 export interface NewKeyInput {
   readonly kind: KeyKind;
@@ -74,10 +74,7 @@ export async function prepareApiKey(ctx: AdminContext, input: NewKeyInput): Prom
 
 export async function createApiKey(ctx: AdminContext, input: NewKeyInput): Promise<NewKey> {
   const prepared = await prepareApiKey(ctx, input);
-  const [owner] = (await ctx.datastore.get(ownerKey(ctx.datastore, input.kind, input.ownerId, ctx.namespaces))) as [
-    Entity | undefined,
-  ];
-  if (!owner) throw new AdminError(`${KINDS[input.kind].ownerWord} ${input.ownerId} does not exist`, 'not-found');
+  await getOwner(ctx, input.kind, input.ownerId);
   try {
     await ctx.datastore.insert(prepared.entity);
   } catch (error) {

@@ -1,8 +1,7 @@
 /** Rerolling a key: a successor for the same owner, and a grace period for the old key. */
-import { ownerKey, KEY_STATUS } from '../../keys/entities';
-import { KINDS } from '../../keys/kinds';
+import { KEY_STATUS } from '../../keys/entities';
 import { AdminError } from '../adminError';
-import { nowOf, type AdminContext, type Entity } from '../context';
+import { getOwner, nowOf, type AdminContext } from '../context';
 import { prepareApiKey, type NewKey } from './create';
 import { updateKey, type KeyRef } from './locate';
 import type { KeyRecord } from './records';
@@ -90,10 +89,7 @@ export async function rerollApiKey(ctx: AdminContext, ref: KeyRef, options: Rero
       ...(record.tier !== undefined && { tier: record.tier }),
       ...(newExpiry.expiresAt !== undefined && { expiresAt: newExpiry.expiresAt }),
     });
-    const [owner] = (await tx.get(ownerKey(ctx.datastore, ref.kind, ref.ownerId, ctx.namespaces))) as [
-      Entity | undefined,
-    ];
-    if (!owner) throw new AdminError(`${KINDS[ref.kind].ownerWord} ${ref.ownerId} does not exist`, 'not-found');
+    await getOwner(ctx, ref.kind, ref.ownerId, tx);
     tx.insert(prepared.entity);
     newKey = prepared.newKey;
     const graceEnd = new Date(nowOf(ctx).getTime() + graceSeconds * 1000);
