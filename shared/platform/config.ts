@@ -54,8 +54,6 @@ export interface Setting<T> {
   readonly fallback: string | undefined;
   /** The README's default cell when there is no fallback (`detected`, or none: `—`). */
   readonly unsetMeans?: string;
-  /** The unit of a number, when it has one. */
-  readonly unit?: string;
   readonly meaning: string;
   /**
    * How deploy.sh hands it to the functions: always (with its deploy default), when the
@@ -151,7 +149,6 @@ function loopbackHostPort(value: string, name: string): string {
 // Checked with the other signing-key variables, in signingKey(): which one applies depends on both.
 const asIs = (value: string): string => value;
 
-const SECONDS = 'seconds';
 const DAY = 86_400;
 
 /** Every environment variable the functions read, in the README's order. */
@@ -209,23 +206,20 @@ export const SETTINGS = {
   integrationTokenTtl: {
     name: 'INTEGRATION_TOKEN_TTL',
     fallback: '20',
-    unit: SECONDS,
     deploy: 'when-set',
     parse: wholeNumber(1, DAY),
-    meaning: 'integration token lifetime',
+    meaning: 'integration token lifetime, seconds',
   },
   autojoinTokenTtl: {
     name: 'AUTOJOIN_TOKEN_TTL',
     fallback: '3600',
-    unit: SECONDS,
     deploy: 'when-set',
     parse: wholeNumber(1, DAY),
-    meaning: 'autojoin token lifetime',
+    meaning: 'autojoin token lifetime, seconds',
   },
   datastoreTimeoutMs: {
     name: 'DATASTORE_TIMEOUT_MS',
     fallback: '2000',
-    unit: 'milliseconds',
     deploy: 'when-set',
     parse: wholeNumber(50, 60_000),
     meaning: 'deadline of the key lookup; past it, 503',
@@ -233,15 +227,14 @@ export const SETTINGS = {
   verifiedSecretCacheSize: {
     name: 'VERIFIED_SECRET_CACHE_SIZE',
     fallback: '10000',
-    unit: 'entries',
     deploy: 'when-set',
     parse: wholeNumber(0, 1_000_000),
-    meaning: 'verified secrets remembered per instance (0: off)',
+    meaning:
+      'verified secrets remembered per instance (0: off; concurrent requests with one key still share one compare)',
   },
   throttleMaxFailures: {
     name: 'THROTTLE_MAX_FAILURES',
     fallback: '5',
-    unit: 'wrong secrets',
     deploy: 'when-set',
     parse: wholeNumber(1, 1000),
     meaning: 'wrong secrets per key id and client address per window before 429 (bcrypt keys only)',
@@ -249,7 +242,6 @@ export const SETTINGS = {
   throttleAddressMaxFailures: {
     name: 'THROTTLE_ADDRESS_MAX_FAILURES',
     fallback: '20',
-    unit: 'wrong secrets',
     deploy: 'when-set',
     parse: wholeNumber(1, 100_000),
     meaning: 'wrong secrets per client address over all keys per window before 429',
@@ -260,12 +252,13 @@ export const SETTINGS = {
     fallback: '2',
     deploy: 'when-set',
     parse: wholeNumber(0, 10),
-    meaning: "which `X-Forwarded-For` entry, from the right, is the client address (0: the connection's peer)",
+    meaning:
+      "which `X-Forwarded-For` entry, from the right, is the client address (0: the connection's peer); " +
+      'see Brute force',
   },
   throttleWindowSeconds: {
     name: 'THROTTLE_WINDOW_SECONDS',
     fallback: '60',
-    unit: SECONDS,
     deploy: 'when-set',
     parse: wholeNumber(1, DAY),
     meaning: 'the throttle window',
@@ -273,15 +266,13 @@ export const SETTINGS = {
   bcryptConcurrency: {
     name: 'BCRYPT_CONCURRENCY',
     fallback: '2',
-    unit: 'compares',
     deploy: 'when-set',
     parse: wholeNumber(1, 64),
-    meaning: 'bcrypt compares at once per instance; more wait in line',
+    meaning: 'bcrypt compares at once per instance',
   },
   jwksRefreshSeconds: {
     name: 'JWKS_REFRESH_SECONDS',
     fallback: '300',
-    unit: SECONDS,
     deploy: 'when-set',
     parse: wholeNumber(1, DAY),
     meaning: 'how often `jwks` re-reads the enabled key versions',
@@ -289,10 +280,11 @@ export const SETTINGS = {
   signingKeyRefreshSeconds: {
     name: 'SIGNING_KEY_REFRESH_SECONDS',
     fallback: '300',
-    unit: SECONDS,
     deploy: 'when-set',
     parse: wholeNumber(1, DAY),
-    meaning: 'how often the exchange functions re-read `SIGNING_KEY_VERSION` in the background',
+    meaning:
+      'how often the exchange functions re-read `SIGNING_KEY_VERSION` in the background ' +
+      '(so a promoted key signs without a redeploy)',
   },
   legacyAutojoinFallback: {
     name: 'LEGACY_AUTOJOIN_FALLBACK',
@@ -301,12 +293,11 @@ export const SETTINGS = {
     parse: onOff,
     meaning:
       '`on`: a flat autojoin key without a `LegacyAPIKey` record is looked up as the Go service did ' +
-      '(one query) and recorded; `off`: it is a 401',
+      '(one query) and recorded; `off`: it is a 401 (see API keys)',
   },
   legacyAutojoinFallbackPerMinute: {
     name: 'LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE',
     fallback: '60',
-    unit: 'queries per minute',
     deploy: 'when-set',
     parse: wholeNumber(1, 100_000),
     meaning: 'fallback queries per instance per minute; past it, 503 with `Retry-After`',
