@@ -13,7 +13,7 @@ import type { KeyVerifier } from './verifier';
 import type { Logger } from '../platform/log';
 import type { ClaimsSigner } from '../signing/signer';
 
-export interface ExchangeOptions {
+export interface ExchangeHandlerOptions {
   /** The function's name, for logs. */
   readonly functionName: string;
   readonly kind: KeyKind;
@@ -21,15 +21,14 @@ export interface ExchangeOptions {
   readonly signer: ClaimsSigner;
   readonly settings: TokenSettings;
   readonly log: Logger;
-  /** The client address bcrypt guesses are counted by (default: the connection's peer). */
-  readonly clientAddress?: (req: Request) => string;
+  /** The client address bcrypt guesses are counted by (clientAddress.ts). */
+  readonly clientAddress: (req: Request) => string;
 }
 
 const POST_ONLY = methodNotAllowed(['POST']);
 
-export function createExchangeHandler(options: ExchangeOptions): HttpFunction {
-  const { functionName, kind, verifier, signer, settings, log } = options;
-  const clientOf = options.clientAddress ?? ((req: Request) => req.socket.remoteAddress ?? '');
+export function createExchangeHandler(options: ExchangeHandlerOptions): HttpFunction {
+  const { functionName, kind, verifier, signer, settings, log, clientAddress } = options;
 
   return async (req, res) => {
     const record = requestRecorder(log, functionName);
@@ -53,7 +52,7 @@ export function createExchangeHandler(options: ExchangeOptions): HttpFunction {
       return;
     }
 
-    const result = await verifier.verify(read.apiKey, kind, clientOf(req));
+    const result = await verifier.verify(read.apiKey, kind, clientAddress(req));
     if (!result.ok) {
       const problem = refusalProblem(result);
       sendProblem(res, problem);
