@@ -97,7 +97,7 @@ function cases(): Case[] {
   ];
   const list: Case[] = [];
   for (const fn of ['exchangeIntegration', 'exchangeAutojoin'] as const) {
-    // The seeded keys: cases() runs again inside each test, after beforeAll (names are taken before).
+    // The seeded keys: cases() runs again in the first test, after beforeAll (names are taken before).
     const real = (): string => (fn === 'exchangeIntegration' ? seeded.integration : seeded.autojoin);
     const realSecret = (): string => real().split('.').pop() as string;
     list.push(
@@ -420,10 +420,12 @@ afterAll(async () => {
 });
 
 describe('every hostile request', () => {
+  let built: ReturnType<typeof cases> | undefined;
   it.each(cases().map((c, i) => [`${c.fn}: ${c.name}`, i] as const))(
     '%s gets its documented answer',
     async (_, index) => {
-      const c = cases()[index];
+      // Built once, after beforeAll has seeded the keys the cases use (the titles need none).
+      const c = (built ??= cases())[index];
       const logsBefore = served.logs.length;
       const writtenBefore = written.length;
       const reply = await send(served.url(c.fn), c);
@@ -492,9 +494,8 @@ describe('every kind of body functions-framework would refuse, carrying a real k
       const writtenBefore = written.length;
       for (const [name, headers, payload] of kinds(seeded.integration)) {
         const reply = await send(served.url(fn), { name, fn, method: 'POST', headers, body: payload, status: 0 });
-        expect([name, reply.status]).toEqual([name, expect.any(Number)]);
-        expect(reply.status).toBeGreaterThanOrEqual(400);
-        expect(reply.status).toBeLessThan(500);
+        // Labelled, so a failure names the request.
+        expect([name, reply.status >= 400 && reply.status < 500]).toEqual([name, true]);
         expect(reply.headers['content-type']).toBe('application/problem+json; charset=utf-8');
         expect(reply.body).not.toContain(secret);
       }
