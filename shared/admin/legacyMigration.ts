@@ -25,9 +25,9 @@ import {
   decodeStoredLegacyKey,
   isPlaintextFlatKey,
   isScopedKeyRecord,
-  KEY_STATUS,
   KIND,
   legacyKeyKey,
+  newLegacyKeyRecord,
   PLAINTEXT_TWIN,
 } from '../keys/entities';
 import { isAlreadyExists, keyOf, nowOf, runQuery, type AdminContext, type Entity } from './context';
@@ -115,7 +115,7 @@ export async function migrateLegacyKeys(ctx: AdminContext, options: MigrationOpt
       try {
         await datastore.insert({
           key: target,
-          data: { org, status: KEY_STATUS.active, created_at: createdAt, migrated_at: now, [PLAINTEXT_TWIN]: true },
+          data: newLegacyKeyRecord(org, createdAt, now),
         });
         inPlace = true;
         counts.migrated += 1;

@@ -22,9 +22,8 @@ import { legacyKeyId, legacyKeyName } from '../keys/grammar';
 import {
   decodeStoredLegacyKey,
   isUsable,
-  KEY_STATUS,
   legacyKeyKey,
-  PLAINTEXT_TWIN,
+  newLegacyKeyRecord,
   plaintextKeyKey,
   type KeyBuilder,
   type KeyPath,
@@ -154,13 +153,10 @@ export function createLegacyKeyLookup(deps: LegacyKeyLookupDeps): LegacyKeyLooku
       return { ok: false, outcome: 'invalid', reason: 'unknown key', keyId };
     }
     const at = now();
-    const written = await store.insertIfAbsent(legacyKeyKey(keys, name, namespaces), {
-      org: found.org,
-      status: KEY_STATUS.active,
-      created_at: found.createdAt ?? at,
-      migrated_at: at,
-      [PLAINTEXT_TWIN]: true,
-    });
+    const written = await store.insertIfAbsent(
+      legacyKeyKey(keys, name, namespaces),
+      newLegacyKeyRecord(found.org, found.createdAt ?? at, at),
+    );
     orgs.set(name, found.org);
     // Someone wrote the record meanwhile (another instance, or an operator revoking): it decides.
     if (written.status === 'exists') {

@@ -82,6 +82,18 @@ export function plaintextKeyKey<K>(keys: KeyBuilder<K>, org: string, flatKey: st
 /** The property of a LegacyAPIKey record that says its plaintext twin still governs it. */
 export const PLAINTEXT_TWIN = 'plaintext_twin';
 
+/**
+ * The LegacyAPIKey record of a Go-made flat key found under `org`, as the exchange and the
+ * migration write it: active, governed by its plaintext twin while that exists.
+ */
+export function newLegacyKeyRecord(
+  org: string,
+  createdAt: Date,
+  migratedAt: Date,
+): { org: string; status: string; created_at: Date; migrated_at: Date; [PLAINTEXT_TWIN]: true } {
+  return { org, status: KEY_STATUS.active, created_at: createdAt, migrated_at: migratedAt, [PLAINTEXT_TWIN]: true };
+}
+
 /** A key record as the exchange needs it. */
 export interface StoredKey {
   /** bcrypt hash (ours) or lowercase hex SHA-256 (the Go service's) of the secret. */

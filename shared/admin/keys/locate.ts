@@ -5,7 +5,7 @@
  */
 import type { Key, Transaction } from '@google-cloud/datastore';
 import { isAcceptedKeyId, isLegacyKeyId, legacyKeyId, legacyKeyName, type KeyKind } from '../../keys/grammar';
-import { apiKeyKey, KEY_STATUS, legacyKeyKey, PLAINTEXT_TWIN } from '../../keys/entities';
+import { apiKeyKey, legacyKeyKey, newLegacyKeyRecord } from '../../keys/entities';
 import { KINDS } from '../../keys/kinds';
 import { AdminError } from '../adminError';
 import { checkOwnerId, dateOf, keyOf, nowOf, type AdminContext, type Entity } from '../context';
@@ -96,13 +96,7 @@ export async function locateKey(
     return {
       key: legacyKeyKey(ctx.datastore, legacyKeyName(keyOf(ctx, plaintext).name as string), ctx.namespaces),
       legacy: true,
-      absentAs: {
-        org: ref.ownerId,
-        status: KEY_STATUS.active,
-        created_at: dateOf(plaintext.created_at) ?? now,
-        migrated_at: now,
-        [PLAINTEXT_TWIN]: true,
-      },
+      absentAs: newLegacyKeyRecord(ref.ownerId, dateOf(plaintext.created_at) ?? now, now),
     };
   }
   throw new AdminError(
