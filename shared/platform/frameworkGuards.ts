@@ -57,9 +57,10 @@ function consoleErrorEntry(args: readonly unknown[]): LogEntry {
     return {
       severity: 'ERROR',
       message: firstLine([...others, `${error.name}: ${error.message}`].join(' ')),
+      // Frames only: the stack opens with the whole message, whose later lines are kept out.
       stack_trace:
         lines
-          .slice(1)
+          .filter((line) => /^\s+at /.test(line))
           .map((line) => line.trim())
           .join(' | ') || undefined,
     };
