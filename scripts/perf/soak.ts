@@ -1,6 +1,8 @@
 /**
- * `npm run soak`: sustained load on the built exchange functions, served by
- * functions-framework exactly as Cloud Functions starts them, on the Datastore emulator.
+ * `npm run soak`: sustained load on the built exchange functions, each served by the
+ * repository's functions-framework in a process of its own (`--source=dist/<name>`,
+ * NODE_ENV=production), on the Datastore emulator. (Cold starts, where the buildpack's exact
+ * way of starting matters, are measured by the benchmark.)
  * Loopback only, bounded in time (SOAK_SECONDS, default 300).
  *
  * Mixed traffic: valid exchanges of both kinds (83%, split about evenly) from many client
