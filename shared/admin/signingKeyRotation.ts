@@ -52,7 +52,7 @@ import {
 import { MAX_PUBLISHED_VERSIONS } from '../signing/sources';
 
 export type { SigningKeyAdminContext } from './signingKeySecret';
-export { publicationDelaySeconds, retirementDelaySeconds, type VersionRole, type VersionState } from './rotationRules';
+export { retirementDelaySeconds } from './rotationRules';
 
 export interface SigningKeyVersion {
   readonly version: number;

@@ -9,10 +9,4 @@ export { listApiKeys, showApiKey } from './list';
 export type { KeyRef } from './locate';
 export type { KeyRecord } from './records';
 export { revokeApiKey, setKeyTier } from './revoke';
-export {
-  DEFAULT_REROLL_GRACE_SECONDS,
-  rerollApiKey,
-  type RerolledKey,
-  type RerollExpiry,
-  type RerollOptions,
-} from './reroll';
+export { rerollApiKey } from './reroll';
