@@ -35,6 +35,8 @@ const LINGER_MS = 2000;
 
 /** Marks the patched createServer, so that loading this module twice wraps it once. */
 const PATCHED = Symbol.for('token-exchange.bodyGuard');
+/** Where the guard's log lines go: the latest install's logger (one per process in production). */
+const LOGGER = Symbol.for('token-exchange.bodyGuard.log');
 
 type Read =
   | { readonly ok: true; readonly body: Buffer }
@@ -154,15 +156,24 @@ function isExpressApp(listener: unknown): listener is RequestListener {
   return typeof app.handle === 'function' && typeof app.set === 'function' && typeof app.settings === 'object';
 }
 
-/** Guards the servers the framework will create from now on; idempotent. */
+type GuardedCreateServer = typeof http.createServer & { [PATCHED]?: true; [LOGGER]?: Logger };
+
+/**
+ * Guards the servers the framework will create from now on; idempotent. The patch is on the
+ * process's one `http` module, which outlives any one copy of this module (jest loads a copy
+ * per test file): a later install keeps the patch and points the log lines at its logger.
+ */
 export function installBodyGuard(log: Logger): void {
-  const current = http.createServer as typeof http.createServer & { [PATCHED]?: true };
-  if (current[PATCHED]) return;
-  const createServer = (...args: unknown[]): Server => {
+  const current = http.createServer as GuardedCreateServer;
+  if (current[PATCHED]) {
+    current[LOGGER] = log;
+    return;
+  }
+  const createServer: GuardedCreateServer = ((...args: unknown[]): Server => {
     const last = args.length - 1;
     const listener = args[last];
     if (!isExpressApp(listener)) return (current as (...a: unknown[]) => Server)(...args);
-    const guarded = guardBody(listener, log);
+    const guarded = guardBody(listener, (entry) => (createServer[LOGGER] ?? log)(entry));
     args[last] = guarded;
     const server = (current as (...a: unknown[]) => Server)(...args);
     // `Expect: 100-continue`: refuse from the headers before inviting the body.
@@ -171,7 +182,8 @@ export function installBodyGuard(log: Logger): void {
       guarded(req, res);
     });
     return server;
-  };
+  });
   Object.defineProperty(createServer, PATCHED, { value: true });
+  createServer[LOGGER] = log;
   http.createServer = createServer;
 }
