@@ -169,7 +169,7 @@ export function installBodyGuard(log: Logger): void {
     current[LOGGER] = log;
     return;
   }
-  const createServer: GuardedCreateServer = ((...args: unknown[]): Server => {
+  const createServer: GuardedCreateServer = (...args: unknown[]): Server => {
     const last = args.length - 1;
     const listener = args[last];
     if (!isExpressApp(listener)) return (current as (...a: unknown[]) => Server)(...args);
@@ -182,7 +182,7 @@ export function installBodyGuard(log: Logger): void {
       guarded(req, res);
     });
     return server;
-  });
+  };
   Object.defineProperty(createServer, PATCHED, { value: true });
   createServer[LOGGER] = log;
   http.createServer = createServer;
