@@ -7,8 +7,8 @@
  *    `gcloud functions deploy <name> --source=dist/<name>`:
  *
  *    index.js            the function and what it runs, bundled into one CommonJS file
- *    googleLibraries.js  Secret Manager, google-auth-library and gRPC, bundled apart and
- *                        loaded on first use only (shared/platform/googleLibraries.ts)
+ *    googleLibraries.js  google-auth-library, bundled apart and loaded on first use only
+ *                        (shared/platform/googleLibraries.ts): on Google Cloud, for tokens
  *    package.json        `main: index.js`, engines node 24, dependencies = exactly the
  *                        externals, pinned to the versions of the root package-lock.json
  *    package-lock.json   the root lock cut down to those externals and what they depend on,
@@ -24,8 +24,9 @@
  *   would register in a private registry and the framework reports "Function '<name>' is not
  *   defined in the provided module".
  * Everything else is bundled: none of it is a native addon, and one file starts faster than
- * a node_modules tree. The functions hold no Datastore client library (the exchange reads
- * over REST), so no proto file is read from disk; `npm run bench` measures the cold starts.
+ * a node_modules tree. The functions hold no Google client library, gRPC or google-gax: they
+ * call Datastore's and Secret Manager's REST APIs (shared/platform/googleRest.ts), so no proto
+ * file is read from disk; `npm run bench` measures the cold starts.
  */
 import { build } from 'esbuild';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -14,7 +14,7 @@ import {
 } from '../../shared/platform/config';
 import type { AdminContext } from '../../shared/admin/context';
 import type { SigningKeyAdminContext } from '../../shared/admin/signingKeyRotation';
-import { secretManagerClient } from '../../shared/signing/sources';
+import { secretManagerClient } from '../../shared/platform/googleClients';
 import { isEmulatorReady } from '../dev/emulator';
 import { UsageError } from './args';
 import type { OutputStream } from './output';

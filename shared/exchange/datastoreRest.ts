@@ -1,22 +1,23 @@
 /**
  * Datastore's REST API (v1), for the three calls the exchange makes: lookup, runQuery and
- * commit. The exchange needs nothing else of Datastore, and speaking JSON over HTTP/1.1 with
- * node:http(s) spares every cold start the gRPC stack (grpc-js, google-gax, protobufjs and
- * Datastore's descriptors), which is most of what loading the Datastore client costs. Plain
- * node:http with a keep-alive agent, rather than fetch: functions-framework has loaded it
- * already, while fetch loads undici on first use, and it costs less CPU per call.
+ * commit. The exchange needs nothing else of Datastore, and speaking JSON over HTTP/1.1
+ * spares every cold start the gRPC stack (grpc-js, google-gax, protobufjs and Datastore's
+ * descriptors), which is most of what loading the Datastore client costs. The calls go
+ * through platform/googleRest.ts, which owns the deadline, the token and the retry rules.
+ *
+ * Two things Google's client does for lookups are done here: keys the answer lists as
+ * `deferred` are asked again within the same deadline, and an answer is checked for the
+ * shape the callers read, so a surprise is UNAVAILABLE for its requests, never a throw.
  *
  * The emulator speaks the same API at `http://<DATASTORE_EMULATOR_HOST>/v1/…` and needs no
- * credentials. On Google Cloud, google-auth-library supplies (and refreshes) the access
- * token; it is loaded only then, on first use.
+ * credentials.
  *
  * Errors come back as values with gRPC's status names (`INVALID_ARGUMENT`, `ALREADY_EXISTS`,
- * …), or `UNAVAILABLE` when there was no answer, so callers decide what each means.
+ * …), so callers decide what each means.
  */
 
-import http from 'node:http';
-import https from 'node:https';
-import { splitHostPort } from '../platform/hostPort';
+import { applicationDefaultCredentials, type GoogleCredentials } from '../platform/accessTokens';
+import { deadlineIn, googleApi, type Deadline, type GoogleResult } from '../platform/googleRest';
 
 /** A key as Datastore names it (a KeyPath, or @google-cloud/datastore's `Key`): kinds and names, in order. */
 export interface DatastoreKey {
@@ -25,7 +26,8 @@ export interface DatastoreKey {
 }
 
 export interface RestKey {
-  readonly partitionId: { readonly projectId: string; readonly namespaceId: string };
+  /** Datastore leaves out an empty namespace, and may leave out the whole partition. */
+  readonly partitionId?: { readonly projectId?: string; readonly namespaceId?: string };
   readonly path: ReadonlyArray<{ readonly kind: string; readonly name?: string; readonly id?: string }>;
 }
 
@@ -53,8 +55,7 @@ export interface RunQueryResponse {
   readonly batch?: { readonly entityResults?: ReadonlyArray<{ readonly entity: RestEntity }> };
 }
 
-export type RestResult<T> =
-  { readonly ok: true; readonly body: T } | { readonly ok: false; readonly status: string; readonly message: string };
+export type RestResult<T> = GoogleResult<T>;
 
 export interface DatastoreRest {
   lookup(keys: readonly DatastoreKey[]): Promise<RestResult<LookupResponse>>;
@@ -63,63 +64,21 @@ export interface DatastoreRest {
 }
 
 export interface DatastoreRestOptions {
-  /** The project; detected from the environment (metadata server) when unset. */
+  /** The project; detected by the credentials when unset (never with an emulator). */
   readonly projectId?: string | undefined;
   /** host:port of an emulator: plain HTTP, no credentials. */
   readonly emulatorHost?: string | undefined;
-  /** Deadline of one call, in ms; past it the call answers UNAVAILABLE. */
+  /** `host[:port]` of the API over HTTPS (default Google's). */
+  readonly endpoint?: string | undefined;
+  /** Access tokens over HTTPS (default: the process's Application Default Credentials). */
+  readonly credentials?: GoogleCredentials | undefined;
+  /** Deadline of one call, token and retry included, in ms; past it the call fails. */
   readonly timeoutMs: number;
 }
 
-const SCOPE = 'https://www.googleapis.com/auth/datastore';
 const ENDPOINT = 'datastore.googleapis.com';
-
-interface Credentials {
-  headers(): Promise<Record<string, string>>;
-  projectId(): Promise<string>;
-}
-
-function emulatorCredentials(projectId: string | undefined): Credentials {
-  return {
-    headers: () => Promise.resolve({}),
-    projectId: () =>
-      projectId ? Promise.resolve(projectId) : Promise.reject(new Error('PROJECT_ID is required with an emulator')),
-  };
-}
-
-function googleCredentials(projectId: string | undefined): Credentials {
-  type Auth = { getAccessToken(): Promise<string | null | undefined>; getProjectId(): Promise<string> };
-  let auth: Auth | undefined;
-  const client = (): Auth => {
-    if (auth === undefined) {
-      // Loaded on first use, and only on Google Cloud: the emulator needs no token.
-      // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use (googleLibraries.ts)
-      const { GoogleAuth } = require('../platform/googleLibraries') as typeof import('../platform/googleLibraries');
-      auth = new GoogleAuth({ scopes: SCOPE });
-    }
-    return auth;
-  };
-  let project: Promise<string> | undefined;
-  return {
-    async headers() {
-      const token = await client().getAccessToken();
-      if (!token) throw new Error('no access token for Datastore');
-      return { Authorization: `Bearer ${token}` };
-    },
-    projectId() {
-      if (projectId) return Promise.resolve(projectId);
-      if (project === undefined) {
-        const detecting = client().getProjectId();
-        project = detecting;
-        // A failed detection is retried by the next call, never remembered.
-        detecting.catch(() => {
-          if (project === detecting) project = undefined;
-        });
-      }
-      return project;
-    },
-  };
-}
+/** Rounds of asking deferred keys again, at most (each within the call's one deadline). */
+const MAX_DEFERRED_ROUNDS = 5;
 
 function toRestKey(key: DatastoreKey, projectId: string): RestKey {
   const path: Array<{ kind: string; name?: string; id?: string }> = [];
@@ -131,103 +90,120 @@ function toRestKey(key: DatastoreKey, projectId: string): RestKey {
   return { partitionId: { projectId, namespaceId: key.namespace ?? '' }, path };
 }
 
-interface ErrorBody {
-  readonly error?: { readonly status?: string; readonly message?: string };
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** One POST of JSON, answered within `timeoutMs`: the status and body, or a thrown error. */
-function post(
-  transport: typeof http | typeof https,
-  agent: http.Agent,
-  target: { host: string; port: number; path: string },
-  headers: Record<string, string>,
-  body: string,
-  timeoutMs: number,
-): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const request = transport.request(
-      {
-        ...target,
-        method: 'POST',
-        agent,
-        headers: { ...headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
-      },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () =>
-          resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
-        );
-        response.on('error', reject);
-      },
-    );
-    const timer = setTimeout(() => request.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-    request.on('close', () => clearTimeout(timer));
-    request.on('error', reject);
-    request.end(body);
-  });
+/** A key as the callers read it: a path of objects with a kind; the partition may be left out. */
+function isRestKey(value: unknown): boolean {
+  if (!isObject(value) || !Array.isArray(value.path)) return false;
+  if (value.partitionId !== undefined && !isObject(value.partitionId)) return false;
+  return value.path.every((element) => isObject(element) && typeof element.kind === 'string');
 }
+
+function isEntityResults(value: unknown): boolean {
+  if (value === undefined) return true;
+  return (
+    Array.isArray(value) &&
+    value.every(
+      (result) =>
+        isObject(result) &&
+        isObject(result.entity) &&
+        isRestKey(result.entity.key) &&
+        (result.entity.properties === undefined || isObject(result.entity.properties)),
+    )
+  );
+}
+
+function isLookupResponse(body: unknown): body is LookupResponse {
+  return (
+    isObject(body) &&
+    isEntityResults(body.found) &&
+    isEntityResults(body.missing) &&
+    (body.deferred === undefined || (Array.isArray(body.deferred) && body.deferred.every(isRestKey)))
+  );
+}
+
+function isRunQueryResponse(body: unknown): body is RunQueryResponse {
+  return (
+    isObject(body) && (body.batch === undefined || (isObject(body.batch) && isEntityResults(body.batch.entityResults)))
+  );
+}
+
+const UNEXPECTED = { ok: false, status: 'UNAVAILABLE', message: 'answer of an unexpected shape', reasons: [] } as const;
 
 export function datastoreRest(options: DatastoreRestOptions): DatastoreRest {
-  const emulator = options.emulatorHost ? splitHostPort(options.emulatorHost) : undefined;
-  const transport = emulator ? http : https;
-  const server = emulator ?? { host: ENDPOINT, port: 443 };
-  const agent = new transport.Agent({ keepAlive: true });
-  const credentials = emulator ? emulatorCredentials(options.projectId) : googleCredentials(options.projectId);
+  const emulator = options.emulatorHost;
+  const credentials = emulator ? undefined : (options.credentials ?? applicationDefaultCredentials(options.projectId));
+  const api = googleApi({ endpoint: options.endpoint ?? ENDPOINT, emulatorHost: emulator, tokens: credentials });
 
-  async function call<T>(method: string, body: (projectId: string) => object): Promise<RestResult<T>> {
-    const started = Date.now();
+  async function project(deadline: Deadline): Promise<string> {
+    if (options.projectId) return options.projectId;
+    if (!credentials) throw new Error('PROJECT_ID is required with an emulator');
+    return credentials.projectId(Math.max(deadline.at - Date.now(), 0));
+  }
+
+  async function call<T>(
+    method: string,
+    body: (projectId: string) => object,
+    deadline: Deadline,
+    valid: (body: unknown) => body is T,
+  ): Promise<RestResult<T>> {
+    let projectId: string;
     try {
-      const [projectId, headers] = await Promise.all([credentials.projectId(), credentials.headers()]);
-      const left = options.timeoutMs - (Date.now() - started);
-      if (left <= 0) return { ok: false, status: 'UNAVAILABLE', message: `no answer within ${options.timeoutMs} ms` };
-      const path = `/v1/projects/${encodeURIComponent(projectId)}:${method}`;
-      const response = await post(
-        transport,
-        agent,
-        { ...server, path },
-        headers,
-        JSON.stringify(body(projectId)),
-        left,
-      );
-      if (response.status >= 200 && response.status < 300) {
-        try {
-          return { ok: true, body: JSON.parse(response.text) as T };
-        } catch {
-          // JSON.parse's message may quote the text around the fault: entity names, and a flat
-          // key's entity is named by the key.
-          return { ok: false, status: 'UNAVAILABLE', message: 'unreadable answer' };
-        }
-      }
-      let error: ErrorBody['error'];
-      try {
-        error = (JSON.parse(response.text) as ErrorBody).error;
-      } catch {
-        error = undefined;
-      }
-      // Datastore's own text is left out: it may quote the key path, and the plaintext entity
-      // of a Go-made flat key is named by the API key itself. Its status says enough.
-      return { ok: false, status: error?.status ?? `HTTP_${response.status}`, message: `HTTP ${response.status}` };
+      projectId = await project(deadline);
     } catch (error) {
-      return { ok: false, status: 'UNAVAILABLE', message: (error as Error).message };
+      return { ok: false, status: 'UNAVAILABLE', message: (error as Error).message, reasons: [] };
     }
+    const path = `/v1/projects/${encodeURIComponent(projectId)}:${method}`;
+    const result = await api.call<unknown>('POST', path, body(projectId), deadline);
+    if (!result.ok) return result;
+    return valid(result.body) ? { ok: true, body: result.body } : UNEXPECTED;
+  }
+
+  async function lookup(keys: readonly DatastoreKey[]): Promise<RestResult<LookupResponse>> {
+    const deadline = deadlineIn(options.timeoutMs);
+    const ask = (restKeys: (projectId: string) => readonly RestKey[]) =>
+      call<LookupResponse>('lookup', (projectId) => ({ keys: restKeys(projectId) }), deadline, isLookupResponse);
+    const first = await ask((projectId) => keys.map((key) => toRestKey(key, projectId)));
+    if (!first.ok || !first.body.deferred?.length) return first;
+    // Datastore could not read these in time: asked again, as Google's client does.
+    const found = [...(first.body.found ?? [])];
+    const missing = [...(first.body.missing ?? [])];
+    let deferred: readonly RestKey[] = first.body.deferred;
+    for (let round = 0; round < MAX_DEFERRED_ROUNDS && deferred.length > 0 && Date.now() < deadline.at; round++) {
+      const asked = deferred;
+      const again = await ask(() => asked);
+      if (!again.ok) break;
+      found.push(...(again.body.found ?? []));
+      missing.push(...(again.body.missing ?? []));
+      deferred = again.body.deferred ?? [];
+    }
+    return { ok: true, body: { found, missing, ...(deferred.length > 0 ? { deferred } : {}) } };
   }
 
   return {
-    lookup(keys) {
-      return call<LookupResponse>('lookup', (projectId) => ({ keys: keys.map((key) => toRestKey(key, projectId)) }));
-    },
+    lookup,
     runQuery(namespace, query) {
-      return call<RunQueryResponse>('runQuery', (projectId) => ({
-        partitionId: { projectId, namespaceId: namespace },
-        query,
-      }));
+      return call<RunQueryResponse>(
+        'runQuery',
+        (projectId) => ({ partitionId: { projectId, namespaceId: namespace }, query }),
+        deadlineIn(options.timeoutMs),
+        isRunQueryResponse,
+      );
     },
     insert(key, properties) {
-      return call<unknown>('commit', (projectId) => ({
-        mode: 'NON_TRANSACTIONAL',
-        mutations: [{ insert: { key: toRestKey(key, projectId), properties } }],
-      }));
+      // Retried like a read (googleRest.ts): an insert whose first attempt landed answers
+      // ALREADY_EXISTS, which its caller takes as done.
+      return call<object>(
+        'commit',
+        (projectId) => ({
+          mode: 'NON_TRANSACTIONAL',
+          mutations: [{ insert: { key: toRestKey(key, projectId), properties } }],
+        }),
+        deadlineIn(options.timeoutMs),
+        isObject,
+      );
     },
   };
 }

@@ -1,7 +1,7 @@
 /**
  * Datastore on the hot path: lookups by full key path, and the flat-key fallback's query and
- * write, each one attempt with a deadline. Lookups asked for in the same turn of the event
- * loop share one call (lookupBatch.ts). An outage is a
+ * write, each with one deadline (retries within it: platform/googleRest.ts). Lookups asked
+ * for in the same turn of the event loop share one call (lookupBatch.ts). An outage is a
  * value here, distinct from "not found", because the two must answer differently (503
  * versus 401): an outage must never look like a bad key to an integrator, nor a bad key like
  * an outage. A name Datastore refuses (INVALID_ARGUMENT: the key grammar accepts what the Go
@@ -78,7 +78,9 @@ function encodeValue(value: string | boolean | Date): RestValue {
 
 /** Any failure that is not Datastore refusing the request outright is an outage. */
 function failure(result: Extract<RestResult<unknown>, { ok: false }>): Unavailable | Refused {
-  const cause = `${result.status}: ${result.message}`;
+  // Google's reasons (SERVICE_DISABLED, …) tell an operator what to fix; its text is never kept.
+  const reasons = result.reasons.length > 0 ? ` [${result.reasons.join(', ')}]` : '';
+  const cause = `${result.status}${reasons}: ${result.message}`;
   return result.status === 'INVALID_ARGUMENT' ? { status: 'refused', cause } : { status: 'unavailable', cause };
 }
 

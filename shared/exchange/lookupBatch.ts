@@ -36,7 +36,8 @@ export const MAX_KEYS_PER_CALL = 100;
 
 function restKeyId(key: RestKey | undefined): string {
   const path = (key?.path ?? []).flatMap((element) => [element.kind, element.name ?? element.id ?? '']);
-  return keyPathId(key?.partitionId.namespaceId, path);
+  // An empty namespace is left out of the answer; so, sometimes, is the whole partition.
+  return keyPathId(key?.partitionId?.namespaceId || undefined, path);
 }
 
 interface Waiting {
@@ -72,24 +73,26 @@ export function lookupBatcher(
 ): (key: DatastoreKey) => Promise<KeyAnswer> {
   let waiting = new Map<string, Waiting>();
 
+  /** Never rejects: every member of the batch gets an answer, whatever happens (no floating rejection). */
   async function send(batch: readonly Waiting[], splitIfRefused: boolean): Promise<void> {
-    let result: RestResult<LookupResponse>;
+    let answers: readonly KeyAnswer[];
     try {
-      result = await lookup(batch.map((member) => member.key));
+      const result = await lookup(batch.map((member) => member.key));
+      if (!result.ok && result.status === 'INVALID_ARGUMENT' && splitIfRefused && batch.length > 1) {
+        await Promise.all(batch.map((member) => send([member], false)));
+        return;
+      }
+      answers = !result.ok
+        ? batch.map(() => ({ status: 'failed', result }) as const)
+        : batch.length === 1
+          ? [answerOfOne(result.body)]
+          : answersOfMany(result.body, batch);
     } catch (error) {
-      result = { ok: false, status: 'UNAVAILABLE', message: (error as Error).message };
+      const result: Failed = { ok: false, status: 'UNAVAILABLE', message: (error as Error).message, reasons: [] };
+      answers = batch.map(() => ({ status: 'failed', result }) as const);
     }
-    if (!result.ok && result.status === 'INVALID_ARGUMENT' && splitIfRefused && batch.length > 1) {
-      for (const member of batch) void send([member], false);
-      return;
-    }
-    const answers: readonly KeyAnswer[] = !result.ok
-      ? batch.map(() => ({ status: 'failed', result }) as const)
-      : batch.length === 1
-        ? [answerOfOne(result.body)]
-        : answersOfMany(result.body, batch);
     batch.forEach((member, i) => {
-      for (const answer of member.answer) answer(answers[i]);
+      for (const answer of member.answer) answer(answers[i] ?? { status: 'unanswered' });
     });
   }
 

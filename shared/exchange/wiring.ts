@@ -56,6 +56,7 @@ export class ExchangeInstance {
       datastoreRest({
         projectId: config.projectId,
         emulatorHost: options.datastoreEmulatorHost ?? config.datastoreEmulatorHost,
+        endpoint: config.datastoreApiEndpoint,
         timeoutMs: config.datastoreTimeoutMs,
       }),
     );

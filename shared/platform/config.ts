@@ -33,6 +33,12 @@ export interface Config {
   readonly forwardedForHop: number;
   /** Unset in production. */
   readonly datastoreEmulatorHost: string | undefined;
+  /** `host[:port]` of Datastore's REST API over HTTPS. */
+  readonly datastoreApiEndpoint: string;
+  /** `host[:port]` of Secret Manager's REST API over HTTPS. */
+  readonly secretManagerApiEndpoint: string;
+  /** Unset in production: a loopback stand-in over plain HTTP (tests, the local stack). */
+  readonly secretManagerEmulatorHost: string | undefined;
   readonly throttleWindowSeconds: number;
   readonly bcryptConcurrency: number;
   readonly jwksRefreshSeconds: number;
@@ -138,6 +144,18 @@ function emulatorHost(value: string, name: string): string {
   return value;
 }
 
+// An API endpoint: a host name, IPv4 or [IPv6], and optionally a port (443 when none).
+const ENDPOINT = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)(?::(\d{1,5}))?$/;
+
+function apiEndpoint(value: string, name: string): string {
+  const match = ENDPOINT.exec(value);
+  const port = match?.[1] === undefined ? 443 : Number(match[1]);
+  if (!match || port < 1 || port > 65_535) {
+    throw new ConfigError(`${name} must be host or host:port (HTTPS), got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
 // Refused for any host but this machine's, so secrets can never be sent off it in plaintext.
 function loopbackHostPort(value: string, name: string): string {
   if (!LOOPBACK_HOST_PORT.test(value)) {
@@ -222,7 +240,7 @@ export const SETTINGS = {
     fallback: '2000',
     deploy: 'when-set',
     parse: wholeNumber(50, 60_000),
-    meaning: 'deadline of the key lookup; past it, 503',
+    meaning: 'deadline of each Datastore call, the access token and the retry included; past it, 503',
   },
   verifiedSecretCacheSize: {
     name: 'VERIFIED_SECRET_CACHE_SIZE',
@@ -302,19 +320,37 @@ export const SETTINGS = {
     parse: wholeNumber(1, 100_000),
     meaning: 'fallback queries per instance per minute; past it, 503 with `Retry-After`',
   },
+  datastoreApiEndpoint: {
+    name: 'DATASTORE_API_ENDPOINT',
+    fallback: 'datastore.googleapis.com',
+    deploy: 'when-set',
+    parse: apiEndpoint,
+    meaning:
+      "`host[:port]` of Datastore's REST API over HTTPS (e.g. a Private Service Connect endpoint); " +
+      '`DATASTORE_EMULATOR_HOST` wins',
+  },
+  secretManagerApiEndpoint: {
+    name: 'SECRET_MANAGER_API_ENDPOINT',
+    fallback: 'secretmanager.googleapis.com',
+    deploy: 'when-set',
+    parse: apiEndpoint,
+    meaning: "`host[:port]` of Secret Manager's REST API over HTTPS; `SECRET_MANAGER_EMULATOR_HOST` wins",
+  },
   datastoreEmulatorHost: {
     name: 'DATASTORE_EMULATOR_HOST',
     fallback: undefined,
     deploy: 'never',
     parse: emulatorHost,
-    meaning: '`host:port` of a Datastore emulator (read by the client library; checked at start-up)',
+    meaning: '`host:port` of a Datastore emulator: plain HTTP, no credentials (the functions and token-admin)',
   },
   secretManagerEmulatorHost: {
     name: 'SECRET_MANAGER_EMULATOR_HOST',
     fallback: undefined,
     deploy: 'never',
     parse: loopbackHostPort,
-    meaning: '`host:port` on loopback of a Secret Manager stand-in, over plaintext gRPC (tests)',
+    meaning:
+      '`host:port` on loopback of a Secret Manager stand-in: plain HTTP, no credentials ' +
+      '(the functions speak REST to it, token-admin gRPC)',
   },
 } as const satisfies Readonly<Record<string, Setting<unknown>>>;
 
@@ -384,6 +420,9 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     ...datastore,
     ...timing,
+    datastoreApiEndpoint: readSetting(env, SETTINGS.datastoreApiEndpoint),
+    secretManagerApiEndpoint: readSetting(env, SETTINGS.secretManagerApiEndpoint),
+    secretManagerEmulatorHost: readSetting(env, SETTINGS.secretManagerEmulatorHost),
     signingKey: signingKey(env),
     issuer,
     datastoreTimeoutMs: readSetting(env, SETTINGS.datastoreTimeoutMs),

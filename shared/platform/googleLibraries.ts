@@ -1,11 +1,9 @@
 /**
- * The Google libraries the functions need only some of the time, loaded on first use:
- * Secret Manager (production's signing key), google-auth-library (Datastore tokens on Google
- * Cloud) and google-gax's gRPC (plaintext to a local stand-in). The build bundles this
+ * google-auth-library, which the functions need only on Google Cloud (access tokens for
+ * Datastore and Secret Manager; accessTokens.ts), loaded on first use. The build bundles this
  * module as a file of its own beside each function's index.js (scripts/build/functionBundle.mts),
- * so that a function signing with a key file, or reading Datastore on the emulator, neither
- * parses nor evaluates them at cold start. Callers `require()` it where they need it.
+ * so that a function on the emulator with a key file neither parses nor evaluates it at cold
+ * start. Callers `require()` it where they need it. The functions carry no gRPC, google-gax or
+ * Secret Manager client: they call Google's REST APIs (googleRest.ts).
  */
-export { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 export { GoogleAuth } from 'google-auth-library';
-export { grpc } from 'google-gax';

@@ -8,6 +8,7 @@ import { installFrameworkGuards } from '../platform/frameworkGuards';
 import { stdoutLogger } from '../platform/log';
 import { createJwksHandler } from './jwksHandler';
 import { JwksPublisher } from './jwksPublisher';
+import { secretManagerApi } from '../platform/googleApis';
 import { signingKeySource } from './sources';
 import type { SigningOptions } from './wiring';
 
@@ -17,7 +18,7 @@ installFrameworkGuards();
 export function jwksHandlerFor(config: Config, options: SigningOptions = {}, functionName = 'jwks'): HttpFunction {
   const log = options.log ?? stdoutLogger;
   const publisher = new JwksPublisher(
-    signingKeySource(config.signingKey, options.secretManager),
+    signingKeySource(config.signingKey, options.secretManager ?? (() => secretManagerApi(config))),
     config.jwksRefreshSeconds * 1000,
     log,
   );

@@ -5,15 +5,27 @@
  * SIGNING_KEY_VERSION names (default `latest`; an alias lets operators stage a new key
  * before it signs); `jwks` publishes every enabled version, newest first, so a key is
  * published before it signs and stays published after it stops.
+ *
+ * The functions read Secret Manager over its REST API (v1) through googleRest.ts, not its
+ * gRPC client library: two GETs need neither gRPC nor google-gax, whose loading was most of
+ * a cold start. `…/versions/<v>:access` resolves a number, `latest` or an alias itself; the
+ * payload's CRC32C is checked when Secret Manager sends one.
  */
-import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { readFile } from 'node:fs/promises';
 import type { SigningKeyLocation } from '../platform/config';
-import { readSetting, SETTINGS } from '../platform/config';
-import { gaxClientOptions } from '../platform/googleClients';
+import { crc32c } from '../platform/crc32c';
+import { deadlineIn, type GoogleApi, type GoogleFailure } from '../platform/googleRest';
 
 /** At most this many versions are published, so an old key cannot linger for ever. */
 export const MAX_PUBLISHED_VERSIONS = 5;
+
+/**
+ * Each Secret Manager call's deadline, token included. A failure is retried by the next
+ * request (the signer) or the next refresh (jwks), never waited out here.
+ */
+const CALL_MS = 5000;
+/** Pages of the version list followed at most (MAX_PUBLISHED_VERSIONS are newest first on the first). */
+const MAX_PAGES = 20;
 
 export interface SigningKeySource {
   /** The private JWK that signs, as JSON text. */
@@ -29,64 +41,99 @@ function fileSource(path: string): SigningKeySource {
   };
 }
 
-/**
- * SECRET_MANAGER_EMULATOR_HOST (host:port on loopback) points the client at a local
- * Secret Manager stand-in over plaintext gRPC, as DATASTORE_EMULATOR_HOST does for
- * Datastore. Refused for any other host, so it can never send secrets off the machine.
- * The library is loaded here, on first use, not with the module (googleLibraries.ts).
- */
-export function secretManagerClient(
-  env: Readonly<Record<string, string | undefined>> = process.env,
-): SecretManagerServiceClient {
-  const emulator = readSetting(env, SETTINGS.secretManagerEmulatorHost);
-  type Libraries = typeof import('../platform/googleLibraries');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use (googleLibraries.ts)
-  const { SecretManagerServiceClient } = require('../platform/googleLibraries') as Libraries;
-  return new SecretManagerServiceClient(gaxClientOptions({ emulatorHost: emulator }));
+/** A refused or failed Secret Manager call: what failed and Google's status, nothing it said. */
+export class SecretManagerError extends Error {
+  override readonly name = 'SecretManagerError';
+  constructor(
+    what: string,
+    readonly failure: GoogleFailure,
+  ) {
+    const reasons = failure.reasons.length > 0 ? ` [${failure.reasons.join(', ')}]` : '';
+    super(`Secret Manager ${what}: ${failure.status}${reasons} (${failure.message})`);
+  }
 }
 
-function payloadText(data: Uint8Array | string | null | undefined): string {
-  if (data === null || data === undefined) return '';
-  return typeof data === 'string' ? data : Buffer.from(data).toString('utf8');
+interface AccessResponse {
+  readonly name?: unknown;
+  readonly payload?: { readonly data?: unknown; readonly dataCrc32c?: unknown };
+}
+
+interface ListResponse {
+  readonly versions?: ReadonlyArray<{ readonly name?: unknown; readonly state?: unknown }>;
+  readonly nextPageToken?: unknown;
 }
 
 function versionNumber(name: string): number {
   return Number(name.slice(name.lastIndexOf('/') + 1)) || 0;
 }
 
-/**
- * One attempt per call, bounded: the client's default would retry UNAVAILABLE for up to
- * ten minutes while a request waits. A failure here is retried by the next request instead.
- */
-const CALL_OPTIONS = { retry: null, timeout: 5000 };
+function unexpected(what: string, detail: string): SecretManagerError {
+  return new SecretManagerError(what, { ok: false, status: 'UNAVAILABLE', message: detail, reasons: [] });
+}
 
-export function secretManagerSource(
-  client: SecretManagerServiceClient,
-  secret: string,
-  version: string,
-): SigningKeySource {
+/** The payload's text, its CRC32C checked when sent (a corrupted read must not sign). */
+function payloadText(what: string, body: AccessResponse): string {
+  const data = body.payload?.data;
+  if (typeof data !== 'string') throw unexpected(what, 'no payload in the answer');
+  const bytes = Buffer.from(data, 'base64');
+  const sent = body.payload?.dataCrc32c;
+  if (sent !== undefined && sent !== null && Number(sent) !== crc32c(bytes)) {
+    throw new SecretManagerError(what, {
+      ok: false,
+      status: 'DATA_LOSS',
+      message: 'payload checksum mismatch',
+      reasons: [],
+    });
+  }
+  return bytes.toString('utf8');
+}
+
+/** `secret` is `projects/<project>/secrets/<name>`; `version` a number, `latest` or an alias. */
+export function secretManagerSource(api: GoogleApi, secret: string, version: string): SigningKeySource {
   const access = async (name: string): Promise<string> => {
-    const [response] = await client.accessSecretVersion({ name }, CALL_OPTIONS);
-    return payloadText(response.payload?.data);
+    const what = `access to ${name}`;
+    const result = await api.call<AccessResponse>('GET', `/v1/${name}:access`, undefined, deadlineIn(CALL_MS));
+    if (!result.ok) throw new SecretManagerError(what, result);
+    return payloadText(what, result.body);
   };
+
+  async function enabledVersions(): Promise<string[]> {
+    const what = `list of ${secret}'s enabled versions`;
+    const names: string[] = [];
+    let pageToken = '';
+    for (let pages = 0; pages < MAX_PAGES; pages++) {
+      const page = pageToken ? `&pageToken=${encodeURIComponent(pageToken)}` : '';
+      const query = `filter=${encodeURIComponent('state:ENABLED')}${page}`;
+      const result = await api.call<ListResponse>(
+        'GET',
+        `/v1/${secret}/versions?${query}`,
+        undefined,
+        deadlineIn(CALL_MS),
+      );
+      if (!result.ok) throw new SecretManagerError(what, result);
+      for (const entry of result.body.versions ?? []) {
+        // Named with the project number (`projects/123…/secrets/…`): accessed by that name.
+        if (typeof entry.name === 'string' && entry.name !== '') names.push(entry.name);
+      }
+      const next = result.body.nextPageToken;
+      if (typeof next !== 'string' || next === '') return names;
+      pageToken = next;
+    }
+    throw unexpected(what, `more than ${MAX_PAGES} pages`);
+  }
+
   return {
     signingKey: () => access(`${secret}/versions/${version}`),
     async publishedKeys() {
-      const [versions] = await client.listSecretVersions({ parent: secret, filter: 'state:ENABLED' }, CALL_OPTIONS);
-      const names = versions
-        .map((v) => v.name ?? '')
-        .filter((name) => name !== '')
+      const newest = (await enabledVersions())
         .sort((a, b) => versionNumber(b) - versionNumber(a))
         .slice(0, MAX_PUBLISHED_VERSIONS);
-      return Promise.all(names.map(async (name) => ({ version: name, jwk: await access(name) })));
+      return Promise.all(newest.map(async (name) => ({ version: name, jwk: await access(name) })));
     },
   };
 }
 
-export function signingKeySource(
-  location: SigningKeyLocation,
-  client?: () => SecretManagerServiceClient,
-): SigningKeySource {
+export function signingKeySource(location: SigningKeyLocation, secretManager: () => GoogleApi): SigningKeySource {
   if (location.source === 'file') return fileSource(location.path);
-  return secretManagerSource((client ?? secretManagerClient)(), location.secret, location.version);
+  return secretManagerSource(secretManager(), location.secret, location.version);
 }

@@ -4,34 +4,34 @@
  * that the exchange bundles carry no JWKS publisher. Each function's own wiring installs the
  * framework guards.
  */
-import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import type { Config } from '../platform/config';
+import { secretManagerApi } from '../platform/googleApis';
+import type { GoogleApi } from '../platform/googleRest';
 import { stdoutLogger, type Logger } from '../platform/log';
 import { TokenSigner } from './signer';
-import { signingKeySource, type SigningKeySource } from './sources';
+import { signingKeySource } from './sources';
 
 export interface SigningOptions {
   /** Where log entries go (default: JSON lines on stdout). */
   readonly log?: Logger;
-  /** Makes the Secret Manager client (default: from the environment). */
-  readonly secretManager?: () => SecretManagerServiceClient;
-}
-
-export function keySourceFor(config: Config, options: SigningOptions = {}): SigningKeySource {
-  return signingKeySource(config.signingKey, options.secretManager);
+  /** Secret Manager's REST API (default: from the configuration). */
+  readonly secretManager?: () => GoogleApi;
 }
 
 /** The signer of an exchange instance; it starts reading the key at once (cold start). */
 export function signerFor(config: Config, options: SigningOptions = {}): TokenSigner {
   const log = options.log ?? stdoutLogger;
-  const signer = TokenSigner.fromSource(keySourceFor(config, options), {
-    refreshMs: config.signingKeyRefreshSeconds * 1000,
-    onRefreshError: (error) =>
-      log({
-        severity: 'ERROR',
-        message: `cannot re-read the signing key; still signing with the one in hand: ${error.message}`,
-      }),
-  });
+  const signer = TokenSigner.fromSource(
+    signingKeySource(config.signingKey, options.secretManager ?? (() => secretManagerApi(config))),
+    {
+      refreshMs: config.signingKeyRefreshSeconds * 1000,
+      onRefreshError: (error) =>
+        log({
+          severity: 'ERROR',
+          message: `cannot re-read the signing key; still signing with the one in hand: ${error.message}`,
+        }),
+    },
+  );
   // A failure is logged and retried by the first request, never remembered.
   signer
     .key()

@@ -5,7 +5,6 @@
  */
 import { http } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
-import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../shared/platform/config';
@@ -27,7 +26,6 @@ export interface ServedFunctions {
 export interface ServeOptions {
   /** host:port of a Datastore emulator other than the run's. */
   readonly datastoreEmulatorHost?: string;
-  readonly secretManager?: () => SecretManagerServiceClient;
   readonly compareBcrypt?: (secret: string, hash: string) => Promise<boolean>;
   /** Also print log entries (default: only captured). */
   readonly echoLogs?: boolean;
@@ -52,7 +50,6 @@ export async function serveFunctions(env: Record<string, string>, serve: ServeOp
       if (serve.echoLogs) process.stdout.write(`${JSON.stringify(entry)}\n`);
     },
     ...(serve.datastoreEmulatorHost ? { datastoreEmulatorHost: serve.datastoreEmulatorHost } : {}),
-    ...(serve.secretManager ? { secretManager: serve.secretManager } : {}),
     ...(serve.compareBcrypt ? { compareBcrypt: serve.compareBcrypt } : {}),
     ...(serve.keyStore ? { keyStore: serve.keyStore } : {}),
     ...(serve.now ? { now: serve.now } : {}),

@@ -45,7 +45,7 @@ function env(): Record<string, string> {
 
 /** A new instance of the functions: it reads the alias at its cold start, then every second. */
 async function coldStart(): Promise<ServedFunctions> {
-  const served = await serveFunctions({ ...env(), JWKS_REFRESH_SECONDS: '1' }, { secretManager: () => fake.client() });
+  const served = await serveFunctions({ ...env(), JWKS_REFRESH_SECONDS: '1' });
   instances.push(served);
   return served;
 }

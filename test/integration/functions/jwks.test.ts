@@ -103,8 +103,12 @@ describe('jwks from Secret Manager', () => {
     fake.addVersion(SECRET, JSON.stringify(older));
     fake.addVersion(SECRET, JSON.stringify(disabled), { state: 'DISABLED' });
     fake.addVersion(SECRET, JSON.stringify(newer));
-    fake.failNext('ListSecretVersions', 1);
-    const served = await serveFunctions({ SIGNING_KEY_SECRET: SECRET }, { secretManager: () => fake.client() });
+    // Both attempts of the first read (googleRest retries UNAVAILABLE once).
+    fake.failNext('ListSecretVersions', 2);
+    const served = await serveFunctions({
+      SIGNING_KEY_SECRET: SECRET,
+      SECRET_MANAGER_EMULATOR_HOST: `127.0.0.1:${fake.port}`,
+    });
     try {
       const first = await fetch(served.url('jwks'));
       expect(first.status).toBe(503);
@@ -124,7 +128,10 @@ describe('jwks from Secret Manager', () => {
     fake.createSecret(secret);
     fake.addVersion(secret, JSON.stringify(await generateSigningKey('RS256')));
     fake.failNext('ListSecretVersions', 2);
-    const served = await serveFunctions({ SIGNING_KEY_SECRET: secret }, { secretManager: () => fake.client() });
+    const served = await serveFunctions({
+      SIGNING_KEY_SECRET: secret,
+      SECRET_MANAGER_EMULATOR_HOST: `127.0.0.1:${fake.port}`,
+    });
     try {
       const health = await fetch(new URL('/health', served.url('jwks')));
       expect(health.status).toBe(200);

@@ -37,7 +37,7 @@ const ok =
 const failed =
   (status: string, message: string): Answer =>
   () =>
-    Promise.resolve({ ok: false, status, message });
+    Promise.resolve({ ok: false, status, message, reasons: [] });
 
 describe('lookupReader', () => {
   it('asks for exactly the key, once', async () => {

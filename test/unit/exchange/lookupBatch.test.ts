@@ -85,7 +85,7 @@ describe('lookupBatcher', () => {
   });
 
   it('fails every member of a failed call with its status', async () => {
-    const outage = { ok: false, status: 'UNAVAILABLE', message: 'no answer within 2000 ms' } as const;
+    const outage = { ok: false, status: 'UNAVAILABLE', message: 'no answer within 2000 ms', reasons: [] } as const;
     const { lookup } = datastore(['a'], () => outage);
     const get = lookupBatcher(lookup);
     const answers = await Promise.all(['a', 'b'].map((n) => get(keyOf(n))));
@@ -98,13 +98,13 @@ describe('lookupBatcher', () => {
   it('reads a lookup that throws as an outage for each member', async () => {
     const get = lookupBatcher(() => Promise.reject(new Error('socket hang up')));
     expect(await Promise.all([get(keyOf('a')), get(keyOf('b'))])).toEqual([
-      { status: 'failed', result: { ok: false, status: 'UNAVAILABLE', message: 'socket hang up' } },
-      { status: 'failed', result: { ok: false, status: 'UNAVAILABLE', message: 'socket hang up' } },
+      { status: 'failed', result: { ok: false, status: 'UNAVAILABLE', message: 'socket hang up', reasons: [] } },
+      { status: 'failed', result: { ok: false, status: 'UNAVAILABLE', message: 'socket hang up', reasons: [] } },
     ]);
   });
 
   it('asks again key by key when Datastore refuses a call, so that only the refused key is refused', async () => {
-    const refusal = { ok: false, status: 'INVALID_ARGUMENT', message: 'HTTP 400' } as const;
+    const refusal = { ok: false, status: 'INVALID_ARGUMENT', message: 'HTTP 400', reasons: [] } as const;
     const { lookup, calls } = datastore(['a', 'c'], (keys) =>
       keys.some((k) => nameOf(k) === 'bad') ? refusal : undefined,
     );
@@ -115,7 +115,7 @@ describe('lookupBatcher', () => {
   });
 
   it('does not ask again for a lone refused key', async () => {
-    const refusal = { ok: false, status: 'INVALID_ARGUMENT', message: 'HTTP 400' } as const;
+    const refusal = { ok: false, status: 'INVALID_ARGUMENT', message: 'HTTP 400', reasons: [] } as const;
     const { lookup, calls } = datastore([], () => refusal);
     expect(await lookupBatcher(lookup)(keyOf('bad'))).toEqual({ status: 'failed', result: refusal });
     expect(calls).toEqual([['bad']]);
@@ -144,5 +144,28 @@ describe('lookupBatcher', () => {
       Promise.resolve({ ok: true, body: { found: [{ entity: { properties: { name: { stringValue: 'a' } } } }] } }),
     );
     expect(await get(keyOf('a'))).toEqual({ status: 'found', entity: { properties: { name: { stringValue: 'a' } } } });
+  });
+
+  it('matches keys whose answer leaves out the empty namespace or the whole partition, without a throw', async () => {
+    const unpartitioned = (name: string) => ({ path: [{ kind: 'K', name }] });
+    const get = lookupBatcher(() =>
+      Promise.resolve({
+        ok: true,
+        body: {
+          found: [{ entity: { key: unpartitioned('a') } }],
+          missing: [{ entity: { key: { partitionId: { projectId: 'p' }, path: [{ kind: 'K', name: 'b' }] } } }],
+        },
+      }),
+    );
+    const answers = await Promise.all(['a', 'b', 'c'].map((name) => get({ path: ['K', name] })));
+    expect(answers.map((a) => a.status)).toEqual(['found', 'missing', 'unanswered']);
+  });
+
+  it('answers every asker when the lookup throws, rather than leaving a rejection floating', async () => {
+    const get = lookupBatcher(() => {
+      throw new Error('boom');
+    });
+    const answers = await Promise.all(['a', 'b'].map((n) => get(keyOf(n))));
+    expect(answers.map((a) => a.status)).toEqual(['failed', 'failed']);
   });
 });

@@ -14,8 +14,20 @@ describe('loadConfig', () => {
       autojoinTokenTtl: 3600,
       legacyAutojoinFallback: true,
       legacyAutojoinFallbackPerMinute: 60,
+      datastoreApiEndpoint: 'datastore.googleapis.com',
+      secretManagerApiEndpoint: 'secretmanager.googleapis.com',
+      datastoreEmulatorHost: undefined,
+      secretManagerEmulatorHost: undefined,
     });
   });
+
+  it.each(['datastore.example.com', 'datastore.example.com:8443', '10.0.0.7', '10.0.0.7:443', '[fd00::7]:8443'])(
+    'takes %s as an API endpoint',
+    (endpoint) => {
+      const config = loadConfig({ SIGNING_KEY_SECRET: SECRET, DATASTORE_API_ENDPOINT: endpoint });
+      expect(config.datastoreApiEndpoint).toBe(endpoint);
+    },
+  );
 
   // Every variable set to a value other than its default, by name (not through SETTINGS), so a
   // renamed or unread variable, or one read into the wrong field, fails here.
@@ -39,7 +51,10 @@ describe('loadConfig', () => {
     SIGNING_KEY_REFRESH_SECONDS: '12',
     LEGACY_AUTOJOIN_FALLBACK: 'off',
     LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE: '5',
+    DATASTORE_API_ENDPOINT: 'datastore-psc.p.googleapis.com',
+    SECRET_MANAGER_API_ENDPOINT: '10.1.2.3:8443',
     DATASTORE_EMULATOR_HOST: '127.0.0.1:8081',
+    SECRET_MANAGER_EMULATOR_HOST: '127.0.0.1:8082',
   };
 
   it('reads every variable', () => {
@@ -63,13 +78,16 @@ describe('loadConfig', () => {
       legacyAutojoinFallback: false,
       legacyAutojoinFallbackPerMinute: 5,
       datastoreEmulatorHost: '127.0.0.1:8081',
+      datastoreApiEndpoint: 'datastore-psc.p.googleapis.com',
+      secretManagerApiEndpoint: '10.1.2.3:8443',
+      secretManagerEmulatorHost: '127.0.0.1:8082',
     });
     expect(loadConfig({ SIGNING_KEY_FILE: '/tmp/k.json' }).signingKey).toEqual({ source: 'file', path: '/tmp/k.json' });
   });
 
   it('covers every setting in that test, each with a value other than its default', () => {
-    // SIGNING_KEY_FILE has its own line above; SECRET_MANAGER_EMULATOR_HOST is read by sources.ts.
-    const elsewhere = ['SIGNING_KEY_FILE', 'SECRET_MANAGER_EMULATOR_HOST'];
+    // SIGNING_KEY_FILE has its own line above.
+    const elsewhere = ['SIGNING_KEY_FILE'];
     const names = Object.values(SETTINGS)
       .map((setting) => setting.name)
       .filter((name) => !elsewhere.includes(name));
@@ -115,6 +133,14 @@ describe('loadConfig', () => {
     [{ SIGNING_KEY_SECRET: SECRET, DATASTORE_EMULATOR_HOST: 'localhost:' }, /DATASTORE_EMULATOR_HOST/],
     [{ SIGNING_KEY_SECRET: SECRET, DATASTORE_EMULATOR_HOST: '127.0.0.1:99999' }, /DATASTORE_EMULATOR_HOST/],
     [{ SIGNING_KEY_SECRET: SECRET, DATASTORE_EMULATOR_HOST: 'http://127.0.0.1:8081' }, /DATASTORE_EMULATOR_HOST/],
+    [
+      { SIGNING_KEY_SECRET: SECRET, DATASTORE_API_ENDPOINT: 'https://datastore.googleapis.com' },
+      /DATASTORE_API_ENDPOINT/,
+    ],
+    [{ SIGNING_KEY_SECRET: SECRET, DATASTORE_API_ENDPOINT: 'datastore.googleapis.com/v1' }, /DATASTORE_API_ENDPOINT/],
+    [{ SIGNING_KEY_SECRET: SECRET, SECRET_MANAGER_API_ENDPOINT: 'host:0' }, /SECRET_MANAGER_API_ENDPOINT/],
+    [{ SIGNING_KEY_SECRET: SECRET, SECRET_MANAGER_API_ENDPOINT: 'host:70000' }, /SECRET_MANAGER_API_ENDPOINT/],
+    [{ SIGNING_KEY_SECRET: SECRET, SECRET_MANAGER_EMULATOR_HOST: '10.0.0.1:9000' }, /SECRET_MANAGER_EMULATOR_HOST/],
     [{ SIGNING_KEY_SECRET: SECRET, FORWARDED_FOR_HOP: 'last' }, /FORWARDED_FOR_HOP/],
     [{ SIGNING_KEY_SECRET: SECRET, FORWARDED_FOR_HOP: '11' }, /FORWARDED_FOR_HOP/],
     [{ SIGNING_KEY_SECRET: SECRET, THROTTLE_ADDRESS_MAX_FAILURES: '0' }, /THROTTLE_ADDRESS_MAX_FAILURES/],

@@ -1,14 +1,14 @@
 /**
- * The signing key from Secret Manager: the real client over real gRPC, against the
- * in-memory server (Secret Manager has no emulator).
+ * The signing key from Secret Manager over its REST API, as the functions read it, against
+ * the in-memory stand-in's REST face (Secret Manager has no emulator). The HTTPS face, with
+ * tokens, is the production rehearsal's.
  */
-import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { claimsFor } from '../../../shared/exchange/claims';
-import { ConfigError } from '../../../shared/platform/config';
+import { googleApi, type GoogleApi } from '../../../shared/platform/googleRest';
 import { JwksPublisher } from '../../../shared/signing/jwksPublisher';
 import type { LogEntry } from '../../../shared/platform/log';
 import { generateSigningKey } from '../../../shared/signing/signingKey';
-import { MAX_PUBLISHED_VERSIONS, secretManagerClient, secretManagerSource } from '../../../shared/signing/sources';
+import { MAX_PUBLISHED_VERSIONS, secretManagerSource } from '../../../shared/signing/sources';
 import { TokenSigner } from '../../../shared/signing/signer';
 import { startFakeSecretManager, type FakeSecretManager } from '../../support/fakeSecretManager';
 
@@ -17,16 +17,16 @@ const key = { kind: 'autojoin', ownerId: 'mlab', keyId: 'ki_0123456789abcdef', t
 const settings = { issuer: 'token-exchange', integrationTokenTtl: 20, autojoinTokenTtl: 3600 };
 
 let fake: FakeSecretManager;
-let client: SecretManagerServiceClient;
+let client: GoogleApi;
 
 beforeAll(async () => {
   fake = await startFakeSecretManager();
-  client = secretManagerClient({ SECRET_MANAGER_EMULATOR_HOST: `127.0.0.1:${fake.port}` });
+  client = googleApi({ endpoint: 'secretmanager.googleapis.com', emulatorHost: `127.0.0.1:${fake.port}` });
 });
-afterAll(async () => {
-  await client.close();
-  await fake.stop();
-});
+afterAll(() => fake.stop());
+
+/** The version's number: Secret Manager names versions with the project number, not its id. */
+const numberOf = (version: string): string => version.slice(version.lastIndexOf('/') + 1);
 beforeEach(() => {
   fake.reset();
   fake.createSecret(SECRET);
@@ -58,22 +58,42 @@ describe('the signing key in Secret Manager', () => {
       .filter((_, i) => i !== added.length - 2)
       .reverse()
       .slice(0, MAX_PUBLISHED_VERSIONS);
-    expect(published.map((p) => p.version)).toEqual(expected.map((a) => a.version));
+    expect(published.map((p) => p.version)).toEqual(
+      expected.map((a) => `projects/123456789012/secrets/signing-key/versions/${numberOf(a.version)}`),
+    );
     expect(published.map((p) => JSON.parse(p.jwk).kid)).toEqual(expected.map((a) => a.kid));
+  });
+
+  it('rides out one UNAVAILABLE with the retry', async () => {
+    const added = await addKey();
+    fake.failNext('AccessSecretVersion', 1);
+    const jwk = await secretManagerSource(client, SECRET, 'latest').signingKey();
+    expect(JSON.parse(jwk).kid).toBe(added.kid);
+    expect(fake.calls.AccessSecretVersion).toBe(2);
   });
 
   it('a first read that fails is retried by the next signature, which succeeds', async () => {
     await addKey();
-    fake.failNext('AccessSecretVersion', 1);
+    fake.failNext('AccessSecretVersion', 2);
     const signer = TokenSigner.fromSource(secretManagerSource(client, SECRET, 'latest'));
     await expect(signer.sign(claimsFor(key, settings))).rejects.toThrow(/UNAVAILABLE/);
     await expect(signer.sign(claimsFor(key, settings))).resolves.toMatch(/^ey/);
     await signer.sign(claimsFor(key, settings));
-    expect(fake.calls.AccessSecretVersion).toBe(2);
+    expect(fake.calls.AccessSecretVersion).toBe(3);
   });
 
-  it('refuses an emulator host off this machine', () => {
-    expect(() => secretManagerClient({ SECRET_MANAGER_EMULATOR_HOST: '10.0.0.1:9000' })).toThrow(ConfigError);
+  it("names the call and Google's status when refused, never the payload", async () => {
+    await addKey();
+    fake.setVersionState(`${SECRET}/versions/1`, 'DISABLED');
+    const read = secretManagerSource(client, SECRET, '1').signingKey();
+    await expect(read).rejects.toThrow(`Secret Manager access to ${SECRET}/versions/1: FAILED_PRECONDITION (HTTP 400)`);
+    await expect(secretManagerSource(client, SECRET, 'missing-alias').signingKey()).rejects.toThrow(/NOT_FOUND/);
+  });
+
+  it('refuses a payload whose CRC32C does not match (a corrupted read must not sign)', async () => {
+    await addKey();
+    fake.corruptNextChecksum();
+    await expect(secretManagerSource(client, SECRET, 'latest').signingKey()).rejects.toThrow(/DATA_LOSS/);
   });
 });
 
@@ -124,7 +144,7 @@ describe('JwksPublisher', () => {
     const logs: LogEntry[] = [];
     const published = await publisher(1000, { t: 0 }, logs).current();
     expect(published.keys.map((k) => k.kid)).toEqual([good.kid]);
-    expect(logs.map((l) => l.message)).toEqual([expect.stringContaining(`${bad} is not published`)]);
+    expect(logs.map((l) => l.message)).toEqual([expect.stringContaining(`versions/${numberOf(bad)} is not published`)]);
     expect(JSON.stringify(logs)).not.toContain('c2VjcmV0');
   });
 
@@ -132,7 +152,7 @@ describe('JwksPublisher', () => {
     const good = await addKey();
     const logs: LogEntry[] = [];
     const jwks = publisher(1000, { t: 0 }, logs);
-    fake.failNext('ListSecretVersions', 1);
+    fake.failNext('ListSecretVersions', 2);
     await expect(jwks.current()).rejects.toThrow(/UNAVAILABLE/);
     const failure = { severity: 'ERROR', message: expect.stringContaining('cannot read the signing keys') };
     expect(logs).toEqual([expect.objectContaining(failure)]);
