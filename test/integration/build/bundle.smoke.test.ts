@@ -4,59 +4,31 @@
  * there (the buildpack's install; the npm registry is needed), then that folder's
  * `functions-framework --target=<name>` with NODE_ENV=production, PORT and the function's
  * environment, against the run's Datastore emulator. Each must answer a real request:
- * a token that verifies against the JWKS served by the bundled `jwks`, and the JWKS itself,
- * also when the signing key comes from Secret Manager (the bundled google-gax and gRPC).
+ * a token that verifies against the JWKS served by the bundled `jwks`, and the JWKS itself.
+ * The same bundles with production's settings (TLS, tokens, Secret Manager, faults) are
+ * production.rehearsal.test.ts.
  */
 import type { Datastore } from '@google-cloud/datastore';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
-import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { INSTALL_TIMEOUT_MS, installBundles, type InstalledBundles } from '../../support/bundles';
 import { send, startFunction, waitForSuccess, type FunctionProcess } from '../../../scripts/perf/coldStart';
 import type { Namespaces } from '../../../shared/keys/entities';
 import { testDatastore, uniqueNamespaces } from '../../support/datastore';
-import { startFakeSecretManager, type FakeSecretManager } from '../../support/fakeSecretManager';
 import { newAutojoinKey, newIntegrationKey } from '../../support/seed';
 import { signingKeyFile } from '../../support/signingKeys';
 
 const ROOT = join(__dirname, '..', '..', '..');
 import { FUNCTION_NAMES as FUNCTIONS, type FunctionName } from '../../../shared/platform/functions';
 
-/** One `npm install` per function, from the registry: generous, for a cold CI cache. */
-const INSTALL_TIMEOUT_MS = 240_000;
-
-function install(dir: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('npm', ['install', '--omit=dev', '--no-audit', '--no-fund'], {
-      cwd: dir,
-      stdio: ['ignore', 'ignore', 'pipe'],
-      detached: true,
-    });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-(child.pid as number), 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }, INSTALL_TIMEOUT_MS);
-    child.once('error', reject);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve();
-      else reject(new Error(`npm install --omit=dev in ${dir} ended with ${signal ?? code}:\n${stderr}`));
-    });
-  });
-}
-
-let work: string;
+let bundles: InstalledBundles;
 let dist: string;
 let datastore: Datastore;
 let namespaces: Namespaces;
 let environment: Record<string, string>;
-const folders = {} as Record<FunctionName, string>;
+let folders: Readonly<Record<FunctionName, string>>;
 const started: FunctionProcess[] = [];
 const served = {} as Record<FunctionName, FunctionProcess>;
 
@@ -67,23 +39,11 @@ async function start(name: FunctionName, env: Record<string, string> = environme
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'bundle-smoke-'));
-  // CI names the dist/ it will deploy (BUNDLE_SMOKE_DIST), so the build tested is the one deployed.
-  // Otherwise `npm run build`, into a folder of the test's own: a concurrent build cannot pull dist/ away.
-  const given = process.env.BUNDLE_SMOKE_DIST;
-  dist = given ? resolve(ROOT, given) : join(work, 'dist');
-  if (!given) {
-    const args = ['scripts/build/build.mts', `--outdir=${dist}`];
-    const built = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
-    if (built.status !== 0) throw new Error(`the build failed:\n${built.stderr}`);
-  }
-  for (const name of FUNCTIONS) {
-    folders[name] = join(work, 'deploy', name);
-    cpSync(join(dist, name), folders[name], { recursive: true });
-  }
+  const [installed, key] = await Promise.all([installBundles('bundle-smoke'), signingKeyFile('EdDSA')]);
+  bundles = installed;
+  ({ dist, folders } = installed);
   datastore = testDatastore();
   namespaces = uniqueNamespaces('bundle');
-  const [key] = await Promise.all([signingKeyFile('EdDSA'), ...FUNCTIONS.map((name) => install(folders[name]))]);
   environment = {
     PROJECT_ID: process.env.PROJECT_ID as string,
     DATASTORE_EMULATOR_HOST: process.env.DATASTORE_EMULATOR_HOST as string,
@@ -98,7 +58,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(started.map((fn) => fn.stop()));
-  if (work) rmSync(work, { recursive: true, force: true });
+  bundles?.remove();
 }, 30_000);
 
 describe('what the build ships', () => {
@@ -128,8 +88,8 @@ describe("what each bundle holds (esbuild's metafile, dist/meta/<name>.json)", (
     if (!output) throw new Error(`no ${name}/${file} in the metafile`);
     return Object.keys(output[1].inputs);
   }
-  const GOOGLE_LIBRARIES =
-    /node_modules\/(@google-cloud\/secret-manager|google-gax|@grpc\/grpc-js|protobufjs|google-auth-library)\//;
+  /** What the functions never carry: they call Google's REST APIs (shared/platform/googleRest.ts). */
+  const CLIENT_LIBRARIES = /node_modules\/(@google-cloud\/(secret-manager|datastore)|google-gax|@grpc\/|protobufjs)\//;
 
   test('jwks holds no Datastore client and no Datastore code of ours', () => {
     const inputs = [...inputsOf('jwks', 'index.js'), ...inputsOf('jwks', 'googleLibraries.js')];
@@ -149,16 +109,14 @@ describe("what each bundle holds (esbuild's metafile, dist/meta/<name>.json)", (
   );
 
   test.each(FUNCTIONS)(
-    '%s: no operator code, and the Google libraries only in the file loaded on first use',
+    '%s: no operator code, no gRPC client library, and google-auth-library only in the file loaded on first use',
     (name) => {
       const inputs = inputsOf(name, 'index.js');
+      const lazy = inputsOf(name, 'googleLibraries.js');
       expect(inputs.filter((path) => path.startsWith('shared/admin/'))).toEqual([]);
-      expect(inputs.filter((path) => GOOGLE_LIBRARIES.test(path))).toEqual([]);
-      expect(
-        inputsOf(name, 'googleLibraries.js').some((path) =>
-          path.includes('node_modules/@google-cloud/secret-manager/'),
-        ),
-      ).toBe(true);
+      expect([...inputs, ...lazy].filter((path) => CLIENT_LIBRARIES.test(path))).toEqual([]);
+      expect(inputs.filter((path) => path.includes('node_modules/google-auth-library/'))).toEqual([]);
+      expect(lazy.some((path) => path.includes('node_modules/google-auth-library/'))).toBe(true);
     },
   );
 });
@@ -243,35 +201,5 @@ describe('each bundle, installed and started as Cloud Functions does', () => {
       expect(entry).toEqual(expect.objectContaining({ severity: expect.any(String), message: expect.any(String) }));
     }
     expect(lines.map((line) => JSON.parse(line).function)).toContain(name);
-  });
-});
-
-describe('the bundled Secret Manager client', () => {
-  let fake: FakeSecretManager;
-  beforeAll(async () => {
-    fake = await startFakeSecretManager();
-  });
-  afterAll(() => fake.stop());
-
-  test('jwks publishes the enabled versions read through google-gax over gRPC', async () => {
-    const secret = 'projects/token-exchange-test/secrets/signing-key';
-    fake.createSecret(secret);
-    const first = await signingKeyFile('ES256');
-    const second = await signingKeyFile('EdDSA');
-    fake.addVersion(secret, readFileSync(first.path));
-    fake.addVersion(secret, readFileSync(second.path));
-    fake.setAlias(secret, 'current', 1);
-    const { SIGNING_KEY_FILE: _file, ...env } = environment;
-    const fn = await start('jwks', {
-      ...env,
-      SIGNING_KEY_SECRET: secret,
-      SIGNING_KEY_VERSION: 'current',
-      SECRET_MANAGER_EMULATOR_HOST: `127.0.0.1:${fake.port}`,
-    });
-
-    const { body } = await waitForSuccess(fn, {}, 60_000, 20);
-
-    expect(JSON.parse(body).keys.map((key: { kid: string }) => key.kid)).toEqual([second.kid, first.kid]);
-    expect(fake.calls.ListSecretVersions).toBeGreaterThan(0);
   });
 });
