@@ -46,17 +46,23 @@ export function addressBucket(raw: string): string {
   return address.slice(0, MAX_UNPARSED);
 }
 
+/** The entries of X-Forwarded-For, left to right (a repeated header counts as one list). */
+export function forwardedForEntries(forwardedFor: string | string[] | undefined): string[] {
+  if (forwardedFor === undefined) return [];
+  return (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor)
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+}
+
 /** The client address of a request, from the `hop`-th X-Forwarded-For entry from the right, else the peer. */
 export function clientAddress(
   forwardedFor: string | string[] | undefined,
   peer: string | undefined,
   hop: number,
 ): string {
-  if (hop > 0 && forwardedFor !== undefined) {
-    const entries = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor)
-      .split(',')
-      .map((entry) => entry.trim())
-      .filter((entry) => entry !== '');
+  if (hop > 0) {
+    const entries = forwardedForEntries(forwardedFor);
     if (entries.length > 0) return addressBucket(entries[Math.max(0, entries.length - hop)]);
   }
   return addressBucket(peer ?? '');

@@ -13,7 +13,7 @@ import { stdoutLogger, type Logger } from '../platform/log';
 import { signerFor, type SigningOptions } from '../signing/wiring';
 import type { TokenSigner } from '../signing/signer';
 import { VerifiedSecretCache } from './cache';
-import { clientAddress } from './clientAddress';
+import { clientAddress, forwardedForEntries } from './clientAddress';
 import { datastoreRest } from './datastoreRest';
 import { FairLimit } from './fairLimit';
 import { createExchangeHandler } from './handler';
@@ -46,6 +46,7 @@ export class ExchangeInstance {
   readonly verifier: KeyVerifier;
   readonly signer: TokenSigner;
   readonly log: Logger;
+  private forwardedForNoted = false;
 
   constructor(
     readonly config: Config,
@@ -89,8 +90,31 @@ export class ExchangeInstance {
       signer: this.signer,
       settings: this.config,
       log: this.log,
-      clientAddress: (req) =>
-        clientAddress(req.headers['x-forwarded-for'], req.socket.remoteAddress, this.config.forwardedForHop),
+      clientAddress: (req) => {
+        const forwardedFor = req.headers['x-forwarded-for'];
+        this.noteFirstForwardedFor(functionName, forwardedFor);
+        return clientAddress(forwardedFor, req.socket.remoteAddress, this.config.forwardedForHop);
+      },
+    });
+  }
+
+  /**
+   * How many X-Forwarded-For entries the instance's first request carried: a count, never an
+   * address. Google documents what its load balancer appends, not what the serverless leg
+   * adds, so an operator confirms FORWARDED_FOR_HOP from this line before DNS moves (README,
+   * Cutover): a test request through the front door that sent no header of its own shows 2.
+   */
+  private noteFirstForwardedFor(functionName: string, forwardedFor: string | string[] | undefined): void {
+    if (this.forwardedForNoted) return;
+    this.forwardedForNoted = true;
+    const entries = forwardedForEntries(forwardedFor).length;
+    const hop = this.config.forwardedForHop;
+    this.log({
+      severity: 'INFO',
+      message: `first request: ${entries} X-Forwarded-For entries (FORWARDED_FOR_HOP=${hop})`,
+      function: functionName,
+      forwarded_for_entries: entries,
+      forwarded_for_hop: hop,
     });
   }
 }

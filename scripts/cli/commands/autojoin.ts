@@ -1,5 +1,6 @@
 /** `token-admin autojoin migrate-legacy`: the Go service's plaintext autojoin keys, hashed. */
 import { migrateLegacyKeys } from '../../../shared/admin/legacyMigration';
+import { UsageError } from '../args';
 import type { Command } from '../command';
 import { json, table } from '../output';
 
@@ -15,21 +16,35 @@ export const autojoinCommands: readonly Command[] = [
         description: 'also delete each plaintext entity once its hashed form exists',
       },
       'dry-run': { type: 'boolean', description: 'report what would be done, change nothing' },
+      yes: {
+        type: 'boolean',
+        description: 'with --delete-plaintext: yes, end the rollback path (the Go service reads the plaintext)',
+      },
     },
     details: [
       'Each APIKey entity named by its plaintext flat key becomes LegacyAPIKey/<hex SHA-256 of the key>,',
       'which exchangeAutojoin finds with one get. Safe to rerun: migrated keys are counted, not rewritten.',
       'Prints counts, organisations and hash prefixes only, never a key.',
+      '--delete-plaintext ends the rollback path: the Go service, and autojoin tools that read APIKey,',
+      'validate flat keys by their plaintext entity, so after it they refuse those keys. It asks for --yes.',
     ],
     examples: [
       'npx token-admin autojoin migrate-legacy --dry-run',
       'npx token-admin autojoin migrate-legacy',
-      'npx token-admin autojoin migrate-legacy --delete-plaintext',
+      'npx token-admin autojoin migrate-legacy --delete-plaintext --yes',
     ],
     async run(call) {
+      const deletePlaintext = call.values['delete-plaintext'] === true;
+      const dryRun = call.values['dry-run'] === true;
+      if (deletePlaintext && !dryRun && call.values.yes !== true) {
+        throw new UsageError(
+          '--delete-plaintext ends the rollback path: the Go service reads the plaintext APIKey entities, ' +
+            'so it could no longer validate those keys; add --yes to go ahead (--dry-run shows what it would delete)',
+        );
+      }
       const report = await migrateLegacyKeys(call.session.admin(), {
-        deletePlaintext: call.values['delete-plaintext'] === true,
-        dryRun: call.values['dry-run'] === true,
+        deletePlaintext,
+        dryRun,
       });
       if (call.asJson) {
         call.out(

@@ -156,7 +156,12 @@ describe('token-admin autojoin migrate-legacy, then exchangeAutojoin', () => {
     const response = await exchange(flatKeys[0]);
     expect(response.status).toBe(200);
 
-    const rerun = await cli('autojoin', 'migrate-legacy', '--delete-plaintext', '--json');
+    const refused = await cli('autojoin', 'migrate-legacy', '--delete-plaintext');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/ends the rollback path: the Go service .* add --yes/);
+    // Nothing was deleted: the confirmed run below still finds both plaintext entities to delete.
+
+    const rerun = await cli('autojoin', 'migrate-legacy', '--delete-plaintext', '--yes', '--json');
     expect(parseJson(rerun)).toMatchObject({
       migrated: 0,
       already_migrated: 2,
@@ -176,7 +181,7 @@ describe('token-admin autojoin migrate-legacy, then exchangeAutojoin', () => {
   it('a migrated key can be revoked, or rerolled into a scoped key with a grace period', async () => {
     const { org, flatKeys } = await goServiceOrg(namespaces, 2);
     const cli = cliFor(namespaceEnv(namespaces));
-    await cli('autojoin', 'migrate-legacy', '--delete-plaintext');
+    await cli('autojoin', 'migrate-legacy', '--delete-plaintext', '--yes');
     const [revokeId, rerollId] = flatKeys.map((k) => legacyKeyId(legacyKeyName(k))) as [string, string];
 
     expect((await cli('key', 'revoke', '--org', org, revokeId)).code).toBe(0);

@@ -173,6 +173,33 @@ const from = (client: string, spoofed?: string): Record<string, string> => ({
   'X-Forwarded-For': `${spoofed ? `${spoofed}, ` : ''}${client}, 130.211.0.1`,
 });
 
+it('logs once per instance how many X-Forwarded-For entries its first request carried, never an address', async () => {
+  const instance = await serveFunctions({
+    SIGNING_KEY_FILE: (await signingKeyFile('RS256')).path,
+    ...namespaceEnv(namespaces),
+  });
+  try {
+    const go = await goServiceIntegrationKey(datastore, namespaces);
+    const url = instance.url('exchangeIntegration');
+    expect((await postJson(url, { api_key: go.apiKey }, from('203.0.113.9', '192.0.2.77'))).status).toBe(200);
+    expect((await postJson(url, { api_key: go.apiKey }, from('198.51.100.9'))).status).toBe(200);
+    expect((await postJson(instance.url('exchangeAutojoin'), { api_key: 'x' }, from('198.51.100.9'))).status).toBe(401);
+    const noted = instance.logs.filter((entry) => entry.forwarded_for_entries !== undefined);
+    expect(noted).toEqual([
+      {
+        severity: 'INFO',
+        message: 'first request: 3 X-Forwarded-For entries (FORWARDED_FOR_HOP=2)',
+        function: 'exchangeIntegration',
+        forwarded_for_entries: 3,
+        forwarded_for_hop: 2,
+      },
+    ]);
+    expect(JSON.stringify(instance.logs)).not.toMatch(/203\.0\.113|192\.0\.2|198\.51\.100|130\.211/);
+  } finally {
+    await instance.close();
+  }
+});
+
 it('a Go-service (SHA-256) key answers 200 after 50 wrong guesses, none throttled, no bcrypt', async () => {
   const go = await goServiceIntegrationKey(datastore, namespaces);
   const statuses: number[] = [];
