@@ -7,6 +7,10 @@
  *   1. ours:           the bundled dist/exchangeIntegration under functions-framework, started
  *                      as Cloud Functions starts it, bcrypt (cost 10) keys, verified-secret
  *                      cache warm;
+ *   1t. ours over TLS: (RS256 only) the same in production's shape: Datastore over HTTPS with
+ *                      access tokens from a metadata server, the signing key from Secret
+ *                      Manager, through the tests' stand-ins (bench/standIns.ts), which run in a
+ *                      process of their own whose CPU per request is reported;
  *   2. ours uncached:  the same with VERIFIED_SECRET_CACHE_SIZE=0 (bcrypt on every request);
  *   3. floor (ff):     scripts/perf/bench/floor.ts under functions-framework: JSON body, split the
  *                      key, one Datastore get, SHA-256 compare, sign, respond; nothing else;
@@ -19,12 +23,13 @@
  * For each: req/s, p50/p99 latency, errors, the server's and the emulator's CPU ms per
  * request; beside them
  * the signing cost alone (in this process) and the cold starts (process start to first 200) of
- * exchangeIntegration (a Go-made key, a bcrypt key) and jwks beside a hello-world function
- * (scripts/perf/bench/coldStarts.ts). Prints a markdown table and writes
+ * exchangeIntegration and jwks beside a hello-world function, in production's shape first
+ * (Secret Manager, a metadata-server token, Datastore over TLS), then with a key file on the
+ * emulator (scripts/perf/bench/coldStarts.ts). Prints a markdown table and writes
  * bench/results.json with the ratios and their targets.
  *
- * Phases 1, 3 and 4 are measured interleaved, in short slices (ABC CBA ABC …), so that the
- * shared machine's drift in load falls on all three alike; each still gets BENCH_SECONDS
+ * Phases 1, 1t, 3 and 4 are measured interleaved, in short slices (ABCD DCBA ABCD …), so that
+ * the shared machine's drift in load falls on all alike; each still gets BENCH_SECONDS
  * of measured load. Phase 2 runs alone.
  *
  * Settings (environment): BENCH_CONNECTIONS (32), BENCH_SECONDS (8, at most 12),
@@ -32,7 +37,8 @@
  * before the first algorithm), BENCH_COLD_STARTS (5),
  * BENCH_SKIP_COLD_START=1, BENCH_COLD_START_ONLY=1 (no load phases), BENCH_ALGORITHMS (e.g. "RS256"),
  * BENCH_CPU_PROF=<dir> (servers
- * run with --cpu-prof, profiles written there), BENCH_OUT (default bench/results.json),
+ * run with --cpu-prof, profiles written there, and one more cold start of each cold-start target
+ * is profiled after the measured ones), BENCH_OUT (default bench/results.json),
  * BENCH_OURS_DIR (a built function folder to measure as "ours" instead of
  * dist/exchangeIntegration, e.g. a candidate change built with `build.mts --outdir=`).
  */
@@ -56,6 +62,8 @@ import { Load, type LoadFigures } from './bench/loadGenerator';
 import { startServer, waitForPort, type ServerProcess } from './bench/servers';
 import { measureSignCost, type SignCost } from './bench/signCost';
 import { treeCpuMs } from './bench/processTree';
+import { productionEnvironment } from './bench/productionShape';
+import { ROLE_VARIABLE, serveStandIns, STAND_INS_ROLE, startStandIns, type StandIns } from './bench/standIns';
 import { fmt, percentile, ratio } from './bench/stats';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -88,14 +96,20 @@ for (const alg of ALGORITHMS)
   if (!ALL_ALGORITHMS.includes(alg)) throw new Error(`BENCH_ALGORITHMS: unknown algorithm ${alg}`);
 /** Whole run; `npm run bench` must end within 5 minutes, the build included. */
 const RUN_BUDGET_MS = 285_000;
+/** The stand-ins' process: loading the gRPC Secret Manager fake and making the CA take a few seconds. */
+const STAND_INS_TIMEOUT_MS = 30_000;
 /** One server phase (start, first success, warm-up, measured load, drain, stop). */
 const PHASE_BUDGET_MS = 15_000;
 const INSTALL_TIMEOUT_MS = 150_000;
 
-const PHASES = ['ours', 'ours-uncached', 'floor-ff', 'floor-http'] as const;
+const PHASES = ['ours', 'ours-tls', 'ours-uncached', 'floor-ff', 'floor-http'] as const;
 type Phase = (typeof PHASES)[number];
+/** Measured for RS256 only (production's algorithm), and only when the stand-ins run. */
+type OptionalPhase = 'ours-tls';
+type PhaseResults = Record<Exclude<Phase, OptionalPhase>, PhaseResult> & Partial<Record<OptionalPhase, PhaseResult>>;
 const PHASE_LABEL: Record<Phase, string> = {
   ours: '1. ours (bundled, ff, cache warm)',
+  'ours-tls': '1t. ours over TLS with tokens: stand-ins, key from Secret Manager (bcrypt keys, cache warm)',
   'ours-uncached': '2. ours, cache off (bcrypt each time)',
   'floor-ff': '3. floor under functions-framework',
   'floor-http': '4. floor under node:http',
@@ -116,17 +130,21 @@ function cleanUp(): Promise<void> {
     }
   })());
 }
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping every process the benchmark started…`);
-    void cleanUp().then(() => process.exit(130));
-  });
+/** Ctrl-C and the budget stop everything the run started; returns the budget's timer. */
+function guardRun(): NodeJS.Timeout {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      console.error(`\n${signal}: stopping every process the benchmark started…`);
+      void cleanUp().then(() => process.exit(130));
+    });
+  }
+  const watchdog = setTimeout(() => {
+    console.error(`bench: over the ${RUN_BUDGET_MS / 1000} s budget; stopping`);
+    void cleanUp().then(() => process.exit(1));
+  }, RUN_BUDGET_MS);
+  watchdog.unref();
+  return watchdog;
 }
-const watchdog = setTimeout(() => {
-  console.error(`bench: over the ${RUN_BUDGET_MS / 1000} s budget; stopping`);
-  void cleanUp().then(() => process.exit(1));
-}, RUN_BUDGET_MS);
-watchdog.unref();
 
 function elapsed(): string {
   return `${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s`;
@@ -194,13 +212,24 @@ function nodeArgs(name: string): string[] {
   return CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
 }
 
+/** What the servers of a run talk to. */
+interface Surroundings {
+  /** The emulator over plain HTTP, a key file: every phase but 1t. */
+  readonly env: Record<string, string>;
+  /** Phase 1t's: the stand-ins (productionShape.ts), when they run. */
+  readonly production?: { readonly env: Record<string, string>; readonly standIns: StandIns } | undefined;
+}
+
 async function serve(
   phase: Phase,
   alg: SigningAlgorithm,
   dirs: { ours: string; floor: string },
-  env: Record<string, string>,
+  surroundings: Surroundings,
   bodies: readonly Buffer[],
 ): Promise<ServedTarget> {
+  const { env } = surroundings;
+  const production = phase === 'ours-tls' ? surroundings.production : undefined;
+  if (phase === 'ours-tls' && !production) throw new Error(`${phase}: the stand-ins are not running`);
   const port = await freePort();
   const name = `${phase}-${alg}`;
   const at = performance.now();
@@ -220,7 +249,7 @@ async function serve(
     const target = phase === 'floor-ff' ? 'floor' : 'exchangeIntegration';
     // Cache off: with a key per connection (no two requests share a compare), each request
     // pays its own bcrypt, as distinct keys not yet verified do.
-    const extra = phase === 'ours-uncached' ? { ...env, VERIFIED_SECRET_CACHE_SIZE: '0' } : env;
+    const extra = phase === 'ours-uncached' ? { ...env, VERIFIED_SECRET_CACHE_SIZE: '0' } : (production?.env ?? env);
     server = startServer({
       name,
       nodeArgs: nodeArgs(name),
@@ -240,6 +269,7 @@ async function serve(
       headers: clientAddressHeaders,
       cpuMs: () => server.cpuMs(),
       emulatorCpuMs: () => emulatorCpuMs(),
+      ...(production ? { frontCpuMs: () => production.standIns.cpuMs() } : {}),
     },
     CONNECTIONS,
   );
@@ -322,6 +352,8 @@ interface PhaseResult {
   readonly serverCpuMsPerReq: number;
   /** The emulator's CPU per request: NaN when the run reused an emulator it did not start. */
   readonly emulatorCpuMsPerReq: number;
+  /** The stand-ins' CPU per request (phase 1t: mostly the TLS front's proxying); NaN for the others. */
+  readonly frontCpuMsPerReq: number;
   readonly clientCpuMsPerReq: number;
   /** Bytes the server wrote on stdout per request (ours: its JSON log line). */
   readonly stdoutBytesPerReq: number;
@@ -345,6 +377,7 @@ function summarize(target: ServedTarget, stdoutBytes: number): PhaseResult {
     okPerSec: (f.statuses['200'] ?? 0) / seconds,
     serverCpuMsPerReq: f.serverCpuMs / f.requests,
     emulatorCpuMsPerReq: f.emulatorCpuMs / f.requests,
+    frontCpuMsPerReq: f.frontCpuMs / f.requests,
     clientCpuMsPerReq: f.clientCpuMs / f.requests,
     stdoutBytesPerReq: stdoutBytes / f.requests,
     measuredSeconds: seconds,
@@ -368,18 +401,23 @@ interface Bodies {
 async function benchAlgorithm(
   alg: SigningAlgorithm,
   dirs: { ours: string; floor: string },
-  env: Record<string, string>,
+  surroundings: Surroundings,
   bodies: Bodies,
   jwkText: string,
-): Promise<Record<Phase, PhaseResult>> {
-  const results = {} as Record<Phase, PhaseResult>;
+): Promise<PhaseResults> {
+  const results: Partial<Record<Phase, PhaseResult>> = {};
   const bodiesOf = (phase: Phase): readonly Buffer[] => (phase.startsWith('floor') ? bodies.sha256 : bodies.bcrypt);
 
-  // Phases 1, 3, 4: started one after the other, each warmed, then measured interleaved.
+  // Phases 1, 1t, 3, 4: started one after the other, each warmed, then measured interleaved.
+  // 1t beside 1 (ABCD DCBA): the two differ only in what the server talks to.
+  const withTls = alg === 'RS256' && surroundings.production !== undefined;
+  const fastPhases: Phase[] = withTls
+    ? ['ours', 'ours-tls', 'floor-ff', 'floor-http']
+    : ['ours', 'floor-ff', 'floor-http'];
   const fast: ServedTarget[] = [];
-  for (const phase of ['ours', 'floor-ff', 'floor-http'] as const) {
-    const target = await serve(phase, alg, dirs, env, bodiesOf(phase));
-    if (phase === 'ours') await verifyEachKeyOnce(target);
+  for (const phase of fastPhases) {
+    const target = await serve(phase, alg, dirs, surroundings, bodiesOf(phase));
+    if (phase === 'ours' || phase === 'ours-tls') await verifyEachKeyOnce(target);
     await target.load.run(WARMUP_SECONDS * 1000, false);
     target.setupMs = performance.now() - target.startedAt;
     fast.push(target);
@@ -389,8 +427,8 @@ async function benchAlgorithm(
   const rounds = Math.max(1, Math.round(SECONDS / SLICE_SECONDS));
   const sliceMs = (SECONDS * 1000) / rounds;
   progress(
-    `${alg}: phases 1, 3, 4 interleaved, ${rounds} slices of ${(sliceMs / 1000).toFixed(2)} s each, ` +
-      `${CONNECTIONS} connections`,
+    `${alg}: phases ${withTls ? '1, 1t, 3, 4' : '1, 3, 4'} interleaved, ` +
+      `${rounds} slices of ${(sliceMs / 1000).toFixed(2)} s each, ${CONNECTIONS} connections`,
   );
   for (let round = 0; round < rounds; round++) {
     for (const target of round % 2 === 0 ? fast : [...fast].reverse()) await target.load.run(sliceMs, true, 3000);
@@ -404,7 +442,7 @@ async function benchAlgorithm(
   progress(`${alg}: phase 2 (cache off), ${SECONDS} s`);
   // One continuous run: the warm-up fills the bcrypt queue, then the window is recorded;
   // whatever is still queued at its end is cut off, not drained (it would take seconds).
-  const uncached = await serve('ours-uncached', alg, dirs, env, bodies.bcrypt);
+  const uncached = await serve('ours-uncached', alg, dirs, surroundings, bodies.bcrypt);
   uncached.setupMs = performance.now() - uncached.startedAt + WARMUP_SECONDS * 1000;
   const before = uncached.server.stdoutBytes();
   await uncached.load.run(SECONDS * 1000, true, 0, WARMUP_SECONDS * 1000);
@@ -412,13 +450,14 @@ async function benchAlgorithm(
   await stopAll([uncached]);
 
   for (const phase of PHASES) {
-    if (results[phase].phaseSeconds * 1000 > PHASE_BUDGET_MS)
+    const result = results[phase];
+    if (result !== undefined && result.phaseSeconds * 1000 > PHASE_BUDGET_MS)
       console.error(
-        `warning: ${alg} ${phase} took ${results[phase].phaseSeconds.toFixed(1)} s, ` +
+        `warning: ${alg} ${phase} took ${result.phaseSeconds.toFixed(1)} s, ` +
           `over the ${PHASE_BUDGET_MS / 1000} s a phase`,
       );
   }
-  return results;
+  return results as PhaseResults;
 }
 
 // ---- report ----
@@ -432,7 +471,7 @@ interface RatioResult {
 }
 
 function ratios(
-  algorithms: Record<string, { phases: Record<Phase, PhaseResult> }>,
+  algorithms: Record<string, { phases: PhaseResults }>,
   cold: (ColdStartReport & { algorithm: string }) | undefined,
   transports: TransportFigures | undefined,
 ): RatioResult[] {
@@ -486,34 +525,49 @@ function ratios(
       target: '≥ 50',
       pass: cached >= 50,
     });
+    const tls = phases['ours-tls'];
+    if (tls) {
+      // What TLS and access tokens cost a request: the same server, the same keys, only the transport differs.
+      const warm = ratio(tls.reqPerSec, phases.ours.reqPerSec);
+      list.push({
+        name: 'warm, production-shaped ÷ emulator-shaped: ours over TLS with tokens ÷ ours on the emulator (req/s)',
+        algorithm: alg,
+        value: warm,
+        target: '≥ 0.85',
+        pass: warm >= 0.85,
+      });
+      list.push({
+        name: 'warm, server CPU ms per request, over TLS with tokens ÷ on the emulator',
+        algorithm: alg,
+        value: ratio(tls.serverCpuMsPerReq, phases.ours.serverCpuMsPerReq),
+        target: '—',
+        pass: null,
+      });
+    }
   }
   if (cold) {
     const t = cold.targets;
     const hello = t['hello-world'].medianMs;
-    const goMade = t['exchangeIntegration (Go-made key)'].timesHelloWorld;
-    list.push({
-      name: 'cold start, exchangeIntegration (Go-made key) ÷ hello-world',
-      algorithm: cold.algorithm,
-      value: goMade,
-      target: '≤ 1.5',
-      pass: goMade <= 1.5,
-    });
-    const bcryptOnTop = (t['exchangeIntegration (bcrypt key)'].medianMs - cold.bcryptCompareMs) / hello;
-    list.push({
-      name: 'cold start, exchangeIntegration (bcrypt key) less one bcrypt compare, ÷ hello-world',
-      algorithm: cold.algorithm,
-      value: bcryptOnTop,
-      target: '≤ 1.5',
-      pass: bcryptOnTop <= 1.5,
-    });
-    const jwks = t.jwks.timesHelloWorld;
-    list.push({
-      name: 'cold start, jwks ÷ hello-world',
-      algorithm: cold.algorithm,
-      value: jwks,
-      target: '≤ 1.3',
-      pass: jwks <= 1.3,
-    });
+    const atMost = (name: string, value: number, limit: number): void =>
+      void list.push({ name, algorithm: cold.algorithm, value, target: `≤ ${limit}`, pass: value <= limit });
+    atMost(
+      'cold start, production-shaped exchangeIntegration (Go-made key) ÷ hello-world',
+      t['exchangeIntegration, production-shaped (Go-made key)'].timesHelloWorld,
+      1.3,
+    );
+    atMost('cold start, production-shaped jwks ÷ hello-world', t['jwks, production-shaped'].timesHelloWorld, 1.25);
+    atMost(
+      'cold start, exchangeIntegration, key file and emulator (Go-made key) ÷ hello-world',
+      t['exchangeIntegration, key file and emulator (Go-made key)'].timesHelloWorld,
+      1.5,
+    );
+    const bcrypt = t['exchangeIntegration, key file and emulator (bcrypt key)'];
+    atMost(
+      'cold start, exchangeIntegration, key file and emulator (bcrypt key) less one bcrypt compare, ÷ hello-world',
+      ratio(bcrypt.medianMs - cold.bcryptCompareMs, hello),
+      1.5,
+    );
+    atMost('cold start, jwks, key file ÷ hello-world', t['jwks, key file'].timesHelloWorld, 1.3);
   }
   return list;
 }
@@ -529,7 +583,7 @@ interface Report {
     platform: string;
   };
   settings: Record<string, number | string | boolean>;
-  algorithms: Record<string, { signOnly: SignCost; phases: Record<Phase, PhaseResult> }>;
+  algorithms: Record<string, { signOnly: SignCost; phases: PhaseResults }>;
   coldStart: (ColdStartReport & { algorithm: string }) | null;
   emulatorTransports: TransportFigures | null;
   ratios: RatioResult[];
@@ -552,13 +606,19 @@ function markdown(report: Report): string {
       `Node ${report.machine.node}; load average ${load(report.machine.loadAverageStart)} at the start, ` +
       `${load(report.machine.loadAverageEnd)} at the end. Loopback, Datastore emulator, ` +
       `${report.settings.connections} connections, ${report.settings.seconds} s measured per phase.`,
-    '',
-    '| key | phase | req/s | p50 ms | p99 ms | errors | server CPU ms/req | emulator CPU ms/req |',
-    '|---|---|---:|---:|---:|---:|---:|---:|',
   ];
+  const measuredLoad = Object.keys(report.algorithms).length > 0;
+  if (measuredLoad)
+    lines.push(
+      '',
+      '| key | phase | req/s | p50 ms | p99 ms | errors | server CPU ms/req | emulator CPU ms/req | ' +
+        'stand-ins CPU ms/req |',
+      '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+    );
   for (const [alg, { phases }] of Object.entries(report.algorithms)) {
     for (const phase of PHASES) {
       const p = phases[phase];
+      if (!p) continue;
       lines.push(
         row([
           alg,
@@ -569,11 +629,12 @@ function markdown(report: Report): string {
           String(p.errors),
           fmt(p.serverCpuMsPerReq),
           fmt(p.emulatorCpuMsPerReq),
+          phase === 'ours-tls' ? fmt(p.frontCpuMsPerReq) : '—',
         ]),
       );
     }
   }
-  lines.push('', '| key | sign only, µs (mean) | median |', '|---|---:|---:|');
+  if (measuredLoad) lines.push('', '| key | sign only, µs (mean) | median |', '|---|---:|---:|');
   for (const [alg, { signOnly }] of Object.entries(report.algorithms))
     lines.push(`| ${alg} | ${fmt(signOnly.meanUs)} | ${fmt(signOnly.medianUs)} |`);
   if (report.coldStart) {
@@ -581,7 +642,7 @@ function markdown(report: Report): string {
     lines.push(
       '',
       row([
-        `cold start (${c.algorithm} key file), process start to first 200, ${c.runs} runs interleaved`,
+        `cold start (${c.algorithm} key), process start to first 200, ${c.runs} runs interleaved`,
         ...['memory', 'median ms', '× hello-world', 'runs (ms)', 'CPU ms (median)'],
       ]),
       '|---|---:|---:|---:|---|---:|',
@@ -615,8 +676,13 @@ async function main(): Promise<void> {
   cleanups.push(() => rmSync(work, { recursive: true, force: true }));
   if (CPU_PROF) mkdirSync(CPU_PROF, { recursive: true });
 
+  // Production signs with RS256 (Locate's ESPv2 verifies RSA only): the cold starts and the
+  // stand-ins' secret use that key.
+  const coldAlg: SigningAlgorithm = ALGORITHMS.includes('RS256') ? 'RS256' : ALGORITHMS[0];
+  const needStandIns = !SKIP_COLD_START || (!COLD_START_ONLY && ALGORITHMS.includes('RS256'));
   progress(
     'preparing: emulator, floor bundles, signing keys' +
+      (needStandIns ? ', the stand-ins (TLS fronts, metadata server, Secret Manager)' : '') +
       (SKIP_COLD_START ? '' : ', the cold-start folders (npm install)'),
   );
   const emulatorReady = (async () => {
@@ -646,7 +712,26 @@ async function main(): Promise<void> {
       return [alg, { path, text }] as const;
     }),
   );
-  const [floorDir, , keyList, layouts] = await Promise.all([buildFloor(work), emulatorReady, keys, installs]);
+  const standInsReady = needStandIns
+    ? Promise.all([emulatorReady, keys]).then(async ([, list]) => {
+        const standIns = await startStandIns({
+          script: __filename,
+          emulatorHost: process.env.DATASTORE_EMULATOR_HOST as string,
+          projectId: process.env.PROJECT_ID as string,
+          keyFile: (list.find(([alg]) => alg === coldAlg) ?? list[0])[1].path,
+          timeoutMs: STAND_INS_TIMEOUT_MS,
+        });
+        cleanups.push(() => standIns.stop());
+        return standIns;
+      })
+    : Promise.resolve(undefined);
+  const [floorDir, , keyList, layouts, standIns] = await Promise.all([
+    buildFloor(work),
+    emulatorReady,
+    keys,
+    installs,
+    standInsReady,
+  ]);
   const oursDir = prepareOurs(work);
   const keyFiles = Object.fromEntries(keyList) as Record<SigningAlgorithm, { path: string; text: string }>;
 
@@ -693,6 +778,15 @@ async function main(): Promise<void> {
     PLATFORM_NS: namespaces.platformNamespace,
     METADATA_SERVER_DETECTION: 'none',
   };
+  const production = standIns && {
+    standIns,
+    env: productionEnvironment(standIns.addresses, {
+      projectId: baseEnv.PROJECT_ID,
+      ...namespaces,
+      // Empty: no gcloud credentials to find, as on Cloud Functions.
+      home: mkdtempSync(join(work, 'home-')),
+    }),
+  };
 
   // The emulator's JVM compiles its lookup paths during the first seconds of load: without
   // this, whichever algorithm runs first measured ≈ 25 % slower in every phase. Both of them:
@@ -705,7 +799,7 @@ async function main(): Promise<void> {
         phase,
         firstAlg,
         { ours: oursDir, floor: floorDir },
-        { ...baseEnv, SIGNING_KEY_FILE: keyFiles[firstAlg].path },
+        { env: { ...baseEnv, SIGNING_KEY_FILE: keyFiles[firstAlg].path } },
         bodies.sha256,
       );
       await warmup.load.run((EMULATOR_WARMUP_SECONDS * 1000) / 2, false);
@@ -735,27 +829,35 @@ async function main(): Promise<void> {
     const phases = await benchAlgorithm(
       alg,
       { ours: oursDir, floor: floorDir },
-      { ...baseEnv, SIGNING_KEY_FILE: keyFiles[alg].path },
+      { env: { ...baseEnv, SIGNING_KEY_FILE: keyFiles[alg].path }, production },
       bodies,
       keyFiles[alg].text,
     );
     algorithms[alg] = { signOnly, phases };
     const p = phases;
     progress(
-      `${alg}: ours ${fmt(p.ours.reqPerSec)} req/s, floor ff ${fmt(p['floor-ff'].reqPerSec)}, ` +
+      `${alg}: ours ${fmt(p.ours.reqPerSec)} req/s` +
+        (p['ours-tls'] ? `, ours over TLS ${fmt(p['ours-tls'].reqPerSec)}` : '') +
+        `, floor ff ${fmt(p['floor-ff'].reqPerSec)}, ` +
         `floor http ${fmt(p['floor-http'].reqPerSec)}, uncached ${fmt(p['ours-uncached'].reqPerSec)}`,
     );
   }
 
   let coldStart: Report['coldStart'] = null;
   if (layouts) {
-    // Production signs with RS256 (Locate's ESPv2 verifies RSA only): measure that key.
-    const alg = ALGORITHMS.includes('RS256') ? 'RS256' : ALGORITHMS[0];
-    progress(`cold starts beside hello-world: ${COLD_STARTS} runs each after one discarded, interleaved`);
+    if (!production) throw new Error('the cold starts need the stand-ins');
+    const alg = coldAlg;
+    progress(
+      `cold starts beside hello-world, production-shaped and with a key file: ${COLD_STARTS} runs each ` +
+        'after one discarded, interleaved' +
+        (CPU_PROF ? '; then one profiled cold start of each' : ''),
+    );
     const measured = await measureColdStarts({
       root: ROOT,
       dirs: layouts,
       env: { ...baseEnv, SIGNING_KEY_FILE: keyFiles[alg].path },
+      productionEnv: production.env,
+      profileDir: CPU_PROF,
       bodies: {
         goMadeKey: bodies.sha256[0].toString(),
         bcryptKey: bodies.bcrypt[0].toString(),
@@ -784,6 +886,12 @@ async function main(): Promise<void> {
       coldStarts: SKIP_COLD_START ? 0 : COLD_STARTS,
       stdout: 'pipe, read and discarded',
       cpuProfile: Boolean(CPU_PROF),
+      productionShaped: production
+        ? 'stand-ins in a process of their own: metadata server (GCE_METADATA_HOST), Datastore over HTTPS ' +
+          'in front of the emulator (DATASTORE_API_ENDPOINT), Secret Manager over HTTPS ' +
+          '(SECRET_MANAGER_API_ENDPOINT, SIGNING_KEY_VERSION=current); NODE_EXTRA_CA_CERTS, an empty HOME, ' +
+          'no emulator variable'
+        : 'not measured',
     },
     algorithms,
     coldStart,
@@ -805,12 +913,21 @@ async function main(): Promise<void> {
   );
 }
 
-main()
-  .catch((error: Error) => {
-    console.error(`bench failed: ${error.stack ?? error.message}`);
-    process.exitCode = 1;
-  })
-  .finally(async () => {
-    await cleanUp();
-    clearTimeout(watchdog);
+if (process.env[ROLE_VARIABLE] === STAND_INS_ROLE) {
+  // This bundle started again by startStandIns (bench/standIns.ts): serve, measure nothing.
+  serveStandIns().catch((error: Error) => {
+    console.error(`stand-ins failed: ${error.stack ?? error.message}`);
+    process.exit(1);
   });
+} else {
+  const watchdog = guardRun();
+  main()
+    .catch((error: Error) => {
+      console.error(`bench failed: ${error.stack ?? error.message}`);
+      process.exitCode = 1;
+    })
+    .finally(async () => {
+      await cleanUp();
+      clearTimeout(watchdog);
+    });
+}

@@ -53,7 +53,10 @@ export interface StartFunctionOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Port on 127.0.0.1 (default: a free one). */
   readonly port?: number;
-  /** Options for node itself (e.g. `--cpu-prof`), passed in NODE_OPTIONS; default none. */
+  /**
+   * Options for node itself, passed in NODE_OPTIONS (which allows e.g. `--max-old-space-size` and
+   * `--require`, not `--cpu-prof`); default none.
+   */
   readonly nodeArgs?: readonly string[];
   /** The function's memory: the buildpack sets --max-old-space-size to this less 64 MB. */
   readonly memoryMb?: number;

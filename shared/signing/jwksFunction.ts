@@ -22,6 +22,9 @@ export function jwksHandlerFor(config: Config, options: SigningOptions = {}, fun
     config.jwksRefreshSeconds * 1000,
     log,
   );
+  // Read at cold start, as the exchange reads its signing key: the first request finds the set
+  // made, or in the making. A failure is logged by the publisher and read again by that request.
+  publisher.current().catch(() => undefined);
   return createJwksHandler(publisher, log, functionName);
 }
 

@@ -4,10 +4,15 @@
  * code adds to what the platform costs anyway.
  *
  * Cold start = process start to the end of the first successful answer:
- *   hello-world          GET /                               → 200 "Hello, World"
- *   exchangeIntegration  a Go-made key (hex SHA-256 stored)  → 200 token
- *   exchangeIntegration  a bcrypt key (one compare, cost 10) → 200 token
- *   jwks                 GET /                               → 200 key set
+ *   hello-world                  GET /                               → 200 "Hello, World"
+ * in production's shape (productionShape.ts, standIns.ts): the signing key from Secret Manager
+ * (its alias `current`), an access token from the metadata server, Datastore over TLS:
+ *   exchangeIntegration          a Go-made key (hex SHA-256 stored)  → 200 token
+ *   jwks                         GET /                               → 200 key set
+ * with a key file, on the emulator over plain HTTP (no token, no TLS):
+ *   exchangeIntegration          a Go-made key                       → 200 token
+ *   exchangeIntegration          a bcrypt key (one compare, cost 10) → 200 token
+ *   jwks                         GET /                               → 200 key set
  * Runs are interleaved, round-robin with the order rotated each round, after one discarded
  * warm-up each (it fills the page cache), so the machine's drift falls on all alike.
  */
@@ -16,23 +21,17 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { installBundled, measureColdStart, type FunctionRequest } from '../coldStart';
-import { median } from './stats';
+import { coldStartFigures, median, type ColdStartFigures } from './stats';
 
-const COLD_TARGETS = [
+export const COLD_TARGETS = [
   'hello-world',
-  'exchangeIntegration (Go-made key)',
-  'exchangeIntegration (bcrypt key)',
-  'jwks',
+  'exchangeIntegration, production-shaped (Go-made key)',
+  'jwks, production-shaped',
+  'exchangeIntegration, key file and emulator (Go-made key)',
+  'exchangeIntegration, key file and emulator (bcrypt key)',
+  'jwks, key file',
 ] as const;
 export type ColdTarget = (typeof COLD_TARGETS)[number];
-
-export interface ColdStartFigures {
-  readonly medianMs: number;
-  readonly runsMs: number[];
-  readonly medianCpuMs: number;
-  /** medianMs ÷ hello-world's medianMs. */
-  readonly timesHelloWorld: number;
-}
 
 export interface ColdStartReport {
   readonly runs: number;
@@ -69,6 +68,30 @@ export async function installHelloWorld(root: string, work: string, timeoutMs?: 
   return dir;
 }
 
+/** Where PROFILER writes the profile. */
+const PROFILE_FILE_VARIABLE = 'BENCH_COLD_START_PROFILE';
+
+/**
+ * A CPU profiler for a function process started the buildpack's way, preloaded with
+ * `--require` through NODE_OPTIONS (which refuses `--cpu-prof`). functions-framework ends on
+ * SIGTERM with process.exit(), so the 'exit' handler writes the profile; the in-thread
+ * inspector session answers synchronously, as an exit handler needs.
+ */
+const PROFILER = `'use strict';
+const { Session } = require('node:inspector');
+const { writeFileSync } = require('node:fs');
+const session = new Session();
+session.connect();
+session.post('Profiler.enable');
+session.post('Profiler.setSamplingInterval', { interval: 250 });
+session.post('Profiler.start');
+process.once('exit', () => {
+  session.post('Profiler.stop', (error, result) => {
+    if (!error) writeFileSync(process.env.${PROFILE_FILE_VARIABLE}, JSON.stringify(result.profile));
+  });
+});
+`;
+
 const SECRET = 'a secret of the usual length, 43 characters';
 
 async function bcryptCompares(root: string): Promise<{ cold: number; warm: number }> {
@@ -98,42 +121,75 @@ export interface ColdStartSetup {
   /** The repository (its node_modules has bcryptjs). */
   readonly root: string;
   readonly dirs: Readonly<{ helloWorld: string; exchangeIntegration: string; jwks: string }>;
-  /** The functions' environment (emulator, namespaces, signing key file). */
+  /** The key-file rows' environment (emulator, namespaces, signing key file). */
   readonly env: Readonly<Record<string, string>>;
+  /** The production-shaped rows' environment (productionShape.ts). */
+  readonly productionEnv: Readonly<Record<string, string>>;
   readonly bodies: Readonly<{ goMadeKey: string; bcryptKey: string }>;
   readonly runs: number;
+  /**
+   * Where one more cold start of each target, after the measured ones, writes its CPU profile
+   * (cold-start-<target>.cpuprofile); none when undefined. Profiling slows a process, so these
+   * runs are not among the measured.
+   */
+  readonly profileDir?: string | undefined;
+}
+
+interface Plan {
+  readonly dir: string;
+  readonly target: string;
+  readonly memoryMb: number;
+  readonly request: FunctionRequest;
+  readonly env: Readonly<Record<string, string>>;
 }
 
 export async function measureColdStarts(setup: ColdStartSetup): Promise<ColdStartReport> {
-  const plan: Record<ColdTarget, { dir: string; target: string; memoryMb: number; request: FunctionRequest }> = {
+  const exchange = { dir: setup.dirs.exchangeIntegration, target: 'exchangeIntegration' };
+  const exchangeMemoryMb = MEMORY_MB.exchangeIntegration;
+  const plan: Record<ColdTarget, Plan> = {
     'hello-world': {
       dir: setup.dirs.helloWorld,
       target: 'helloWorld',
-      memoryMb: MEMORY_MB.exchangeIntegration,
+      memoryMb: exchangeMemoryMb,
       request: {},
+      env: setup.env,
     },
-    'exchangeIntegration (Go-made key)': {
-      dir: setup.dirs.exchangeIntegration,
-      target: 'exchangeIntegration',
-      memoryMb: MEMORY_MB.exchangeIntegration,
+    'exchangeIntegration, production-shaped (Go-made key)': {
+      ...exchange,
+      memoryMb: exchangeMemoryMb,
       request: { body: setup.bodies.goMadeKey },
+      env: setup.productionEnv,
     },
-    'exchangeIntegration (bcrypt key)': {
-      dir: setup.dirs.exchangeIntegration,
-      target: 'exchangeIntegration',
-      memoryMb: MEMORY_MB.exchangeIntegration,
+    'jwks, production-shaped': {
+      dir: setup.dirs.jwks,
+      target: 'jwks',
+      memoryMb: MEMORY_MB.jwks,
+      request: {},
+      env: setup.productionEnv,
+    },
+    'exchangeIntegration, key file and emulator (Go-made key)': {
+      ...exchange,
+      memoryMb: exchangeMemoryMb,
+      request: { body: setup.bodies.goMadeKey },
+      env: setup.env,
+    },
+    'exchangeIntegration, key file and emulator (bcrypt key)': {
+      ...exchange,
+      memoryMb: exchangeMemoryMb,
       request: { body: setup.bodies.bcryptKey },
+      env: setup.env,
     },
-    jwks: { dir: setup.dirs.jwks, target: 'jwks', memoryMb: MEMORY_MB.jwks, request: {} },
+    'jwks, key file': { dir: setup.dirs.jwks, target: 'jwks', memoryMb: MEMORY_MB.jwks, request: {}, env: setup.env },
   };
-  const once = (name: ColdTarget) => {
+  const once = (name: ColdTarget, profile?: { preload: string; file: string }) => {
     const p = plan[name];
     return measureColdStart({
       dir: p.dir,
       target: p.target,
-      env: setup.env,
+      env: profile ? { ...p.env, [PROFILE_FILE_VARIABLE]: profile.file } : p.env,
       memoryMb: p.memoryMb,
       request: p.request,
+      ...(profile ? { nodeArgs: [`--require=${profile.preload}`] } : {}),
       timeoutMs: 15_000,
     });
   };
@@ -148,18 +204,17 @@ export async function measureColdStarts(setup: ColdStartSetup): Promise<ColdStar
       if (cpuMsToFirstSuccess !== undefined) cpu.get(name)?.push(cpuMsToFirstSuccess);
     }
   }
+  if (setup.profileDir) {
+    const preload = join(setup.profileDir, 'cold-start-profiler.cjs');
+    writeFileSync(preload, PROFILER);
+    for (const name of COLD_TARGETS) {
+      const slug = name.replace(/[^A-Za-z0-9]+/g, '-').replace(/-$/, '');
+      await once(name, { preload, file: join(setup.profileDir, `cold-start-${slug}.cpuprofile`) });
+    }
+  }
   const hello = median(wall.get('hello-world') ?? []);
   const targets = Object.fromEntries(
-    COLD_TARGETS.map((name) => {
-      const runs = wall.get(name) ?? [];
-      const figures: ColdStartFigures = {
-        medianMs: median(runs),
-        runsMs: runs.map((v) => Math.round(v)),
-        medianCpuMs: median(cpu.get(name) ?? []),
-        timesHelloWorld: median(runs) / hello,
-      };
-      return [name, figures];
-    }),
+    COLD_TARGETS.map((name) => [name, coldStartFigures(wall.get(name) ?? [], cpu.get(name) ?? [], hello)]),
   ) as Record<ColdTarget, ColdStartFigures>;
   return {
     runs: setup.runs,

@@ -2,7 +2,8 @@
  * Closed-loop load on loopback: N connections (a keep-alive node:http Agent), each sending
  * its own POST again as soon as its previous answer is in. Latency per request from
  * process.hrtime; an error is any status but 200, or a socket error / 10 s timeout. The
- * server's CPU time comes from /proc/<pid>/stat (utime + stime) before and after.
+ * server's CPU time comes from /proc/<pid>/stat (utime + stime) before and after, and so do
+ * the emulator's and (for a production-shaped target) the stand-ins'.
  *
  * A target can be loaded in several slices (bench.ts alternates the fast servers in short
  * slices, so that drift in the machine's load hits them alike); the figures add up.
@@ -26,6 +27,11 @@ export interface LoadTarget {
   cpuMs(): number;
   /** The Datastore emulator's CPU ms so far (NaN where unknown): the work each request gave it. */
   emulatorCpuMs(): number;
+  /**
+   * The stand-ins' CPU ms so far (standIns.ts: the TLS front that proxies each Datastore call),
+   * for a target that talks to them; absent otherwise.
+   */
+  frontCpuMs?(): number;
 }
 
 export interface LoadFigures {
@@ -41,6 +47,8 @@ export interface LoadFigures {
   serverCpuMs: number;
   /** The emulator's CPU ms over those periods. */
   emulatorCpuMs: number;
+  /** The stand-ins' CPU ms over those periods (NaN for a target without them). */
+  frontCpuMs: number;
   /** This process's (the load generator's) CPU ms over those periods. */
   clientCpuMs: number;
 }
@@ -61,6 +69,7 @@ export class Load {
     activeMs: 0,
     serverCpuMs: 0,
     emulatorCpuMs: 0,
+    frontCpuMs: 0,
     clientCpuMs: 0,
   };
 
@@ -127,6 +136,7 @@ export class Load {
     let started = performance.now();
     let cpuBefore = this.target.cpuMs();
     let emulatorBefore = this.target.emulatorCpuMs();
+    let frontBefore = this.frontCpuMs();
     let clientBefore = process.cpuUsage();
     const warmup =
       record && warmupMs > 0
@@ -134,6 +144,7 @@ export class Load {
             started = performance.now();
             cpuBefore = this.target.cpuMs();
             emulatorBefore = this.target.emulatorCpuMs();
+            frontBefore = this.frontCpuMs();
             clientBefore = process.cpuUsage();
             recording = true;
           }, warmupMs)
@@ -176,6 +187,7 @@ export class Load {
     const stoppedAt = performance.now();
     const cpuAfter = this.target.cpuMs();
     const emulatorAfter = this.target.emulatorCpuMs();
+    const frontAfter = this.frontCpuMs();
     const client = process.cpuUsage(clientBefore);
     if (!drained) {
       // Requests still waiting: cut them off (not counted) and start afresh.
@@ -188,8 +200,13 @@ export class Load {
       f.activeMs += stoppedAt - started;
       f.serverCpuMs += cpuAfter - cpuBefore;
       f.emulatorCpuMs += emulatorAfter - emulatorBefore;
+      f.frontCpuMs += frontAfter - frontBefore;
       f.clientCpuMs += (client.user + client.system) / 1000;
     }
+  }
+
+  private frontCpuMs(): number {
+    return this.target.frontCpuMs?.() ?? Number.NaN;
   }
 
   close(): void {

@@ -29,3 +29,26 @@ export function fmt(value: number, digits = 3): string {
   if (Math.abs(value) >= 10 ** digits) return Math.round(value).toString();
   return Number(value.toPrecision(digits)).toString();
 }
+
+export interface ColdStartFigures {
+  readonly medianMs: number;
+  readonly runsMs: number[];
+  readonly medianCpuMs: number;
+  /** medianMs ÷ hello-world's medianMs. */
+  readonly timesHelloWorld: number;
+}
+
+/** One function's cold starts (wall-clock and CPU ms, in run order) beside hello-world's median wall-clock ms. */
+export function coldStartFigures(
+  wallMs: readonly number[],
+  cpuMs: readonly number[],
+  helloWorldMedianMs: number,
+): ColdStartFigures {
+  const medianMs = median(wallMs);
+  return {
+    medianMs,
+    runsMs: wallMs.map((v) => Math.round(v)),
+    medianCpuMs: median(cpuMs),
+    timesHelloWorld: ratio(medianMs, helloWorldMedianMs),
+  };
+}

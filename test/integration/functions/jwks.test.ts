@@ -103,8 +103,8 @@ describe('jwks from Secret Manager', () => {
     fake.addVersion(SECRET, JSON.stringify(older));
     fake.addVersion(SECRET, JSON.stringify(disabled), { state: 'DISABLED' });
     fake.addVersion(SECRET, JSON.stringify(newer));
-    // Both attempts of the first read (googleRest retries UNAVAILABLE once).
-    fake.failNext('ListSecretVersions', 2);
+    // Down at the cold-start read and the first request's; back for the second request's.
+    fake.setDown(true);
     const served = await serveFunctions({
       SIGNING_KEY_SECRET: SECRET,
       SECRET_MANAGER_EMULATOR_HOST: `127.0.0.1:${fake.port}`,
@@ -113,6 +113,7 @@ describe('jwks from Secret Manager', () => {
       const first = await fetch(served.url('jwks'));
       expect(first.status).toBe(503);
       expect(first.headers.get('retry-after')).toBeTruthy();
+      fake.setDown(false);
       const second = await fetch(served.url('jwks'));
       expect(second.status).toBe(200);
       const body = await readJson<{ keys: Array<Record<string, string>> }>(second);
@@ -127,7 +128,7 @@ describe('jwks from Secret Manager', () => {
     const secret = `${SECRET}-health`;
     fake.createSecret(secret);
     fake.addVersion(secret, JSON.stringify(await generateSigningKey('RS256')));
-    fake.failNext('ListSecretVersions', 2);
+    fake.setDown(true);
     const served = await serveFunctions({
       SIGNING_KEY_SECRET: secret,
       SECRET_MANAGER_EMULATOR_HOST: `127.0.0.1:${fake.port}`,
@@ -138,6 +139,7 @@ describe('jwks from Secret Manager', () => {
       expect(await readJson(health)).toEqual({ status: 'ok' });
       expect((await fetch(served.url('jwks'))).status).toBe(503);
     } finally {
+      fake.setDown(false);
       await served.close();
     }
   });
