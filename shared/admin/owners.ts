@@ -18,6 +18,7 @@ import {
   type Entity,
 } from './context';
 import { allKeysByOwner, listApiKeys } from './keys/list';
+import { latestUse } from './keys/lastUse';
 import type { KeyRecord } from './keys/records';
 
 export async function createIntegration(ctx: AdminContext, integrationId: string, description = ''): Promise<void> {
@@ -68,6 +69,8 @@ export interface IntegrationRecord {
   /** Keys usable now. */
   readonly activeKeys: number;
   readonly totalKeys: number;
+  /** The latest use of any of its keys; null: none used since recording began. */
+  readonly lastUsedAt: Date | null;
 }
 
 export interface OrganizationRecord {
@@ -77,6 +80,7 @@ export interface OrganizationRecord {
   readonly probabilityMultiplier: number | undefined;
   readonly activeKeys: number;
   readonly totalKeys: number;
+  readonly lastUsedAt: Date | null;
 }
 
 function integrationRecord(id: string, entity: Entity, keys: readonly KeyRecord[]): IntegrationRecord {
@@ -86,6 +90,7 @@ function integrationRecord(id: string, entity: Entity, keys: readonly KeyRecord[
     createdAt: dateOf(entity.created_at),
     activeKeys: keys.filter((k) => k.status === KEY_STATUS.active).length,
     totalKeys: keys.length,
+    lastUsedAt: latestUse(keys),
   };
 }
 
@@ -98,6 +103,7 @@ function organizationRecord(name: string, entity: Entity, keys: readonly KeyReco
     probabilityMultiplier: typeof multiplier === 'number' ? multiplier : undefined,
     activeKeys: keys.filter((k) => k.status === KEY_STATUS.active).length,
     totalKeys: keys.length,
+    lastUsedAt: latestUse(keys),
   };
 }
 

@@ -42,7 +42,7 @@ export function tokenTtl(kind: KeyKind, settings: TokenSettings): number {
 
 /** @param nowSeconds seconds since the epoch, whole. */
 export function claimsFor(
-  key: VerifiedKey,
+  key: Omit<VerifiedKey, 'record'>,
   settings: TokenSettings,
   nowSeconds: number = Math.floor(Date.now() / 1000),
 ): TokenClaims {

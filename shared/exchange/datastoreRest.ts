@@ -61,6 +61,8 @@ export interface DatastoreRest {
   lookup(keys: readonly DatastoreKey[]): Promise<RestResult<LookupResponse>>;
   runQuery(namespace: string, query: Readonly<Record<string, unknown>>): Promise<RestResult<RunQueryResponse>>;
   insert(key: DatastoreKey, properties: Readonly<Record<string, RestValue>>): Promise<RestResult<unknown>>;
+  /** Writes the entity whether or not it exists (a record of its own: nothing else to overwrite). */
+  upsert(key: DatastoreKey, properties: Readonly<Record<string, RestValue>>): Promise<RestResult<unknown>>;
 }
 
 export interface DatastoreRestOptions {
@@ -182,6 +184,22 @@ export function datastoreRest(options: DatastoreRestOptions): DatastoreRest {
     return { ok: true, body: { found, missing, ...(deferred.length > 0 ? { deferred } : {}) } };
   }
 
+  function commit(
+    mutation: 'insert' | 'upsert',
+    key: DatastoreKey,
+    properties: Readonly<Record<string, RestValue>>,
+  ): Promise<RestResult<object>> {
+    return call<object>(
+      'commit',
+      (projectId) => ({
+        mode: 'NON_TRANSACTIONAL',
+        mutations: [{ [mutation]: { key: toRestKey(key, projectId), properties } }],
+      }),
+      deadlineIn(options.timeoutMs),
+      isObject,
+    );
+  }
+
   return {
     lookup,
     runQuery(namespace, query) {
@@ -192,18 +210,9 @@ export function datastoreRest(options: DatastoreRestOptions): DatastoreRest {
         isRunQueryResponse,
       );
     },
-    insert(key, properties) {
-      // Retried like a read (googleRest.ts): an insert whose first attempt landed answers
-      // ALREADY_EXISTS, which its caller takes as done.
-      return call<object>(
-        'commit',
-        (projectId) => ({
-          mode: 'NON_TRANSACTIONAL',
-          mutations: [{ insert: { key: toRestKey(key, projectId), properties } }],
-        }),
-        deadlineIn(options.timeoutMs),
-        isObject,
-      );
-    },
+    // Both are retried like a read (googleRest.ts): an insert whose first attempt landed
+    // answers ALREADY_EXISTS, which its caller takes as done; an upsert writes the same again.
+    insert: (key, properties) => commit('insert', key, properties),
+    upsert: (key, properties) => commit('upsert', key, properties),
   };
 }

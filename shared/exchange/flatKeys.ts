@@ -22,6 +22,7 @@ import { legacyKeyId, legacyKeyName } from '../keys/grammar';
 import {
   decodeStoredLegacyKey,
   isUsable,
+  KEY_PATHS,
   legacyKeyKey,
   newLegacyKeyRecord,
   plaintextKeyKey,
@@ -29,6 +30,7 @@ import {
   type KeyPath,
   type Namespaces,
 } from '../keys/entities';
+import { BoundedMap } from './boundedMap';
 import type { EntityReader, FlatKeyStore } from './lookup';
 import type { Verification } from './verifier';
 
@@ -45,31 +47,6 @@ export interface LegacyKeyLookupDeps {
   /** The query and write of the fallback; absent: the fallback is off (a miss is a 401). */
   readonly fallback?: { readonly store: FlatKeyStore; readonly queriesPerMinute: number } | undefined;
   readonly now: () => Date;
-}
-
-/** Least recently used entries go first once `capacity` is reached. */
-class BoundedMap<V> {
-  private readonly entries = new Map<string, V>();
-  constructor(private readonly capacity: number) {}
-
-  get(key: string): V | undefined {
-    const value = this.entries.get(key);
-    if (value !== undefined) {
-      this.entries.delete(key);
-      this.entries.set(key, value);
-    }
-    return value;
-  }
-
-  set(key: string, value: V): void {
-    this.entries.delete(key);
-    this.entries.set(key, value);
-    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value as string);
-  }
-
-  delete(key: string): void {
-    this.entries.delete(key);
-  }
 }
 
 /** At most `perMinute` takes in any minute, up to `perMinute` at once after a quiet spell. */
@@ -104,6 +81,8 @@ export function createLegacyKeyLookup(deps: LegacyKeyLookupDeps): LegacyKeyLooku
   // Concurrent first uses of one key share one query and one write.
   const inFlight = new Map<string, Promise<Verification>>();
 
+  const recordOf = (name: string): KeyPath => legacyKeyKey(KEY_PATHS, name, namespaces);
+
   function decide(name: string, entity: Record<string, unknown>, plaintextPresent: boolean | undefined): Verification {
     const keyId = legacyKeyId(name);
     const stored = decodeStoredLegacyKey(entity);
@@ -112,7 +91,7 @@ export function createLegacyKeyLookup(deps: LegacyKeyLookupDeps): LegacyKeyLooku
       return { ok: false, outcome: 'invalid', reason: 'key not active', ...who };
     if (stored.plaintextTwin && plaintextPresent !== true)
       return { ok: false, outcome: 'invalid', reason: 'plaintext key deleted', ...who };
-    return { ok: true, key: { kind: 'autojoin', ownerId: stored.org, keyId, tier: 0 } };
+    return { ok: true, key: { kind: 'autojoin', ownerId: stored.org, keyId, tier: 0, record: recordOf(name) } };
   }
 
   /** The record, with its plaintext twin read in the same RPC when the organisation is known. */
@@ -164,7 +143,7 @@ export function createLegacyKeyLookup(deps: LegacyKeyLookupDeps): LegacyKeyLooku
       if (again !== 'missing') return again;
     }
     // The query found the plaintext, which governs the key; a failed write is retried next time.
-    return { ok: true, key: { kind: 'autojoin', ownerId: found.org, keyId, tier: 0 } };
+    return { ok: true, key: { kind: 'autojoin', ownerId: found.org, keyId, tier: 0, record: recordOf(name) } };
   }
 
   return async (flatKey) => {

@@ -9,7 +9,7 @@ import { claimsFor, tokenTtl, type TokenSettings } from './claims';
 import { methodNotAllowed, readApiKey, readBody, sendProblem } from '../platform/http';
 import { OUTCOMES, requestRecorder } from '../platform/outcomes';
 import { refusalProblem } from './outcomes';
-import type { KeyVerifier } from './verifier';
+import type { KeyVerifier, VerifiedKey } from './verifier';
 import type { Logger } from '../platform/log';
 import type { ClaimsSigner } from '../signing/signer';
 
@@ -23,12 +23,14 @@ export interface ExchangeHandlerOptions {
   readonly log: Logger;
   /** The client address bcrypt guesses are counted by (clientAddress.ts). */
   readonly clientAddress: (req: Request) => string;
+  /** Told of each key that got a token, once the answer is sent (lastUse.ts). */
+  readonly lastUse?: { record(key: VerifiedKey, functionName: string): void };
 }
 
 const POST_ONLY = methodNotAllowed(['POST']);
 
 export function createExchangeHandler(options: ExchangeHandlerOptions): HttpFunction {
-  const { functionName, kind, verifier, signer, settings, log, clientAddress } = options;
+  const { functionName, kind, verifier, signer, settings, log, clientAddress, lastUse } = options;
 
   return async (req, res) => {
     const record = requestRecorder(log, functionName);
@@ -78,5 +80,6 @@ export function createExchangeHandler(options: ExchangeHandlerOptions): HttpFunc
     res.status(200).set({ 'Content-Type': 'application/json', 'Cache-Control': 'no-store', Pragma: 'no-cache' });
     res.send(JSON.stringify({ token, token_type: 'Bearer', expires_in: tokenTtl(kind, settings) }));
     record(OUTCOMES.ok.status, 'ok', { ...who, ...(KINDS[kind].hasTier ? { tier: result.key.tier } : {}) });
+    lastUse?.record(result.key, functionName);
   };
 }

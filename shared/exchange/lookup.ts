@@ -12,6 +12,7 @@
  * without loading gRPC, google-gax and protobufjs on every cold start.
  */
 import type { DatastoreRest, DatastoreKey, RestEntity, RestResult, RestValue } from './datastoreRest';
+import { LAST_USED_AT } from '../keys/entities';
 import { lookupBatcher } from './lookupBatch';
 
 /** Datastore could not answer in time: 503, never 401. */
@@ -44,6 +45,14 @@ export type FlatKeyQuery =
   | Refused;
 
 export type Insert = { readonly status: 'inserted' } | { readonly status: 'exists' } | Unavailable | Refused;
+
+export type Write = { readonly status: 'written' } | Unavailable | Refused;
+
+/** Records when a key was last used (lastUse.ts). */
+export interface LastUseStore {
+  /** Writes `last_used_at` = `at` into the usage record `key`, whether or not it exists. */
+  recordLastUse(key: DatastoreKey, at: Date): Promise<Write>;
+}
 
 /** What the flat-key fallback needs of Datastore beyond lookups. */
 export interface FlatKeyStore {
@@ -84,7 +93,7 @@ function failure(result: Extract<RestResult<unknown>, { ok: false }>): Unavailab
   return result.status === 'INVALID_ARGUMENT' ? { status: 'refused', cause } : { status: 'unavailable', cause };
 }
 
-export function lookupReader(rest: DatastoreRest): EntityReader & FlatKeyStore {
+export function lookupReader(rest: DatastoreRest): EntityReader & FlatKeyStore & LastUseStore {
   const lookupKey = lookupBatcher((keys) => rest.lookup(keys));
 
   async function get(key: DatastoreKey): Promise<Lookup> {
@@ -132,6 +141,11 @@ export function lookupReader(rest: DatastoreRest): EntityReader & FlatKeyStore {
       const createdAt = decodeProperties(entity).created_at;
       const valid = createdAt instanceof Date && !Number.isNaN(createdAt.getTime());
       return { status: 'found', org, createdAt: valid ? createdAt : undefined };
+    },
+
+    async recordLastUse(key, at) {
+      const result = await rest.upsert(key, { [LAST_USED_AT]: encodeValue(at) });
+      return result.ok ? { status: 'written' } : failure(result);
     },
 
     async insertIfAbsent(key, properties) {

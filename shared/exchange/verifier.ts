@@ -32,6 +32,8 @@ export interface VerifiedKey {
   readonly ownerId: string;
   readonly keyId: string;
   readonly tier: number;
+  /** The record the key was verified by (its last use is recorded beside it: lastUse.ts). */
+  readonly record: KeyPath;
 }
 
 /** Who the request claimed to be, when that much could be parsed: for logs. */
@@ -188,7 +190,7 @@ export function createKeyVerifier(deps: KeyVerifierDeps): KeyVerifier {
         client,
       );
       if (refusal) return refusal;
-      return { ok: true, key: { kind, ownerId, keyId, tier: stored.tier } };
+      return { ok: true, key: { kind, ownerId, keyId, tier: stored.tier, record: datastoreKey } };
     },
   };
 }

@@ -18,6 +18,7 @@ import { datastoreRest } from './datastoreRest';
 import { FairLimit } from './fairLimit';
 import { createExchangeHandler } from './handler';
 import { lookupReader, type EntityReader, type FlatKeyStore } from './lookup';
+import { LastUseRecorder } from './lastUse';
 import { GuessThrottle } from './throttle';
 import { createKeyVerifier, type KeyVerifier } from './verifier';
 
@@ -46,6 +47,7 @@ export class ExchangeInstance {
   readonly verifier: KeyVerifier;
   readonly signer: TokenSigner;
   readonly log: Logger;
+  readonly lastUse: LastUseRecorder;
   private forwardedForNoted = false;
 
   constructor(
@@ -62,6 +64,7 @@ export class ExchangeInstance {
       }),
     );
     const store = options.keyStore ? options.keyStore(direct) : direct;
+    this.lastUse = new LastUseRecorder(direct, config.lastUsedResolutionSeconds * 1000, this.log);
     this.verifier = createKeyVerifier({
       keys: KEY_PATHS,
       reader: store,
@@ -90,6 +93,7 @@ export class ExchangeInstance {
       signer: this.signer,
       settings: this.config,
       log: this.log,
+      lastUse: this.lastUse,
       clientAddress: (req) => {
         const forwardedFor = req.headers['x-forwarded-for'];
         this.noteFirstForwardedFor(functionName, forwardedFor);

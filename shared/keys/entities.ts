@@ -24,6 +24,7 @@ export const KIND = {
   organization: KINDS.autojoin.ownerKind,
   organizationKey: KINDS.autojoin.keyKind,
   legacyKey: 'LegacyAPIKey',
+  keyUsage: 'KeyUsage',
 } as const;
 
 export const KEY_STATUS = { active: 'active', revoked: 'revoked' } as const;
@@ -77,6 +78,19 @@ export function legacyKeyKey<K>(keys: KeyBuilder<K>, name: string, namespaces: N
 /** The Go service's plaintext entity of a flat key: `Organization/<org>/APIKey/<flat key>`. */
 export function plaintextKeyKey<K>(keys: KeyBuilder<K>, org: string, flatKey: string, namespaces: Namespaces): K {
   return apiKeyKey(keys, 'autojoin', org, flatKey, namespaces);
+}
+
+/** The property of a key's usage record: when an exchange with the key last succeeded. */
+export const LAST_USED_AT = 'last_used_at';
+
+/**
+ * Where a key's last use is recorded: `KeyUsage/last`, a child of the record the exchange
+ * reads (the scoped key, or a flat key's LegacyAPIKey). A record of its own kind, so writing it
+ * can never overwrite a concurrent revoke, tier change or reroll of the key record, and the
+ * Go service's and autojoin's readers, which ask for kind `APIKey`, never see it.
+ */
+export function lastUseKey<K>(keys: KeyBuilder<K>, record: KeyPath): K {
+  return keys.key({ namespace: record.namespace, path: [...record.path, KIND.keyUsage, 'last'] });
 }
 
 /** The property of a LegacyAPIKey record that says its plaintext twin still governs it. */

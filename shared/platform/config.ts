@@ -46,6 +46,7 @@ export interface Config {
   /** Off when autojoin mints scoped keys and every flat key is migrated. */
   readonly legacyAutojoinFallback: boolean;
   readonly legacyAutojoinFallbackPerMinute: number;
+  readonly lastUsedResolutionSeconds: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -320,6 +321,13 @@ export const SETTINGS = {
     parse: wholeNumber(1, 100_000),
     meaning: 'fallback queries per instance per minute; past it, 503 with `Retry-After`',
   },
+  lastUsedResolutionSeconds: {
+    name: 'LAST_USED_RESOLUTION_SECONDS',
+    fallback: '600',
+    deploy: 'when-set',
+    parse: wholeNumber(1, DAY),
+    meaning: "how often, at most, an instance records a key's last use, seconds (see `token-admin key list`)",
+  },
   datastoreApiEndpoint: {
     name: 'DATASTORE_API_ENDPOINT',
     fallback: 'datastore.googleapis.com',
@@ -434,5 +442,6 @@ export function loadConfig(env: Env = process.env): Config {
     bcryptConcurrency: readSetting(env, SETTINGS.bcryptConcurrency),
     legacyAutojoinFallback: readSetting(env, SETTINGS.legacyAutojoinFallback),
     legacyAutojoinFallbackPerMinute: readSetting(env, SETTINGS.legacyAutojoinFallbackPerMinute),
+    lastUsedResolutionSeconds: readSetting(env, SETTINGS.lastUsedResolutionSeconds),
   };
 }

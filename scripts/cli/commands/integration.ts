@@ -17,6 +17,7 @@ function integrationJson(record: IntegrationRecord): Record<string, unknown> {
     created_at: record.createdAt,
     active_keys: record.activeKeys,
     total_keys: record.totalKeys,
+    last_used_at: record.lastUsedAt,
   };
 }
 
@@ -53,12 +54,13 @@ export const integrationCommands: readonly Command[] = [
       }
       call.out(
         table(
-          ['INTEGRATION', 'ACTIVE KEYS', 'KEYS', 'CREATED', 'DESCRIPTION'],
+          ['INTEGRATION', 'ACTIVE KEYS', 'KEYS', 'CREATED', 'LAST USED', 'DESCRIPTION'],
           records.map((r) => [
             printable(r.integrationId),
             String(r.activeKeys),
             String(r.totalKeys),
             formatTime(r.createdAt),
+            formatTime(r.lastUsedAt ?? undefined, 'never'),
             printable(r.description),
           ]),
         ),
@@ -85,6 +87,7 @@ export const integrationCommands: readonly Command[] = [
           ['description', printable(record.description)],
           ['created', formatTime(record.createdAt)],
           ['keys', `${record.activeKeys} active of ${record.totalKeys}`],
+          ['last used', formatTime(record.lastUsedAt ?? undefined, 'never')],
         ]),
       );
       if (record.keys.length > 0) call.out(`\n${keyTable(keyRows(record.keys, 'integration'), 'integration')}`);

@@ -1,12 +1,14 @@
 /** `token-admin key create|list|show|revoke|set-tier|reroll`: API keys of integrations and organisations. */
 import { KEY_KINDS, KINDS, type KeyKind } from '../../../shared/keys/kinds';
 import {
+  allKeysByOwner,
   createApiKey,
   listApiKeys,
   rerollApiKey,
   revokeApiKey,
   setKeyTier,
   showApiKey,
+  unusedSince,
   type KeyRecord,
   type KeyRef,
   type NewKey,
@@ -63,7 +65,15 @@ export function keyJson(record: KeyRecord): Record<string, unknown> {
     description: record.description,
     ...(record.legacy && { legacy: true }),
     ...(record.inPlaintext && { in_plaintext: true }),
+    ...(record.lastUsedAt !== undefined && { last_used_at: record.lastUsedAt }),
+    ...(record.replacedBy !== undefined && { replaced_by: record.replacedBy }),
+    ...(record.replaces !== undefined && { replaces: record.replaces }),
   };
+}
+
+/** LAST USED: the time, or `never` (since recording began); to within LAST_USED_RESOLUTION_SECONDS. */
+function lastUsed(record: KeyRecord): string {
+  return record.lastUsedAt ? formatTime(record.lastUsedAt) : 'never';
 }
 
 export function keyRows(records: readonly KeyRecord[], kind: KeyKind): string[][] {
@@ -73,13 +83,14 @@ export function keyRows(records: readonly KeyRecord[], kind: KeyKind): string[][
     ...(KINDS[kind].hasTier ? [String(r.tier ?? 0)] : []),
     formatTime(r.createdAt),
     formatTime(r.expiresAt, 'never'),
+    lastUsed(r),
     printable(r.description),
   ]);
 }
 
 export function keyTable(rows: string[][], kind: KeyKind): string {
   const tier = KINDS[kind].hasTier ? ['TIER'] : [];
-  return table(['KEY ID', 'STATUS', ...tier, 'CREATED', 'EXPIRES', 'DESCRIPTION'], rows);
+  return table(['KEY ID', 'STATUS', ...tier, 'CREATED', 'EXPIRES', 'LAST USED', 'DESCRIPTION'], rows);
 }
 
 /** The one place a plaintext key is printed: once, with the warning that it will not be again. */
@@ -98,6 +109,11 @@ function printNewKey(call: Invocation, key: NewKey, details: Record<string, unkn
   }
   call.note(`${summary}\n${SHOWN_ONCE_WARNING}\n`);
   call.out(`${key.apiKey}\n`);
+}
+
+/** `now` less a duration in seconds. */
+function cutoff(call: Invocation, seconds: number): Date {
+  return new Date(call.session.now().getTime() - seconds * 1000);
 }
 
 function describeOwner(kind: KeyKind, ownerId: string): string {
@@ -155,22 +171,68 @@ export const keyCommands: readonly Command[] = [
   {
     noun: 'key',
     verb: 'list',
-    summary: "List an integration's or organisation's keys (never a key or its hash).",
+    summary: "List an integration's or organisation's keys (never a key or its hash), or the keys unused for long.",
     positionals: [0, 0],
-    options: OWNER_OPTIONS,
+    options: {
+      ...OWNER_OPTIONS,
+      'unused-for': {
+        type: 'string',
+        value: 'duration',
+        description: 'only active keys not used for this long, e.g. 90d (without an owner: every owner)',
+      },
+    },
     details: [
       'An organisation also lists its flat (Go-made) keys, migrated or not, as legacy_<first 16 hex of',
       'their SHA-256>; those whose plaintext entity still exists are marked "still in plaintext".',
+      'LAST USED is the last successful exchange, to within LAST_USED_RESOLUTION_SECONDS (default 600 s);',
+      '"never" means none since the functions began recording it.',
+      '--unused-for lists active keys last used before then, or never used and made before then.',
     ],
     examples: [
       'npx token-admin key list --integration speedtest-example',
       'npx token-admin key list --org mlab-example --json',
+      'npx token-admin key list --unused-for 90d',
     ],
     async run(call) {
-      const owner = ownerOf(call);
-      const records = await listApiKeys(call.session.admin(), owner.kind, owner.ownerId);
-      if (call.asJson) call.out(json(records.map(keyJson)));
-      else call.out(keyTable(keyRows(records, owner.kind), owner.kind));
+      const unusedFor =
+        typeof call.values['unused-for'] === 'string'
+          ? parseDuration(call.values['unused-for'], '--unused-for')
+          : undefined;
+      const named = KEY_KINDS.some((kind) => typeof call.values[KINDS[kind].ownerOption] === 'string');
+      if (unusedFor === undefined || named) {
+        const owner = ownerOf(call);
+        let records = await listApiKeys(call.session.admin(), owner.kind, owner.ownerId);
+        if (unusedFor !== undefined) records = unusedSince(records, cutoff(call, unusedFor));
+        if (call.asJson) call.out(json(records.map(keyJson)));
+        else call.out(keyTable(keyRows(records, owner.kind), owner.kind));
+        return;
+      }
+      // Every owner of both kinds: one query per kind.
+      const byKind = await Promise.all(
+        KEY_KINDS.map(async (kind) => {
+          const owners = await allKeysByOwner(call.session.admin(), kind);
+          return unusedSince([...owners.values()].flat(), cutoff(call, unusedFor));
+        }),
+      );
+      const records = byKind.flat();
+      if (call.asJson) {
+        call.out(json(records.map(keyJson)));
+        return;
+      }
+      call.out(
+        table(
+          ['OWNER', 'KEY ID', 'STATUS', 'CREATED', 'EXPIRES', 'LAST USED', 'DESCRIPTION'],
+          records.map((r) => [
+            `${KINDS[r.kind].ownerOption} ${printable(r.ownerId)}`,
+            printable(r.keyId),
+            r.status,
+            formatTime(r.createdAt),
+            formatTime(r.expiresAt, 'never'),
+            lastUsed(r),
+            printable(r.description),
+          ]),
+        ),
+      );
     },
   },
   {
@@ -180,14 +242,46 @@ export const keyCommands: readonly Command[] = [
     usage: '<key-id>',
     positionals: [1, 1],
     options: OWNER_OPTIONS,
+    details: [
+      'A key in its reroll grace period names its successor and says whether it has been used since',
+      'the successor was made (to within LAST_USED_RESOLUTION_SECONDS); a successor names the key it replaces.',
+    ],
     examples: [
       'npx token-admin key show --integration speedtest-example ki_custom',
       'npx token-admin key show --org mlab-example legacy_3f0c9e1a2b4d5c6e --json',
     ],
     async run(call) {
-      const record = await showApiKey(call.session.admin(), refOf(call));
-      if (call.asJson) call.out(json(keyJson(record)));
-      else call.out(keyTable(keyRows([record], record.kind), record.kind));
+      const ref = refOf(call);
+      const record = await showApiKey(call.session.admin(), ref);
+      const successor = record.replacedBy
+        ? await showApiKey(call.session.admin(), { ...ref, keyId: record.replacedBy }).catch(() => undefined)
+        : undefined;
+      // Used since its successor was made: the integrator has not switched yet.
+      const usedSince =
+        successor?.createdAt !== undefined
+          ? record.lastUsedAt !== null &&
+            record.lastUsedAt !== undefined &&
+            record.lastUsedAt.getTime() >= successor.createdAt.getTime()
+          : undefined;
+      if (call.asJson) {
+        call.out(json({ ...keyJson(record), ...(usedSince !== undefined && { used_since_replaced: usedSince }) }));
+        return;
+      }
+      call.out(keyTable(keyRows([record], record.kind), record.kind));
+      if (record.replaces) call.out(`\nreplaces ${printable(record.replaces)}\n`);
+      if (record.replacedBy) {
+        const made = successor?.createdAt ? ` (made ${formatTime(successor.createdAt)})` : '';
+        const use =
+          usedSince === undefined
+            ? ''
+            : usedSince
+              ? `; used since then, last at ${lastUsed(record)}: the integrator has not switched yet`
+              : '; not used since then';
+        call.out(
+          `\nreplaced by ${printable(record.replacedBy)}${made}${use}\n` +
+            `works until ${formatTime(record.expiresAt, 'it is revoked')}\n`,
+        );
+      }
     },
   },
   {

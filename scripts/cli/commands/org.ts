@@ -17,6 +17,7 @@ function organizationJson(record: OrganizationRecord): Record<string, unknown> {
     probability_multiplier: record.probabilityMultiplier,
     active_keys: record.activeKeys,
     total_keys: record.totalKeys,
+    last_used_at: record.lastUsedAt,
   };
 }
 
@@ -53,13 +54,14 @@ export const orgCommands: readonly Command[] = [
       }
       call.out(
         table(
-          ['ORGANISATION', 'EMAIL', 'ACTIVE KEYS', 'KEYS', 'CREATED'],
+          ['ORGANISATION', 'EMAIL', 'ACTIVE KEYS', 'KEYS', 'CREATED', 'LAST USED'],
           records.map((r) => [
             printable(r.name),
             printable(r.email),
             String(r.activeKeys),
             String(r.totalKeys),
             formatTime(r.createdAt),
+            formatTime(r.lastUsedAt ?? undefined, 'never'),
           ]),
         ),
       );
@@ -89,6 +91,7 @@ export const orgCommands: readonly Command[] = [
             record.probabilityMultiplier === undefined ? '-' : String(record.probabilityMultiplier),
           ],
           ['keys', `${record.activeKeys} active of ${record.totalKeys}`],
+          ['last used', formatTime(record.lastUsedAt ?? undefined, 'never')],
         ]),
       );
       if (record.keys.length > 0) call.out(`\n${keyTable(keyRows(record.keys, 'autojoin'), 'autojoin')}`);

@@ -5,7 +5,8 @@
  * (or reroll), and stored nowhere; listings carry ids and metadata, never a hash.
  */
 export { createApiKey, type NewKey, type NewKeyInput } from './create';
-export { listApiKeys, showApiKey } from './list';
+export { allKeysByOwner, listApiKeys, showApiKey } from './list';
+export { latestUse, unusedSince } from './lastUse';
 export type { KeyRef } from './locate';
 export type { KeyRecord } from './records';
 export { revokeApiKey, setKeyTier } from './revoke';

@@ -3,6 +3,7 @@ import { KIND, namespaceFor } from '../../keys/entities';
 import { KINDS, type KeyKind } from '../../keys/kinds';
 import { AdminError } from '../adminError';
 import { getOwner, keyOf, runQuery, type AdminContext, type Entity } from '../context';
+import { withLastUse } from './lastUse';
 import { locateKey, type KeyRef } from './locate';
 import { keyEntitiesOf, legacyEntitiesOf } from './queries';
 import {
@@ -14,7 +15,10 @@ import {
   type KeyRecord,
 } from './records';
 
-/** Every key of an integration or organisation (flat keys included, migrated or not), oldest first. */
+/**
+ * Every key of an integration or organisation (flat keys included, migrated or not), oldest
+ * first, each with its last use.
+ */
 export async function listApiKeys(ctx: AdminContext, kind: KeyKind, ownerId: string): Promise<KeyRecord[]> {
   await getOwner(ctx, kind, ownerId);
   const entities = await keyEntitiesOf(ctx, kind, ownerId);
@@ -25,10 +29,10 @@ export async function listApiKeys(ctx: AdminContext, kind: KeyKind, ownerId: str
     const plaintexts = entities.filter((entity) => isPlaintextEntity(ctx, entity));
     keys.push(...flatKeyRecords(ctx, await legacyEntitiesOf(ctx, ownerId), plaintexts));
   }
-  return keys.sort(byCreation);
+  return withLastUse(ctx, keys.sort(byCreation));
 }
 
-/** One key of an integration or organisation. */
+/** One key of an integration or organisation, with its last use. */
 export async function showApiKey(ctx: AdminContext, ref: KeyRef): Promise<KeyRecord> {
   const { key, legacy } = await locateKey(ctx, ref);
   if (!legacy) {
@@ -38,7 +42,8 @@ export async function showApiKey(ctx: AdminContext, ref: KeyRef): Promise<KeyRec
         `key ${ref.keyId} of ${KINDS[ref.kind].ownerWord} ${ref.ownerId} does not exist`,
         'not-found',
       );
-    return scopedRecord(ctx, ref.kind, ref.ownerId, ref.keyId, entity);
+    const [record] = await withLastUse(ctx, [scopedRecord(ctx, ref.kind, ref.ownerId, ref.keyId, entity)]);
+    return record;
   }
   const found = (await listApiKeys(ctx, ref.kind, ref.ownerId)).find((record) => record.keyId === ref.keyId);
   if (!found)
@@ -46,14 +51,13 @@ export async function showApiKey(ctx: AdminContext, ref: KeyRef): Promise<KeyRec
   return found;
 }
 
-/** Groups every key record of a kind in its namespace by owner: one query, not one per owner. */
+/**
+ * Groups every key record of a kind in its namespace by owner, each with its last use: one
+ * query (and batched gets of the usage records), not one per owner.
+ */
 export async function allKeysByOwner(ctx: AdminContext, kind: KeyKind): Promise<Map<string, KeyRecord[]>> {
-  const byOwner = new Map<string, KeyRecord[]>();
-  const add = (record: KeyRecord): void => {
-    const list = byOwner.get(record.ownerId) ?? [];
-    list.push(record);
-    byOwner.set(record.ownerId, list);
-  };
+  const all: KeyRecord[] = [];
+  const add = (record: KeyRecord): void => void all.push(record);
   const plaintexts: Entity[] = [];
   for (const entity of await runQuery(
     ctx,
@@ -68,6 +72,12 @@ export async function allKeysByOwner(ctx: AdminContext, kind: KeyKind): Promise<
   if (KINDS[kind].hasFlatKeys) {
     const records = await runQuery(ctx, ctx.datastore.createQuery(ctx.namespaces.platformNamespace, KIND.legacyKey));
     for (const record of flatKeyRecords(ctx, records, plaintexts)) add(record);
+  }
+  const byOwner = new Map<string, KeyRecord[]>();
+  for (const record of await withLastUse(ctx, all)) {
+    const list = byOwner.get(record.ownerId) ?? [];
+    list.push(record);
+    byOwner.set(record.ownerId, list);
   }
   return byOwner;
 }

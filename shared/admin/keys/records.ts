@@ -7,12 +7,16 @@
 import { legacyKeyId, legacyKeyName } from '../../keys/grammar';
 import { KINDS, type KeyKind } from '../../keys/kinds';
 import {
+  apiKeyKey,
   decodeStoredKey,
   decodeStoredLegacyKey,
   isPlaintextFlatKey,
   isScopedKeyRecord,
   isUsable,
+  KEY_PATHS,
   KEY_STATUS,
+  legacyKeyKey,
+  type KeyPath,
 } from '../../keys/entities';
 import { dateOf, keyOf, nowOf, textOf, type AdminContext, type Entity } from '../context';
 
@@ -33,6 +37,19 @@ export interface KeyRecord {
   readonly legacy: boolean;
   /** A flat key whose Go-service plaintext entity still exists (and governs it). */
   readonly inPlaintext: boolean;
+  /** The key that replaced this one in a reroll (`replaced_by`), and the one this replaced (`replaces`). */
+  readonly replacedBy: string | undefined;
+  readonly replaces: string | undefined;
+  /** The record the exchange verifies the key by: its last use is recorded beside it. */
+  readonly recordPath: KeyPath;
+  /** When an exchange with it last succeeded (null: never); undefined: not read (lastUse.ts). */
+  readonly lastUsedAt?: Date | null;
+}
+
+/** A property naming another key (`replaced_by`, `replaces`), if it holds one. */
+function keyIdOf(value: unknown): string | undefined {
+  const text = textOf(value);
+  return text === '' ? undefined : text;
 }
 
 function statusOf(stored: { status: string; expiresAt?: Date | undefined }, now: Date): string {
@@ -60,6 +77,9 @@ export function scopedRecord(
     revokedAt: dateOf(entity.revoked_at),
     legacy: false,
     inPlaintext: false,
+    replacedBy: keyIdOf(entity.replaced_by),
+    replaces: keyIdOf(entity.replaces),
+    recordPath: apiKeyKey(KEY_PATHS, kind, ownerId, keyId, ctx.namespaces),
   };
 }
 
@@ -88,15 +108,19 @@ export function legacyRecord(ctx: AdminContext, name: string, entity: Entity, pl
     revokedAt: dateOf(entity.revoked_at),
     legacy: true,
     inPlaintext: plaintextPresent === true,
+    replacedBy: keyIdOf(entity.replaced_by),
+    replaces: undefined,
+    recordPath: legacyKeyKey(KEY_PATHS, name, ctx.namespaces),
   };
 }
 
 /** A Go-made flat key nobody migrated yet: only its plaintext entity exists. */
-function plaintextRecord(org: string, flatKey: string, entity: Entity): KeyRecord {
+function plaintextRecord(ctx: AdminContext, org: string, flatKey: string, entity: Entity): KeyRecord {
+  const name = legacyKeyName(flatKey);
   return {
     kind: 'autojoin',
     ownerId: org,
-    keyId: legacyKeyId(legacyKeyName(flatKey)),
+    keyId: legacyKeyId(name),
     status: KEY_STATUS.active,
     tier: undefined,
     description: 'flat key, still in plaintext (not migrated)',
@@ -105,6 +129,10 @@ function plaintextRecord(org: string, flatKey: string, entity: Entity): KeyRecor
     revokedAt: undefined,
     legacy: true,
     inPlaintext: true,
+    replacedBy: undefined,
+    replaces: undefined,
+    // The exchange records a flat key when it first uses it, and its last use beside that record.
+    recordPath: legacyKeyKey(KEY_PATHS, name, ctx.namespaces),
   };
 }
 
@@ -146,7 +174,7 @@ export function flatKeyRecords(
   }
   for (const entity of plaintextByName.values()) {
     const key = keyOf(ctx, entity);
-    result.push(plaintextRecord(key.parent?.name as string, key.name as string, entity));
+    result.push(plaintextRecord(ctx, key.parent?.name as string, key.name as string, entity));
   }
   return result;
 }

@@ -49,6 +49,8 @@ function inheritedExpiry(record: KeyRecord, now: Date): { expiresAt: Date | unde
 
 /** The property on a rerolled key naming its successor: a second reroll in the grace period is refused. */
 const REPLACED_BY = 'replaced_by';
+/** The property on a successor naming the key it replaced. */
+const REPLACES = 'replaces';
 
 /**
  * Replaces a key with a new one for the same owner, tier and description. The old key
@@ -90,7 +92,8 @@ export async function rerollApiKey(ctx: AdminContext, ref: KeyRef, options: Rero
       ...(newExpiry.expiresAt !== undefined && { expiresAt: newExpiry.expiresAt }),
     });
     await getOwner(ctx, ref.kind, ref.ownerId, tx);
-    tx.insert(prepared.entity);
+    // Each names the other, so `key show` of either tells an operator where the traffic should go.
+    tx.insert({ ...prepared.entity, data: { ...prepared.entity.data, [REPLACES]: ref.keyId } });
     newKey = prepared.newKey;
     const graceEnd = new Date(nowOf(ctx).getTime() + graceSeconds * 1000);
     const expiresAt =

@@ -28,13 +28,14 @@ describe('integration', () => {
 
     const table = await cli('integration', 'list');
     const [header, ...rows] = table.stdout.trimEnd().split('\n');
-    expect(header).toMatch(/^INTEGRATION\s+ACTIVE KEYS\s+KEYS\s+CREATED\s+DESCRIPTION$/);
+    expect(header).toMatch(/^INTEGRATION\s+ACTIVE KEYS\s+KEYS\s+CREATED\s+LAST USED\s+DESCRIPTION$/);
     const row = rows.find((r) => r.startsWith(`${id} `)) as string;
     expect(row.split(/\s{2,}/)).toEqual([
       id,
       '1',
       '1',
       expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/),
+      'never',
       'Example Speed Test',
     ]);
     // Aligned: every row's second column starts where the header's does.
@@ -171,6 +172,7 @@ describe('org', () => {
       probability_multiplier: 1,
       active_keys: 0,
       total_keys: 0,
+      last_used_at: null,
     });
     const shown = await cli('org', 'show', name);
     expect(shown.stdout).toMatch(/probability multiplier: 1\n/);

@@ -30,6 +30,8 @@ const FUNCTION_NAMES: Readonly<Record<KeyKind, string>> = {
 };
 const OWNERS: Readonly<Record<KeyKind, string>> = { integration: 'speedtest-example', autojoin: 'mlab-sandbox' };
 const KIND_LIST: readonly KeyKind[] = ['integration', 'autojoin'];
+/** The record a fake verification names (where the exchange would record the key's last use). */
+const RECORD = { namespace: 'ns', path: ['IntegrationMeta', 'i', 'IntegrationAPIKey', 'ki_0123456789abcdef'] };
 
 interface VerifyCall {
   readonly apiKey: string;
@@ -401,7 +403,7 @@ describe('createExchangeHandler: a good key', () => {
 
   it.each(KIND_LIST)('%s: 200, a Bearer token for the kind’s lifetime, not to be cached', async (kind) => {
     const key = newKey(kind);
-    verifier.answer = { ok: true, key: { kind, ownerId: key.ownerId, keyId: key.keyId, tier: TIER } };
+    verifier.answer = { ok: true, key: { kind, ownerId: key.ownerId, keyId: key.keyId, tier: TIER, record: RECORD } };
     const answer = await postKey(kind, key.apiKey);
     expect(answer.status).toBe(200);
     expect(answer.headers.get('content-type')).toMatch(/^application\/json(;|$)/);
@@ -412,7 +414,7 @@ describe('createExchangeHandler: a good key', () => {
 
   it.each(KIND_LIST)('%s: the signer gets claimsFor(the verified key, the settings)', async (kind) => {
     const key = newKey(kind);
-    const verified = { kind, ownerId: key.ownerId, keyId: key.keyId, tier: TIER };
+    const verified = { kind, ownerId: key.ownerId, keyId: key.keyId, tier: TIER, record: RECORD };
     verifier.answer = { ok: true, key: verified };
     const before = Math.floor(Date.now() / 1000);
     await postKey(kind, key.apiKey);
@@ -434,7 +436,7 @@ describe('createExchangeHandler: a good key', () => {
 
   it('integration: one ok line with integration_id, key_id and tier', async () => {
     const key = newKey('integration');
-    verifier.answer = { ok: true, key: { kind: 'integration', ownerId: key.ownerId, keyId: key.keyId, tier: TIER } };
+    verifier.answer = { ok: true, key: { kind: 'integration', ownerId: key.ownerId, keyId: key.keyId, tier: TIER, record: RECORD } };
     await postKey('integration', key.apiKey);
     const line = theLogLine();
     expect(line).toMatchObject({
@@ -454,7 +456,7 @@ describe('createExchangeHandler: a good key', () => {
 
   it('autojoin: one ok line with org and key_id, no tier', async () => {
     const key = newKey('autojoin');
-    verifier.answer = { ok: true, key: { kind: 'autojoin', ownerId: key.ownerId, keyId: key.keyId, tier: TIER } };
+    verifier.answer = { ok: true, key: { kind: 'autojoin', ownerId: key.ownerId, keyId: key.keyId, tier: TIER, record: RECORD } };
     await postKey('autojoin', key.apiKey);
     const line = theLogLine();
     expect(line).toMatchObject({
@@ -477,7 +479,7 @@ describe('createExchangeHandler: the signer failing', () => {
 
   it.each(KIND_LIST)('%s: 503 signing-unavailable; the error in the log line, not the answer', async (kind) => {
     const key = newKey(kind);
-    verifier.answer = { ok: true, key: { kind, ownerId: key.ownerId, keyId: key.keyId, tier: 1 } };
+    verifier.answer = { ok: true, key: { kind, ownerId: key.ownerId, keyId: key.keyId, tier: 1, record: RECORD } };
     signer.failure = new Error(MESSAGE);
     const answer = await postKey(kind, key.apiKey);
     expectProblem(answer, 503, 'unavailable');
@@ -499,7 +501,7 @@ describe('createExchangeHandler: the log', () => {
   it.each(KIND_LIST)('%s: one line a request, whatever the outcome, never the key or its secret', async (kind) => {
     const key = newKey(kind);
     const identity = { ownerId: key.ownerId, keyId: key.keyId };
-    const verified: Verification = { ok: true, key: { kind, ...identity, tier: 2 } };
+    const verified: Verification = { ok: true, key: { kind, ...identity, tier: 2, record: RECORD } };
     const scenarios: Array<Verification | 'sign-fails'> = [
       { ok: false, outcome: 'invalid', reason: 'wrong secret', ...identity },
       { ok: false, outcome: 'throttled', retryAfter: 9, ...identity },

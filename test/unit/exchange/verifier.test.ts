@@ -317,7 +317,16 @@ describe('a Go-made key (SHA-256)', () => {
     h.storeSha256(key, { tier: 3 });
     expect(await h.verifier.verify(key.apiKey, 'integration')).toEqual({
       ok: true,
-      key: { kind: 'integration', ownerId: key.ownerId, keyId: key.keyId, tier: 3 },
+      key: {
+        kind: 'integration',
+        ownerId: key.ownerId,
+        keyId: key.keyId,
+        tier: 3,
+        record: {
+          namespace: expect.any(String),
+          path: ['IntegrationMeta', key.ownerId, 'IntegrationAPIKey', key.keyId],
+        },
+      },
     });
     expect(h.bcrypt.calls).toEqual([]);
   });
@@ -494,7 +503,20 @@ describe('the result', () => {
     h.storeBcrypt(key, { tier: undefined, ...fields });
     expect(await h.verifier.verify(key.apiKey, kind)).toEqual({
       ok: true,
-      key: { kind, ownerId: 'speed-test_org', keyId: key.keyId, tier },
+      key: {
+        kind,
+        ownerId: 'speed-test_org',
+        keyId: key.keyId,
+        tier,
+        // The record it was verified by: where its last use is recorded.
+        record: {
+          namespace: expect.any(String),
+          path:
+            kind === 'integration'
+              ? ['IntegrationMeta', 'speed-test_org', 'IntegrationAPIKey', key.keyId]
+              : ['Organization', 'speed-test_org', 'APIKey', key.keyId],
+        },
+      },
     });
   });
 });

@@ -51,6 +51,7 @@ describe('loadConfig', () => {
     SIGNING_KEY_REFRESH_SECONDS: '12',
     LEGACY_AUTOJOIN_FALLBACK: 'off',
     LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE: '5',
+    LAST_USED_RESOLUTION_SECONDS: '60',
     DATASTORE_API_ENDPOINT: 'datastore-psc.p.googleapis.com',
     SECRET_MANAGER_API_ENDPOINT: '10.1.2.3:8443',
     DATASTORE_EMULATOR_HOST: '127.0.0.1:8081',
@@ -81,6 +82,7 @@ describe('loadConfig', () => {
       datastoreApiEndpoint: 'datastore-psc.p.googleapis.com',
       secretManagerApiEndpoint: '10.1.2.3:8443',
       secretManagerEmulatorHost: '127.0.0.1:8082',
+      lastUsedResolutionSeconds: 60,
     });
     expect(loadConfig({ SIGNING_KEY_FILE: '/tmp/k.json' }).signingKey).toEqual({ source: 'file', path: '/tmp/k.json' });
   });
