@@ -2,7 +2,7 @@
 # Builds the three Cloud Functions and deploys them with gcloud (2nd gen, nodejs24), creates
 # or updates the log-based metrics made from their log lines and the operators' dashboard, and,
 # with AUTH_DOMAIN set, the front door: one HTTPS host at the Go service's paths, behind an
-# external Application Load Balancer with a Cloud Armor rate limit per client IP.
+# external Application Load Balancer with a Cloud Armor rate limit per client IP on each backend.
 #
 #   scripts/deploy/deploy.sh [--dry-run] [--skip-build] [--help]
 #
@@ -11,7 +11,9 @@
 #               project that has none of the resources, runs. A resource that may exist already
 #               is looked up first: that look-up is printed as "# check: <command>" above the
 #               command that creates it, which runs only when the look-up fails; where an
-#               existing resource is updated instead, "# when found: <command>" follows.
+#               existing resource is updated or replaced instead, "# when found: <command>"
+#               follows. The preflight comes first, before any change: each look-up that must
+#               succeed is a "# check:" followed by "# else stop: <what to fix>".
 # --skip-build  deploy dist/ as it is (CI builds and tests first)
 #
 # Settings, from the environment (defaults in brackets):
@@ -26,24 +28,42 @@
 #   INTEGRATION_TOKEN_TTL, AUTOJOIN_TOKEN_TTL, DATASTORE_TIMEOUT_MS, VERIFIED_SECRET_CACHE_SIZE,
 #   THROTTLE_MAX_FAILURES, THROTTLE_ADDRESS_MAX_FAILURES, FORWARDED_FOR_HOP, THROTTLE_WINDOW_SECONDS,
 #   BCRYPT_CONCURRENCY, JWKS_REFRESH_SECONDS, SIGNING_KEY_REFRESH_SECONDS, LEGACY_AUTOJOIN_FALLBACK,
-#   LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE, DATASTORE_API_ENDPOINT, SECRET_MANAGER_API_ENDPOINT:
+#   LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE, DATASTORE_API_ENDPOINT, SECRET_MANAGER_API_ENDPOINT,
+#   LAST_USED_RESOLUTION_SECONDS:
 #                         passed to the functions when set (the README's Configuration table)
 #   BUILD_SERVICE_ACCOUNT [unset] Cloud Build's identity for the builds (email)
 #   METRIC_PREFIX         [token_exchange] names of the log-based metrics
 #   AUTH_DOMAIN           [unset] the front door's host, e.g. auth.mlab-sandbox.measurementlab.net.
 #                         Set: the load balancer, its certificate and Cloud Armor are created or
-#                         updated, and the functions take traffic only from it (ingress
-#                         internal-and-gclb). Unset: the functions are public at their own URLs
-#                         (and FORWARDED_FOR_HOP, unless set, is 1).
-#   EDGE_RATE_LIMIT_COUNT [600] requests per client IP per window to the exchange paths, above
-#                         which Cloud Armor bans that IP, answering 429
-#   EDGE_RATE_LIMIT_INTERVAL_SECONDS [60] the window (Cloud Armor allows 10, 30, 60, 120, 180,
-#                         240, 300, 600, 900, 1200, 1800, 2700, 3600)
-#   EDGE_BAN_SECONDS      [300] how long a banned IP keeps getting 429
+#                         updated, and FORWARDED_FOR_HOP, unless set, stays 2 (the load balancer
+#                         appends <client>, <load balancer>). Unset: the functions answer at their
+#                         own URLs only and FORWARDED_FOR_HOP, unless set, is 1; and if a front
+#                         door exists (the URL map token-exchange), the deploy stops before any
+#                         change rather than reopen the functions or change the hop under it.
+#   INGRESS               [all] the functions' ingress: all (their own URLs answer too), or
+#                         internal-and-gclb (only the load balancer reaches them). Closing is its
+#                         own step, after DNS points at the front door: internal-and-gclb needs
+#                         AUTH_DOMAIN, and stops before any change unless the front door's
+#                         certificate is ACTIVE (built by an earlier run).
+#   Cloud Armor counts per backend service, so per path: one client may send the count below
+#   to each exchange path, and its own count to the jwks backend (the key set, /health and any
+#   other path). Each count is at most EDGE_MAX_COUNT (below); each window one of Cloud Armor's:
+#   10, 30, 60, 120, 180, 240, 300, 600, 900, 1200, 1800, 2700, 3600.
+#   EDGE_RATE_LIMIT_COUNT [600] requests per client IP per window to one exchange path, above
+#                         which Cloud Armor bans that IP from it, answering 429
+#   EDGE_RATE_LIMIT_INTERVAL_SECONDS [60] that window
+#   EDGE_BAN_SECONDS      [300] how long a banned IP keeps getting 429 there
 #                         Why 600 a minute: an integrator's backend makes one exchange per test a
 #                         user starts and an autojoin node one an hour, so 10 a second from one
 #                         address is a very busy integrator; a script flooding the endpoint
 #                         passes that within seconds and then costs nothing for the ban.
+#   EDGE_JWKS_RATE_LIMIT_COUNT [1200], EDGE_JWKS_RATE_LIMIT_INTERVAL_SECONDS [60],
+#   EDGE_JWKS_BAN_SECONDS [60]: the same for the jwks backend. Verifiers fetch the key set once
+#                         per cache lifetime (ESPv2: 5 minutes; others honour max-age=3600) and an
+#                         uptime check probes /health about once a minute from each location, so
+#                         hundreds of verifiers behind one NAT address stay far below 20 a second;
+#                         the ban is short because a verifier locked out past its cache cannot
+#                         check tokens.
 # Per function, <F> = INTEGRATION (exchangeIntegration), AUTOJOIN (exchangeAutojoin), JWKS:
 #   <F>_MEMORY, <F>_CPU, <F>_CONCURRENCY, <F>_MIN_INSTANCES, <F>_MAX_INSTANCES
 #   exchanges: 512Mi, 1 vCPU, concurrency 16; integration keeps 1 instance warm (a user waits
@@ -81,9 +101,17 @@ PLATFORM_NS="${PLATFORM_NS:-platform-credentials}"
 TOKEN_ISSUER="${TOKEN_ISSUER:-token-exchange}"
 METRIC_PREFIX="${METRIC_PREFIX:-token_exchange}"
 AUTH_DOMAIN="${AUTH_DOMAIN:-}"
+INGRESS="${INGRESS:-all}"
 EDGE_RATE_LIMIT_COUNT="${EDGE_RATE_LIMIT_COUNT:-600}"
 EDGE_RATE_LIMIT_INTERVAL_SECONDS="${EDGE_RATE_LIMIT_INTERVAL_SECONDS:-60}"
 EDGE_BAN_SECONDS="${EDGE_BAN_SECONDS:-300}"
+EDGE_JWKS_RATE_LIMIT_COUNT="${EDGE_JWKS_RATE_LIMIT_COUNT:-1200}"
+EDGE_JWKS_RATE_LIMIT_INTERVAL_SECONDS="${EDGE_JWKS_RATE_LIMIT_INTERVAL_SECONDS:-60}"
+EDGE_JWKS_BAN_SECONDS="${EDGE_JWKS_BAN_SECONDS:-60}"
+# Google's maximum for a rate-based ban rule's count: "The minimum value is 1 request and the
+# maximum value is 10,000 requests" (Cloud Armor, rate limiting overview). A larger count would
+# pass gcloud's parser and fail at the API, in the middle of a deploy.
+EDGE_MAX_COUNT=10000
 
 case "$SERVICE_ACCOUNT" in
   *@*) ;;
@@ -93,21 +121,44 @@ case "$SIGNING_KEY_SECRET" in
   projects/*) ;;
   *) SIGNING_KEY_SECRET="projects/$PROJECT_ID/secrets/$SIGNING_KEY_SECRET" ;;
 esac
-[[ "$SIGNING_KEY_SECRET" =~ ^projects/[^/[:space:]]+/secrets/[A-Za-z0-9_-]+$ ]] \
+[[ "$SIGNING_KEY_SECRET" =~ ^projects/([^/[:space:]]+)/secrets/([A-Za-z0-9_-]+)$ ]] \
   || fail "SIGNING_KEY_SECRET must look like projects/<project>/secrets/<name>, got $SIGNING_KEY_SECRET"
+secret_project="${BASH_REMATCH[1]}"
+secret_name="${BASH_REMATCH[2]}"
 [[ "$PROJECT_ID" =~ ^[a-z][a-z0-9.:-]*[a-z0-9]$ ]] || fail "PROJECT_ID is not a project id: $PROJECT_ID"
 [[ "$METRIC_PREFIX" =~ ^[A-Za-z0-9_]+$ ]] || fail "METRIC_PREFIX may hold only A-Z a-z 0-9 _, got $METRIC_PREFIX"
 if [ -n "$AUTH_DOMAIN" ]; then
   [[ "$AUTH_DOMAIN" =~ ^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]([a-z0-9-]*[a-z0-9])?$ ]] && [ ${#AUTH_DOMAIN} -le 253 ] \
     || fail "AUTH_DOMAIN must be a lowercase DNS name such as auth.mlab-sandbox.measurementlab.net, got $AUTH_DOMAIN"
-  [[ "$EDGE_RATE_LIMIT_COUNT" =~ ^[1-9][0-9]*$ ]] || fail "EDGE_RATE_LIMIT_COUNT must be a whole number above 0, got $EDGE_RATE_LIMIT_COUNT"
-  [[ " 10 30 60 120 180 240 300 600 900 1200 1800 2700 3600 " == *" $EDGE_RATE_LIMIT_INTERVAL_SECONDS "* ]] \
-    || fail "EDGE_RATE_LIMIT_INTERVAL_SECONDS must be one of Cloud Armor's windows (10 30 60 120 180 240 300 600 900 1200 1800 2700 3600), got $EDGE_RATE_LIMIT_INTERVAL_SECONDS"
-  [[ "$EDGE_BAN_SECONDS" =~ ^[1-9][0-9]*$ ]] || fail "EDGE_BAN_SECONDS must be a whole number above 0, got $EDGE_BAN_SECONDS"
 fi
+case "$INGRESS" in
+  all) ;;
+  internal-and-gclb)
+    [ -n "$AUTH_DOMAIN" ] || fail "INGRESS=internal-and-gclb needs AUTH_DOMAIN: without the front door nothing could reach the functions" ;;
+  *) fail "INGRESS must be all or internal-and-gclb, got $INGRESS" ;;
+esac
+# The edge settings are checked whether or not AUTH_DOMAIN is set, so a bad CI variable shows
+# at once, not on the day the front door is first built.
+for edge in EDGE EDGE_JWKS; do
+  v="${edge}_RATE_LIMIT_COUNT"
+  [[ "${!v}" =~ ^[1-9][0-9]{0,4}$ ]] && [ "${!v}" -le "$EDGE_MAX_COUNT" ] \
+    || fail "$v must be a whole number from 1 to $EDGE_MAX_COUNT (Cloud Armor's maximum for a rate-based rule), got ${!v}"
+  v="${edge}_RATE_LIMIT_INTERVAL_SECONDS"
+  [[ " 10 30 60 120 180 240 300 600 900 1200 1800 2700 3600 " == *" ${!v} "* ]] \
+    || fail "$v must be one of Cloud Armor's windows (10 30 60 120 180 240 300 600 900 1200 1800 2700 3600), got ${!v}"
+  v="${edge}_BAN_SECONDS"
+  [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || fail "$v must be a whole number above 0, got ${!v}"
+done
 
 # The functions, in deploy order: shared/platform/functions.json's names (a unit test compares).
 functions=(exchangeIntegration exchangeAutojoin jwks)
+# The front door's resources are named after it; its URL map is how a later run finds it.
+lb=token-exchange
+p="--project=$PROJECT_ID"
+if [ -n "$AUTH_DOMAIN" ]; then
+  cert="$lb-${AUTH_DOMAIN//./-}"
+  [ ${#cert} -le 63 ] || fail "AUTH_DOMAIN is too long for a resource name ($cert has more than 63 characters)"
+fi
 
 # The functions' environment, the same for all three (each reads what it needs).
 env_vars=''
@@ -126,18 +177,21 @@ for name in INTEGRATION_TOKEN_TTL AUTOJOIN_TOKEN_TTL DATASTORE_TIMEOUT_MS VERIFI
   THROTTLE_MAX_FAILURES THROTTLE_ADDRESS_MAX_FAILURES FORWARDED_FOR_HOP THROTTLE_WINDOW_SECONDS \
   BCRYPT_CONCURRENCY JWKS_REFRESH_SECONDS SIGNING_KEY_REFRESH_SECONDS \
   LEGACY_AUTOJOIN_FALLBACK LEGACY_AUTOJOIN_FALLBACK_PER_MINUTE DATASTORE_API_ENDPOINT \
-  SECRET_MANAGER_API_ENDPOINT; do
+  SECRET_MANAGER_API_ENDPOINT LAST_USED_RESOLUTION_SECONDS; do
   if [ -n "${!name:-}" ]; then add_env "$name" "${!name}"; fi
 done
-# Without the front door clients call the functions' own URLs, where Google's front end appends
-# just <client> to X-Forwarded-For: the default hop (2, for the load balancer's two entries)
-# would read an entry the client wrote, and a guesser could pick the address it is counted by.
+# The hop follows the path clients take. Without the front door they call the functions' own
+# URLs, where Google's front end appends just <client> to X-Forwarded-For: the default hop (2,
+# for the load balancer's two entries) would read an entry the client wrote, and a guesser could
+# pick the address it is counted by. With it, the default 2 stays, also while ingress is still
+# all (the README says what a caller of a function's own URL can do meanwhile).
 if [ -z "$AUTH_DOMAIN" ] && [ -z "${FORWARDED_FOR_HOP:-}" ]; then add_env FORWARDED_FOR_HOP 1; fi
 
 # Every setting is checked before anything runs; then the commands run one by one, each a
 # line of shell that --dry-run prints instead, so what the dry run shows is exactly what runs.
 # A step is "<kind> <line>": run (always), check (a look-up: does the resource exist?),
-# create (runs when the last check failed), update (runs when it succeeded).
+# create (runs when the last check failed), update (runs when it succeeded), require (stops the
+# deploy with its line as the message when the last check failed).
 steps=()
 step() { steps+=("run $1"); }
 # ensure <check> <create> [<update>]: describe, else create (or update what exists).
@@ -145,6 +199,15 @@ ensure() {
   steps+=("check $1" "create $2")
   if [ -n "${3:-}" ]; then steps+=("update $3"); fi
 }
+# when_found <check> <command>...: the commands run, in order, only when the check succeeds.
+when_found() {
+  steps+=("check $1")
+  shift
+  local line
+  for line in "$@"; do steps+=("update $line"); done
+}
+# expect <check> <message>: the preflight; the deploy stops, naming what to fix, unless the check succeeds.
+expect() { steps+=("check $1" "require $2"); }
 quote() {
   local out='' word flag
   for word in "$@"; do
@@ -156,6 +219,35 @@ quote() {
   done
   printf '%s' "$out"
 }
+
+# Preflight: what the functions need and the deploy does not make. Each would otherwise deploy
+# "successfully" and answer 503 to every exchange.
+if [ -z "$AUTH_DOMAIN" ]; then
+  # A list, not a describe: a describe fails alike for "absent" and "not allowed to look", and
+  # only an answer that names no URL map may let this run reopen ingress.
+  expect "$(quote gcloud compute url-maps list --global --filter="name=$lb" --format='value(name)' "$p") | (! grep -q .)" \
+    "a front door exists in $PROJECT_ID (URL map $lb), or URL maps could not be listed (that needs the Compute Engine API and compute.urlMaps.list): set AUTH_DOMAIN to its host, as the run that built it did; without it this deploy would reopen the functions to all callers and set FORWARDED_FOR_HOP=1 behind the load balancer"
+fi
+expect "$(quote gcloud iam service-accounts describe "$SERVICE_ACCOUNT" "$p")" \
+  "SERVICE_ACCOUNT $SERVICE_ACCOUNT was not found, or this identity cannot read it: create it (README, Build and deploy, step 3) or fix SERVICE_ACCOUNT"
+expect "$(quote gcloud secrets describe "$secret_name" --project="$secret_project")" \
+  "the secret $SIGNING_KEY_SECRET was not found, or this identity cannot read its metadata: create it (README, Build and deploy, step 4) or fix SIGNING_KEY_SECRET"
+if [[ "$SIGNING_KEY_VERSION" =~ ^([0-9]+|latest)$ ]]; then
+  version_fix="enable that version or fix SIGNING_KEY_VERSION"
+else
+  version_fix="point the alias at the version that signs (gcloud secrets update $secret_name --project=$secret_project --update-version-aliases=$SIGNING_KEY_VERSION=<version>) or fix SIGNING_KEY_VERSION"
+fi
+expect "$(quote gcloud secrets versions describe "$SIGNING_KEY_VERSION" --secret="$secret_name" --project="$secret_project" --format='value(state)') | grep -qx ENABLED" \
+  "SIGNING_KEY_VERSION=$SIGNING_KEY_VERSION names no enabled version of $SIGNING_KEY_SECRET: $version_fix"
+expect "$(quote gcloud firestore databases describe --database='(default)' "$p" --format='value(type)') | grep -qx DATASTORE_MODE" \
+  "$PROJECT_ID has no (default) database in Datastore mode, or this identity cannot read its metadata: create it (README, Build and deploy, step 2)"
+if [ "$INGRESS" = internal-and-gclb ]; then
+  # Closing ingress in the run that first builds the front door would cut every caller off
+  # until DNS moves, and a failure later in that run would leave the functions reachable from
+  # nowhere: the front door must already answer, which starts with its certificate.
+  expect "$(quote gcloud certificate-manager certificates describe "$cert" "$p" --format='value(managed.state)') | grep -qx ACTIVE" \
+    "INGRESS=internal-and-gclb closes the functions' own URLs, but the certificate $cert is not ACTIVE: deploy with INGRESS=all, move DNS once the front door answers, then close ingress (README, Cutover from the Go service)"
+fi
 
 if $build; then step "$(quote npm run build)"; fi
 
@@ -179,16 +271,14 @@ deploy() {
   if [ -n "${BUILD_SERVICE_ACCOUNT:-}" ]; then
     args+=(--build-service-account="projects/$PROJECT_ID/serviceAccounts/$BUILD_SERVICE_ACCOUNT")
   fi
+  # Public either way (integrators and nodes have no Google identity; the API key is the
+  # credential). INGRESS=internal-and-gclb lets only the load balancer reach them, so nobody can
+  # go around its rate limit to the functions' own URLs.
   args+=(--memory="$memory" --cpu="$cpu" --concurrency="$concurrency"
     --min-instances="$min" --max-instances="$max"
-    --allow-unauthenticated --ingress-settings="$ingress" --set-env-vars="$env_vars" --quiet)
+    --allow-unauthenticated --ingress-settings="$INGRESS" --set-env-vars="$env_vars" --quiet)
   step "$(quote "${args[@]}")"
 }
-
-# Public either way (integrators and nodes have no Google identity; the API key is the
-# credential), but behind the front door only the load balancer may reach them, so nobody can
-# go around its rate limit to the functions' own URLs.
-if [ -n "$AUTH_DOMAIN" ]; then ingress=internal-and-gclb; else ingress=all; fi
 
 deploy exchangeIntegration INTEGRATION 512Mi 1 16 1 100
 deploy exchangeAutojoin AUTOJOIN 512Mi 1 16 0 20
@@ -219,37 +309,53 @@ ensure "$(quote gcloud monitoring dashboards describe "$dashboard" --project="$P
 if [ -n "$AUTH_DOMAIN" ]; then
   # The front door: the Go service's four paths on one host. The functions stay in REGION; the
   # load balancer is global (EXTERNAL_MANAGED, the current Application Load Balancer).
-  lb=token-exchange
-  p="--project=$PROJECT_ID"
   backend_url() { echo "https://www.googleapis.com/compute/v1/projects/$PROJECT_ID/global/backendServices/$lb-$1"; }
-  edge_policy="$lb-edge"
-  # Cloud Armor: per client IP over both exchange paths, a ban answered with 429.
-  ensure "$(quote gcloud compute security-policies describe "$edge_policy" "$p")" \
-    "$(quote gcloud compute security-policies create "$edge_policy" --type=CLOUD_ARMOR \
-      --description="token-exchange: per-client-IP rate limit on the exchange functions" "$p")"
-  edge_rule=(1000 --security-policy="$edge_policy" --src-ip-ranges='*' --action=rate-based-ban
-    --rate-limit-threshold-count="$EDGE_RATE_LIMIT_COUNT" --rate-limit-threshold-interval-sec="$EDGE_RATE_LIMIT_INTERVAL_SECONDS"
-    --ban-duration-sec="$EDGE_BAN_SECONDS" --conform-action=allow --exceed-action=deny-429 --enforce-on-key=IP
-    --description="ban a client IP above $EDGE_RATE_LIMIT_COUNT requests per $EDGE_RATE_LIMIT_INTERVAL_SECONDS s for $EDGE_BAN_SECONDS s" "$p")
-  ensure "$(quote gcloud compute security-policies rules describe 1000 --security-policy="$edge_policy" "$p")" \
-    "$(quote gcloud compute security-policies rules create "${edge_rule[@]}")" \
-    "$(quote gcloud compute security-policies rules update "${edge_rule[@]}")"
+  # Cloud Armor: a rate-based rule counts per backend service it is attached to, so each backend
+  # gets a policy, and the exchanges' count applies at each exchange path on its own.
+  # edge_policy <policy> <settings prefix> <what it guards>
+  edge_policy() {
+    local policy="$1" count="$2_RATE_LIMIT_COUNT" interval="$2_RATE_LIMIT_INTERVAL_SECONDS" ban="$2_BAN_SECONDS"
+    ensure "$(quote gcloud compute security-policies describe "$policy" "$p")" \
+      "$(quote gcloud compute security-policies create "$policy" --type=CLOUD_ARMOR \
+        --description="token-exchange: per-client-IP rate limit on $3" "$p")"
+    local rule=(1000 --security-policy="$policy" --src-ip-ranges='*' --action=rate-based-ban
+      --rate-limit-threshold-count="${!count}" --rate-limit-threshold-interval-sec="${!interval}"
+      --ban-duration-sec="${!ban}" --conform-action=allow --exceed-action=deny-429 --enforce-on-key=IP
+      --description="ban a client IP above ${!count} requests per ${!interval} s to this backend for ${!ban} s" "$p")
+    ensure "$(quote gcloud compute security-policies rules describe 1000 --security-policy="$policy" "$p")" \
+      "$(quote gcloud compute security-policies rules create "${rule[@]}")" \
+      "$(quote gcloud compute security-policies rules update "${rule[@]}")"
+  }
+  edge_policy "$lb-edge" EDGE "the exchange functions, counted per path"
+  edge_policy "$lb-edge-jwks" EDGE_JWKS "jwks: the key set, /health and any other path"
 
-  # Per function: a serverless network endpoint group and a backend service of the same name.
+  # Per function: a serverless network endpoint group of the Cloud Run type (a 2nd-gen function
+  # is a Cloud Run service; the Cloud Functions type serves 1st gen only), naming the service the
+  # deployed function reports, and a backend service of the same name holding it.
   for fn in exchangeIntegration:integration exchangeAutojoin:autojoin jwks:jwks; do
     name="$lb-${fn#*:}"
-    ensure "$(quote gcloud compute network-endpoint-groups describe "$name" --region="$REGION" "$p")" \
-      "$(quote gcloud compute network-endpoint-groups create "$name" --region="$REGION" --network-endpoint-type=serverless \
-        --cloud-function-name="${fn%%:*}" "$p")"
+    service="\"\$($(quote gcloud functions describe "${fn%%:*}" --gen2 --region="$REGION" "$p" --format='value(serviceConfig.service.basename())'))\""
+    neg_create="$(quote gcloud compute network-endpoint-groups create "$name" --region="$REGION" --network-endpoint-type=serverless) --cloud-run-service=$service $(quote "$p")"
+    ensure "$(quote gcloud compute network-endpoint-groups describe "$name" --region="$REGION" "$p")" "$neg_create"
     ensure "$(quote gcloud compute backend-services describe "$name" --global "$p")" \
       "$(quote gcloud compute backend-services create "$name" --global --load-balancing-scheme=EXTERNAL_MANAGED "$p")"
-    ensure "$(quote gcloud compute backend-services describe "$name" --global "$p" --format='value(backends[].group)') | $(quote grep -q "/networkEndpointGroups/$name\$")" \
+    # A group an earlier deploy.sh made with --cloud-function-name (the 1st-gen type) cannot be
+    # changed in place: it is detached (a group in use cannot be deleted), deleted and made again
+    # as above; the add-backend below then finds it missing and re-adds it.
+    first_gen="$(quote gcloud compute network-endpoint-groups describe "$name" --region="$REGION" "$p" --format='value(cloudFunction.function)') | grep -q ."
+    # gcloud joins the groups with ";" on one line.
+    holds="$(quote gcloud compute backend-services describe "$name" --global "$p" --format='value(backends[].group)') | $(quote grep -Eq "/networkEndpointGroups/$name(;|\$)")"
+    when_found "$first_gen && $holds" \
+      "$(quote gcloud compute backend-services remove-backend "$name" --global --network-endpoint-group="$name" \
+        --network-endpoint-group-region="$REGION" "$p")"
+    when_found "$first_gen" "$(quote gcloud compute network-endpoint-groups delete "$name" --region="$REGION" "$p" --quiet)" \
+      "$neg_create"
+    ensure "$holds" \
       "$(quote gcloud compute backend-services add-backend "$name" --global --network-endpoint-group="$name" \
         --network-endpoint-group-region="$REGION" "$p")"
-    if [ "$name" != "$lb-jwks" ]; then
-      # Re-applied on every run: the same policy again changes nothing.
-      step "$(quote gcloud compute backend-services update "$name" --global --security-policy="$edge_policy" "$p")"
-    fi
+    if [ "$name" = "$lb-jwks" ]; then policy="$lb-edge-jwks"; else policy="$lb-edge"; fi
+    # Re-applied on every run: the same policy again changes nothing.
+    step "$(quote gcloud compute backend-services update "$name" --global --security-policy="$policy" "$p")"
   done
 
   # The URL map routes by path only; each function answers 405 for a method it does not take.
@@ -264,8 +370,6 @@ if [ -n "$AUTH_DOMAIN" ]; then
   # The certificate, issued through a DNS authorization: Google can issue it as soon as the
   # CNAME below exists, while the name still points at the Go service, so the cutover has no
   # TLS gap. Named after the domain: a new AUTH_DOMAIN gets its own certificate.
-  cert="$lb-${AUTH_DOMAIN//./-}"
-  [ ${#cert} -le 63 ] || fail "AUTH_DOMAIN is too long for a resource name ($cert has more than 63 characters)"
   ensure "$(quote gcloud certificate-manager dns-authorizations describe "$cert" "$p")" \
     "$(quote gcloud certificate-manager dns-authorizations create "$cert" --domain="$AUTH_DOMAIN" "$p")"
   ensure "$(quote gcloud certificate-manager certificates describe "$cert" "$p")" \
@@ -297,6 +401,9 @@ if [ -n "$AUTH_DOMAIN" ]; then
   step "$(quote gcloud compute addresses describe "$lb-ip" --global "$p" \
     --format="table[title=\"DNS then: point $AUTH_DOMAIN (A record) at this address\"](address)")"
   step "$(quote echo "front door: https://$AUTH_DOMAIN/v0/token/integration https://$AUTH_DOMAIN/v0/token/autojoin https://$AUTH_DOMAIN/.well-known/jwks.json https://$AUTH_DOMAIN/health")"
+  if [ "$INGRESS" = all ]; then
+    step "$(quote echo "ingress: all, so the functions' own URLs answer too (and bypass Cloud Armor); once DNS points at the front door and it answers, deploy again with INGRESS=internal-and-gclb")"
+  fi
 else
   for name in "${functions[@]}"; do
     step "$(quote gcloud functions describe "$name" --gen2 --project="$PROJECT_ID" --region="$REGION" --format='value(serviceConfig.uri)')"
@@ -311,6 +418,7 @@ for entry in "${steps[@]}"; do
     case "$kind" in
       check) printf '# check: %s\n' "$line" ;;
       update) printf '# when found: %s\n' "$line" ;;
+      require) printf '# else stop: %s\n' "$line" ;;
       *) printf '%s\n' "$line" ;;
     esac
     continue
@@ -324,9 +432,11 @@ for entry in "${steps[@]}"; do
   fi
   case "$kind" in
     check)
-      # Not found (or not readable): the create that follows runs, and says why if it fails.
+      # Not found (or not readable): the create that follows runs, and says why if it fails;
+      # or, in the preflight, the deploy stops naming what to fix.
       if eval "$line" >/dev/null 2>&1; then found=true; else found=false; fi
       continue ;;
+    require) if $found; then continue; else fail "$line"; fi ;;
     create) if $found; then continue; fi ;;
     update) if ! $found; then continue; fi ;;
   esac

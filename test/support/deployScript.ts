@@ -1,11 +1,22 @@
 /**
  * Runs scripts/deploy/deploy.sh for the deploy tests: its dry run, read line by line, and its real
- * run against a stand-in `gcloud` that records every call (and what it read on stdin).
+ * run against a stand-in `gcloud` that records every call (and what it read on stdin) and keeps
+ * the project's resources between runs, so a second run meets what the first one made.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { FUNCTION_NAMES } from '../../shared/platform/functions';
 
 export const ROOT = join(__dirname, '..', '..');
@@ -47,6 +58,7 @@ export function deploy(
 
 export const CHECK = '# check: ';
 export const WHEN_FOUND = '# when found: ';
+export const ELSE_STOP = '# else stop: ';
 
 /** Every command line of a dry run: the plain lines, and the look-ups and updates it marks. */
 export function shellLines(run: Run): string[] {
@@ -57,18 +69,39 @@ export function shellLines(run: Run): string[] {
   });
 }
 
-/** The lines a run executes, read from the dry run: all resources absent, or all present. */
-export function linesRunWhen(run: Run, resources: 'absent' | 'present'): string[] {
-  const out: string[] = [];
+/** One word of shell, single-quoted. */
+export function shellWord(text: string): string {
+  return `'${text.replace(/'/g, "'\\''")}'`;
+}
+
+/**
+ * A dry run as a bash script that runs it the way the README says to read it: each look-up
+ * runs and decides the line under it (a plain line right under a `# check:` runs when the
+ * look-up failed, each `# when found:` line when it succeeded, `# else stop:` stops with its
+ * message and status 2 when it failed); any other line runs; a line that fails stops the
+ * script (status 3), as `set -e` stops deploy.sh. Written apart from deploy.sh's own runner, so
+ * the two agree only if the dry run says what the deploy does.
+ */
+export function dryRunScript(run: Run): string {
+  const out = ['set -o pipefail', 'found=0'];
   run.lines.forEach((line, i) => {
-    const afterCheck = i > 0 && run.lines[i - 1].startsWith(CHECK);
-    if (line.startsWith(CHECK)) out.push(line.slice(CHECK.length));
-    else if (line.startsWith(WHEN_FOUND)) {
-      if (resources === 'present') out.push(line.slice(WHEN_FOUND.length));
-    } else if (line.startsWith('#')) throw new Error(`unexpected comment line: ${line}`);
-    else if (!(afterCheck && resources === 'present')) out.push(line);
+    const underCheck = i > 0 && run.lines[i - 1].startsWith(CHECK);
+    if (line.startsWith(CHECK)) {
+      out.push(`if ( ${line.slice(CHECK.length)} ) >/dev/null 2>&1; then found=1; else found=0; fi`);
+    } else if (line.startsWith(WHEN_FOUND)) {
+      out.push(`if [ $found = 1 ]; then ( ${line.slice(WHEN_FOUND.length)} ) >/dev/null 2>&1 || exit 3; fi`);
+    } else if (line.startsWith(ELSE_STOP)) {
+      const message = shellWord(`deploy.sh: ${line.slice(ELSE_STOP.length)}`);
+      out.push(`if [ $found = 0 ]; then echo ${message} >&2; exit 2; fi`);
+    } else if (line.startsWith('#')) {
+      throw new Error(`unexpected comment line: ${line}`);
+    } else if (underCheck) {
+      out.push(`if [ $found = 0 ]; then ( ${line} ) >/dev/null 2>&1 || exit 3; fi`);
+    } else {
+      out.push(`( ${line} ) >/dev/null 2>&1 || exit 3`);
+    }
   });
-  return out;
+  return out.join('\n');
 }
 
 /** `--name=value` flags of one printed command (unquoting a '…' value). */
@@ -93,16 +126,24 @@ export interface Call {
   stdin?: string;
 }
 
+/** The project as the stand-in keeps it: each file of its state folder (a folder: ''), by path. */
+export type Project = Record<string, string>;
+
+/** Where a resource lives in the stand-in's state: `<group words joined by _>/<name>`. */
+export function resourcePath(group: string, name: string): string {
+  return `${group.replace(/ /g, '_')}/${name}`;
+}
+
 /**
- * A copy of the scripts beside empty bundles and a stand-in gcloud. The stand-in records each
- * call; with STANDIN_FOUND=1 every `describe` finds its resource (the backend services list
- * their own network endpoint group, dashboards have an etag), otherwise only what the same run
- * created does.
+ * A copy of the scripts beside empty bundles and the stand-in gcloud, and the project it keeps.
+ * The project starts as the README's steps 2 to 4 leave it: the runtime service account, the
+ * signing-key secret with its alias `current` on an enabled version, a Datastore-mode database.
  */
 export class StandIn {
   readonly work = mkdtempSync(join(tmpdir(), 'deploy-'));
   readonly script = join(this.work, 'scripts', 'deploy', 'deploy.sh');
   readonly path = `${join(this.work, 'bin')}:${process.env.PATH}`;
+  readonly state = join(this.work, 'state');
   private runs = 0;
 
   constructor() {
@@ -116,64 +157,75 @@ export class StandIn {
       writeFileSync(join(this.work, 'dist', name, 'index.js'), '');
     }
     mkdirSync(join(this.work, 'bin'));
-    writeFileSync(
-      join(this.work, 'bin', 'gcloud'),
-      [
-        '#!/usr/bin/env bash',
-        // Builtins only (bar base64 for the few calls that read stdin): it runs ~70 times a deploy.
-        'stdin=',
-        'if [[ " $* " == *" --config-from-file=- "* || "$2 $3" == "url-maps import" ]]; then stdin="$(base64 -w0)"; fi',
-        'entry=; for a in "$@"; do entry+="$a"$\'\\x1f\'; done',
-        'printf \'%sstdin=%s\\n\' "$entry" "$stdin" >> "$GCLOUD_LOG"   ' +
-          '# one write: concurrent calls in a pipeline do not interleave',
-        // What this run made (so a describe after the create finds it): a file per resource.
-        'args=("$@"); for ((i = 0; i < $#; i++)); do ' +
-          'case "${args[i]}" in create|update|import|add-backend|deploy|describe) break ;; esac; done',
-        'verb="${args[i]}"; key="${args[*]:0:i} ${args[i+1]}"; made="$GCLOUD_LOG.d/${key// /_}"',
-        'case "$verb" in',
-        '  create|import|deploy) : > "$made" ;;',
-        '  add-backend) : > "$made.backend" ;;',
-        '  describe)',
-        '    [ "${STANDIN_FOUND:-}" = 1 ] || [ -e "$made" ] || exit 1',
-        '    [[ " $* " == *" --format=value(etag) "* ]] && echo etag-from-describe',
-        '    if [[ " $* " == *" --format=value(backends[].group) "* ]] && ' +
-          '{ [ "${STANDIN_FOUND:-}" = 1 ] || [ -e "$made.backend" ]; }; then',
-        '      echo "https://www.googleapis.com/compute/v1/projects/p/regions/r/networkEndpointGroups/${args[i+1]}"',
-        '    fi ;;',
-        'esac',
-        'exit 0',
-        '',
-      ].join('\n'),
-    );
+    cpSync(join(__dirname, 'gcloudStandIn.sh'), join(this.work, 'bin', 'gcloud'));
     chmodSync(join(this.work, 'bin', 'gcloud'), 0o755);
+    this.restore({
+      [`${resourcePath('iam service-accounts', 'token-exchange@mlab-sandbox.iam.gserviceaccount.com')}/`]: '',
+      [`${resourcePath('secrets', 'token-exchange-signing-key')}/`]: '',
+      [`${resourcePath('secrets versions', 'current@token-exchange-signing-key')}/state`]: 'ENABLED',
+      [`${resourcePath('firestore databases', '(default)')}/type`]: 'DATASTORE_MODE',
+    });
   }
 
-  /** deploy.sh for real (--skip-build), against the stand-in: its status and its calls. */
-  run(env: Record<string, string>, found: boolean, args: string[] = ['--skip-build']): { run: Run; calls: Call[] } {
+  /** deploy.sh for real (--skip-build), against the stand-in and the project as it is now. */
+  run(env: Record<string, string>, args: string[] = ['--skip-build']): { run: Run; calls: Call[] } {
     const log = this.newLog('gcloud');
     const run = deploy(
       args,
-      { ...SETTINGS, ...env, GCLOUD_LOG: log, ...(found ? { STANDIN_FOUND: '1' } : {}) },
+      { ...SETTINGS, ...env, GCLOUD_LOG: log, GCLOUD_STATE: this.state },
       this.script,
       this.path,
     );
     return { run, calls: readCalls(log) };
   }
 
-  /** The given shell lines, each in its own subshell of one bash in the copy, against the same stand-in. */
-  replay(lines: string[], found: boolean): Call[] {
+  /**
+   * A dry run, run as dryRunScript reads it, in the copy against the same stand-in, on a copy of
+   * `project`: what the real run from that project should do.
+   */
+  replay(dry: Run, project: Project): { status: number | null; stderr: string; calls: Call[] } {
     const log = this.newLog('replay');
-    spawnSync('bash', ['-c', lines.map((line) => `( ${line} ) >/dev/null 2>&1 || true`).join('\n')], {
+    const state = mkdtempSync(join(this.work, 'replay-state-'));
+    writeProject(state, project);
+    const result = spawnSync('bash', ['-c', dryRunScript(dry)], {
       cwd: this.work,
-      env: { PATH: this.path, HOME: process.env.HOME, GCLOUD_LOG: log, ...(found ? { STANDIN_FOUND: '1' } : {}) },
+      env: { PATH: this.path, HOME: process.env.HOME, GCLOUD_LOG: log, GCLOUD_STATE: state },
+      encoding: 'utf8',
     });
-    return readCalls(log);
+    rmSync(state, { recursive: true, force: true });
+    return { status: result.status, stderr: result.stderr, calls: readCalls(log) };
   }
 
-  private newLog(kind: string): string {
-    const log = join(this.work, `${kind}-${(this.runs += 1)}.log`);
-    mkdirSync(`${log}.d`);
-    return log;
+  /** The stand-in gcloud called directly, as an operator would: to set a project up. */
+  gcloud(...args: string[]): void {
+    const result = spawnSync(join(this.work, 'bin', 'gcloud'), args, {
+      env: { PATH: this.path, GCLOUD_LOG: this.newLog('setup'), GCLOUD_STATE: this.state },
+      encoding: 'utf8',
+    });
+    if (result.status !== 0) throw new Error(`stand-in gcloud ${args.join(' ')}: ${result.stderr}`);
+  }
+
+  /** The project now: every file and folder of the state, by path. */
+  project(): Project {
+    const out: Project = {};
+    const walk = (dir: string): void => {
+      for (const entry of readdirSync(dir).sort()) {
+        const path = join(dir, entry);
+        const key = relative(this.state, path);
+        if (statSync(path).isDirectory()) {
+          out[`${key}/`] = '';
+          walk(path);
+        } else out[key] = readFileSync(path, 'utf8');
+      }
+    };
+    walk(this.state);
+    return out;
+  }
+
+  /** Replaces the project with `project`. */
+  restore(project: Project): void {
+    rmSync(this.state, { recursive: true, force: true });
+    writeProject(this.state, project);
   }
 
   dryRun(env: Record<string, string>): Run {
@@ -182,6 +234,21 @@ export class StandIn {
 
   remove(): void {
     rmSync(this.work, { recursive: true, force: true });
+  }
+
+  private newLog(kind: string): string {
+    return join(this.work, `${kind}-${(this.runs += 1)}.log`);
+  }
+}
+
+function writeProject(state: string, project: Project): void {
+  mkdirSync(state, { recursive: true });
+  for (const [path, content] of Object.entries(project)) {
+    if (path.endsWith('/')) mkdirSync(join(state, path), { recursive: true });
+    else {
+      mkdirSync(join(state, path, '..'), { recursive: true });
+      writeFileSync(join(state, path), content);
+    }
   }
 }
 

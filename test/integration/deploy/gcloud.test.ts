@@ -2,17 +2,19 @@
  * Every gcloud command deploy.sh can run, through the real gcloud parser. With an empty
  * configuration (CLOUDSDK_CONFIG a fresh folder, prompts off) gcloud parses every flag first
  * and then stops at "no active account"; an unknown flag or a bad value stops it earlier. Each
- * line of the dry runs (the marked look-ups and updates too) is run by bash with `gcloud` a
- * function that records its arguments and stdin; then all the recorded calls go through
- * gcloud's own CLI in one Python process (gcloudBatch.py), since a gcloud start costs 1-2 s of
- * CPU each. One line also goes through the gcloud binary itself, to show the two agree.
- * Needs gcloud on the PATH (CI installs it for the Datastore emulator).
+ * line of the dry runs (the marked look-ups, updates and replacements too) is run by bash with
+ * `gcloud` a function that records its arguments and stdin; then all the recorded calls go
+ * through gcloud's own CLI in one Python process (gcloudBatch.py), since a gcloud start costs
+ * 1-2 s of CPU each. A command stops before it prints, so the --format expressions the look-ups
+ * read are rendered by gcloud's own resource printer, in the same process, and what they print
+ * is fed to the look-ups' own greps. One line also goes through the gcloud binary itself, to
+ * show the two agree. Needs gcloud on the PATH (CI installs it for the Datastore emulator).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AUTH_DOMAIN, ROOT, SETTINGS, deploy, shellLines } from '../../support/deployScript';
+import { AUTH_DOMAIN, ROOT, SETTINGS, deploy, shellLines, shellWord } from '../../support/deployScript';
 
 const NO_ACCOUNT = 'You do not currently have an active account selected';
 const ARGUMENT_ERROR = /unrecognized arguments|argument --|Invalid choice|Invalid value|Failed to parse/;
@@ -24,12 +26,16 @@ interface Call {
 }
 
 // Reads stdin before it writes, and writes its entry at once: in `sed "$(gcloud …)" | gcloud …`
-// both calls run together, and their entries must not interleave.
+// both calls run together, and their entries must not interleave. A call with --format prints
+// something, so that a look-up's `| grep -q . && gcloud …` reaches its second gcloud too; the
+// service a function reports is its name lowercased, as Google's is.
 const RECORDING_GCLOUD =
   'gcloud() { local entry="$GCLOUD_LINE"$\'\\x1f\' stdin=; for a in "$@"; do entry+="$a"$\'\\x1f\'; done; ' +
   'if [[ " $* " == *" --config-from-file=- "* || "$2 $3" == "url-maps import" ]]; ' +
   'then stdin="stdin=$(base64 -w0)"; fi; ' +
-  'printf \'%s%s\\n\' "$entry" "$stdin" >> "$GCLOUD_LOG"; return 1; }';
+  'printf \'%s%s\\n\' "$entry" "$stdin" >> "$GCLOUD_LOG"; ' +
+  'if [[ "$1 $2 $*" == "functions describe "*"basename()"* ]]; then echo "${3,,}"; ' +
+  'elif [[ " $* " == *" --format="* ]]; then echo recorded; fi; return 1; }';
 
 /** The gcloud calls the lines make, as bash splits their words (pipes and $(…) included). */
 function callsOf(lines: string[], work: string): Call[] {
@@ -54,7 +60,7 @@ function callsOf(lines: string[], work: string): Call[] {
 function gcloudLines(env: Record<string, string>): string[] {
   const run = deploy(['--dry-run'], { ...SETTINGS, ...env });
   if (run.status !== 0) throw new Error(run.stderr);
-  return shellLines(run).filter((line) => /(^|[|(] ?)gcloud /.test(line));
+  return shellLines(run).filter((line) => /(^|[|(&] ?)gcloud /.test(line));
 }
 
 function emptyConfigEnv(config: string): NodeJS.ProcessEnv {
@@ -66,72 +72,190 @@ function emptyConfigEnv(config: string): NodeJS.ProcessEnv {
   };
 }
 
+const group = (name: string): string =>
+  `https://www.googleapis.com/compute/v1/projects/mlab-sandbox/regions/us-east1/networkEndpointGroups/${name}`;
+
+/**
+ * What the look-ups read: a --format, a resource shaped as the API answers it, the reading the
+ * dry run pipes its output into, and whether that reading then passes.
+ */
+const READINGS: Array<{ format: string; resource: unknown; single: boolean; reading: string; passes: boolean }> = [
+  // The front door's URL map, listed: absent, then present.
+  { format: 'value(name)', resource: [], single: false, reading: '(! grep -q .)', passes: true },
+  {
+    format: 'value(name)',
+    resource: [{ name: 'token-exchange' }],
+    single: false,
+    reading: '(! grep -q .)',
+    passes: false,
+  },
+  { format: 'value(state)', resource: { state: 'ENABLED' }, single: true, reading: 'grep -qx ENABLED', passes: true },
+  { format: 'value(state)', resource: { state: 'DISABLED' }, single: true, reading: 'grep -qx ENABLED', passes: false },
+  {
+    format: 'value(type)',
+    resource: { name: 'projects/mlab-sandbox/databases/(default)', type: 'DATASTORE_MODE' },
+    single: true,
+    reading: 'grep -qx DATASTORE_MODE',
+    passes: true,
+  },
+  {
+    format: 'value(type)',
+    resource: { type: 'FIRESTORE_NATIVE' },
+    single: true,
+    reading: 'grep -qx DATASTORE_MODE',
+    passes: false,
+  },
+  {
+    format: 'value(managed.state)',
+    resource: { managed: { state: 'ACTIVE' } },
+    single: true,
+    reading: 'grep -qx ACTIVE',
+    passes: true,
+  },
+  {
+    format: 'value(managed.state)',
+    resource: { managed: { state: 'PROVISIONING' } },
+    single: true,
+    reading: 'grep -qx ACTIVE',
+    passes: false,
+  },
+  // A network endpoint group of the 1st-gen type, then of the Cloud Run type.
+  {
+    format: 'value(cloudFunction.function)',
+    resource: { networkEndpointType: 'SERVERLESS', cloudFunction: { function: 'exchangeIntegration' } },
+    single: true,
+    reading: 'grep -q .',
+    passes: true,
+  },
+  {
+    format: 'value(cloudFunction.function)',
+    resource: { networkEndpointType: 'SERVERLESS', cloudRun: { service: 'exchangeintegration' } },
+    single: true,
+    reading: 'grep -q .',
+    passes: false,
+  },
+  // A backend service holding the group, first or last of several; one holding another; none.
+  ...[
+    [[group('token-exchange-jwks'), group('other')], true],
+    [[group('other'), group('token-exchange-jwks')], true],
+    [[group('token-exchange-jwks-old')], false],
+    [[], false],
+  ].map(([groups, passes]) => ({
+    format: 'value(backends[].group)',
+    resource: { backends: (groups as string[]).map((g) => ({ group: g })) },
+    single: true,
+    reading: "grep -Eq '/networkEndpointGroups/token-exchange-jwks(;|$)'",
+    passes: passes as boolean,
+  })),
+];
+
+/** A 2nd-gen function as `gcloud functions describe --gen2` reads it: its Cloud Run service, by full name. */
+const FUNCTION = {
+  name: 'projects/mlab-sandbox/locations/us-east1/functions/exchangeIntegration',
+  environment: 'GEN_2',
+  serviceConfig: { service: 'projects/mlab-sandbox/locations/us-east1/services/exchangeintegration' },
+};
+const SERVICE_FORMAT = 'value(serviceConfig.service.basename())';
+
 describe('every command of the deploy parses in the real gcloud', () => {
-  // Both modes, and the settings that change a command's shape (the build identity, a metric
-  // prefix that rewrites the dashboard's metric names).
-  const lines = [
-    ...new Set([
-      ...gcloudLines({
-        BUILD_SERVICE_ACCOUNT: 'builder@mlab-sandbox.iam.gserviceaccount.com',
-        METRIC_PREFIX: 'te_sandbox',
-      }),
-      ...gcloudLines({ AUTH_DOMAIN }),
-    ]),
+  // Every mode, and the settings that change a command's shape: the build identity, a metric
+  // prefix that rewrites the dashboard's metric names; the front door, whose dry run also holds
+  // the replacement of a 1st-gen network endpoint group under "# when found:"; and closing
+  // ingress with a secret in another project, named by version number.
+  const runs = [
+    gcloudLines({ BUILD_SERVICE_ACCOUNT: 'builder@mlab-sandbox.iam.gserviceaccount.com', METRIC_PREFIX: 'te_sandbox' }),
+    gcloudLines({ AUTH_DOMAIN }),
+    gcloudLines({
+      AUTH_DOMAIN,
+      INGRESS: 'internal-and-gclb',
+      SIGNING_KEY_SECRET: 'projects/keys-project/secrets/jwk',
+      SIGNING_KEY_VERSION: '7',
+    }),
   ];
+  const lines = [...new Set(runs.flat())];
   let config: string;
   let work: string;
+  let calls: Call[];
+  let parsed: Array<{ code: number; stderr: string }>;
+  let control: { code: number; stderr: string };
+  let rendered: Array<{ code: number; stdout: string; stderr: string }>;
+  let formats: string[];
+
   beforeAll(() => {
     config = mkdtempSync(join(tmpdir(), 'gcloud-config-'));
     work = mkdtempSync(join(tmpdir(), 'gcloud-calls-'));
-  });
-  afterAll(() => {
-    rmSync(config, { recursive: true, force: true });
-    rmSync(work, { recursive: true, force: true });
-  });
-
-  test('the dry runs hold the whole front door and the dashboard', () => {
-    expect(lines.length).toBeGreaterThan(50);
-    for (const verb of [
-      'url-maps import',
-      'security-policies rules create',
-      'certificate-manager certificates create',
-      'monitoring dashboards update',
-    ]) {
-      expect(lines.some((line) => line.includes(verb))).toBe(true);
-    }
-  });
-
-  test('each call stops at "no active account", never at an argument error', () => {
-    const calls = callsOf(lines, work);
-    expect(calls.length).toBeGreaterThanOrEqual(lines.length);
-    // The dashboard reaches gcloud whole: the YAML parser reads it before the account check.
-    expect(
-      calls.filter((call) => call.args[1] === 'dashboards' && call.stdin !== undefined).length,
-    ).toBeGreaterThanOrEqual(2);
+    calls = callsOf(lines, work);
+    formats = [
+      ...new Set(calls.flatMap((call) => call.args.filter((a) => a.startsWith('--format=')).map((a) => a.slice(9)))),
+    ];
     // A call that must fail, so a parser that accepted anything would show here.
-    const bad: Call = {
-      line: '(control)',
-      args: ['compute', 'addresses', 'create', 'x', '--global', '--no-such-flag'],
-    };
+    const bad = { args: ['compute', 'addresses', 'create', 'x', '--global', '--no-such-flag'] };
+    const printing = [
+      ...READINGS.map(({ format, resource, single }) => ({ format, resource, single })),
+      { format: SERVICE_FORMAT, resource: FUNCTION, single: true },
+      // Every other --format the deploy prints with (the operator's tables) renders too.
+      ...formats.map((format) => ({ format, resource: {}, single: true })),
+    ];
     const info = spawnSync('gcloud', ['info', '--format=value(basic.python_location,installation.sdk_root)'], {
       env: emptyConfigEnv(config),
       encoding: 'utf8',
     });
     const [python, sdkRoot] = info.stdout.trim().split('\t') as [string, string];
     const batch = spawnSync(python, [join(__dirname, '..', '..', 'support', 'gcloudBatch.py'), sdkRoot], {
-      input: JSON.stringify([...calls, bad]),
+      input: JSON.stringify([...calls, bad, ...printing]),
       env: emptyConfigEnv(config),
       encoding: 'utf8',
       maxBuffer: 64 * 1024 * 1024,
       timeout: 240_000,
     });
     expect(batch.stderr).toBe('');
-    const results = JSON.parse(batch.stdout) as Array<{ code: number; stderr: string }>;
-    expect(results).toHaveLength(calls.length + 1);
-    const control = results.pop() as { code: number; stderr: string };
+    const results = JSON.parse(batch.stdout) as Array<{ code: number; stdout: string; stderr: string }>;
+    expect(results).toHaveLength(calls.length + 1 + printing.length);
+    parsed = results.slice(0, calls.length);
+    control = results[calls.length];
+    rendered = results.slice(calls.length + 1);
+  }, 300_000);
+  afterAll(() => {
+    rmSync(config, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  test('the dry runs hold the preflight, the whole front door, its replacement path and the dashboard', () => {
+    expect(lines.length).toBeGreaterThan(60);
+    for (const verb of [
+      'compute url-maps list',
+      'iam service-accounts describe',
+      'secrets versions describe',
+      'firestore databases describe',
+      "--format='value(managed.state)'",
+      'url-maps import',
+      'security-policies rules create',
+      'security-policies rules update',
+      'network-endpoint-groups create',
+      'backend-services remove-backend',
+      'network-endpoint-groups delete',
+      'certificate-manager certificates create',
+      'monitoring dashboards update',
+    ]) {
+      expect([verb, lines.some((line) => line.includes(verb))]).toEqual([verb, true]);
+    }
+  });
+
+  test('every gcloud of every line reaches the parser, those inside $(…) and after && too', () => {
+    lines.forEach((line) => {
+      const written = line.match(/(?:^|[|&(] ?)gcloud /g)?.length ?? 0;
+      expect([line, calls.filter((call) => call.line === line).length]).toEqual([line, written]);
+    });
+    // The dashboard reaches gcloud whole: the YAML parser reads it before the account check.
+    expect(
+      calls.filter((call) => call.args[1] === 'dashboards' && call.stdin !== undefined).length,
+    ).toBeGreaterThanOrEqual(2);
+  });
+
+  test('each call stops at "no active account", never at an argument error', () => {
     expect(control.stderr).toContain('unrecognized arguments: --no-such-flag');
     const failed = calls
-      .map((call, i) => ({ call, result: results[i] }))
+      .map((call, i) => ({ call, result: parsed[i] }))
       .filter(
         ({ result }) => result.code === 0 || !result.stderr.includes(NO_ACCOUNT) || ARGUMENT_ERROR.test(result.stderr),
       )
@@ -141,7 +265,31 @@ describe('every command of the deploy parses in the real gcloud', () => {
         stderr: result.stderr.trim().split('\n').slice(0, 3).join('\n'),
       }));
     expect(failed).toEqual([]);
-  }, 300_000);
+  });
+
+  test("every --format renders in gcloud's own printer", () => {
+    const renderedFormats = rendered.slice(READINGS.length + 1);
+    expect(formats.length).toBeGreaterThanOrEqual(10);
+    expect(formats.map((format, i) => [format, renderedFormats[i].stderr])).toEqual(formats.map((f) => [f, '']));
+  });
+
+  test("the service a network endpoint group names is the last segment of the function's serviceConfig.service", () => {
+    expect(lines.some((line) => line.includes(`--cloud-run-service="$(gcloud functions describe `))).toBe(true);
+    expect(formats).toContain(SERVICE_FORMAT);
+    expect(rendered[READINGS.length]).toEqual({ code: 0, stdout: 'exchangeintegration\n', stderr: '' });
+  });
+
+  test.each(READINGS.map(({ format, passes }, i) => ({ i, format, outcome: passes ? 'passes' : 'fails' })))(
+    'reading $i: $format, as gcloud prints it, $outcome the look-up',
+    ({ i }) => {
+      const { format, reading, passes } = READINGS[i];
+      // The reading is the dry run's own: a look-up pipes that --format into it.
+      expect(lines.some((line) => line.includes(`--format='${format}'`) && line.includes(`| ${reading}`))).toBe(true);
+      expect(rendered[i].stderr).toBe('');
+      const run = spawnSync('bash', ['-c', `set -o pipefail; printf %s ${shellWord(rendered[i].stdout)} | ${reading}`]);
+      expect([rendered[i].stdout, run.status === 0]).toEqual([rendered[i].stdout, passes]);
+    },
+  );
 
   test('the gcloud binary itself stops the same way', () => {
     const line = lines.find((l) => l.startsWith('gcloud compute security-policies rules create ')) as string;

@@ -24,3 +24,39 @@ describe('the CI workflow', () => {
     expect(deployJob).not.toMatch(/\bnpm\b|setup-node/);
   });
 });
+
+describe('the deploy job', () => {
+  const script = readFileSync(join(__dirname, '..', '..', '..', 'scripts', 'deploy', 'deploy.sh'), 'utf8');
+
+  it('runs for main only, in the production environment', () => {
+    expect(deployJob).toMatch(/^ {4}if: github\.ref == 'refs\/heads\/main'$/m);
+    expect(deployJob).toMatch(/^ {4}environment: production$/m);
+  });
+
+  it("passes AUTH_DOMAIN, INGRESS, every edge limit and the Go service's names through, empty when unset", () => {
+    // Every EDGE_* setting deploy.sh reads, so a new one cannot be left out here.
+    const edge = [...new Set(script.match(/\bEDGE_[A-Z_]+(?==")/g))].filter((name) => name !== 'EDGE_MAX_COUNT');
+    expect(edge).toHaveLength(6);
+    for (const name of [
+      'AUTH_DOMAIN',
+      'INGRESS',
+      ...edge,
+      'FORWARDED_FOR_HOP',
+      'CLIENT_INTEGRATION_NS',
+      'PLATFORM_NS',
+      'TOKEN_ISSUER',
+    ]) {
+      expect([name, deployJob.includes(`\n          ${name}: \${{ vars.${name} }}\n`)]).toEqual([name, true]);
+    }
+  });
+});
+
+describe("the README's workload identity provider", () => {
+  const readme = readFileSync(join(__dirname, '..', '..', '..', 'README.md'), 'utf8');
+  const ci = readme.split(/^### CI$/m)[1]?.split(/^##/m)[0] ?? '';
+
+  it('admits only this repository, and only its main branch: the repository alone is not enough', () => {
+    const condition = /--attribute-condition="([^"]*)"/.exec(ci)?.[1];
+    expect(condition).toBe("assertion.repository=='$REPO' && assertion.ref=='refs/heads/main'");
+  });
+});

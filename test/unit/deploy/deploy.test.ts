@@ -1,6 +1,7 @@
 /**
  * scripts/deploy/deploy.sh: the exact gcloud commands it runs, read from --dry-run, and what it
- * really runs, through a stand-in `gcloud` on the PATH that records its arguments.
+ * really runs, through a stand-in `gcloud` on the PATH that records its arguments and keeps the
+ * project it makes (test/support/gcloudStandIn.sh), so a second run meets the first one's work.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
@@ -8,7 +9,9 @@ import { join } from 'node:path';
 import { SETTINGS as CONFIG_SETTINGS } from '../../../shared/platform/config';
 import { FUNCTION_NAMES } from '../../../shared/platform/functions';
 import {
+  AUTH_DOMAIN,
   CHECK,
+  ELSE_STOP,
   FUNCTIONS,
   ROOT,
   SETTINGS,
@@ -17,8 +20,10 @@ import {
   commandLine,
   deploy,
   flags,
-  linesRunWhen,
+  resourcePath,
   shellLines,
+  type Call,
+  type Project,
   type Run,
 } from '../../support/deployScript';
 
@@ -35,10 +40,20 @@ const deployLine = (run: Run, name: string): string => commandLine(run, `gcloud 
 describe('deploy.sh --dry-run', () => {
   const run = deploy(['--dry-run']);
 
-  test('prints the build, three deploys, the metrics, the dashboard and the URLs, and runs nothing', () => {
+  test('prints the preflight, the build, three deploys, the metrics, the dashboard, the URLs; runs nothing', () => {
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     const expected = [
+      `${CHECK}gcloud compute url-maps list --global --filter=name=token-exchange `,
+      `${ELSE_STOP}a front door exists in mlab-sandbox (URL map token-exchange)`,
+      `${CHECK}gcloud iam service-accounts describe token-exchange@mlab-sandbox.iam.gserviceaccount.com `,
+      `${ELSE_STOP}SERVICE_ACCOUNT token-exchange@mlab-sandbox.iam.gserviceaccount.com was not found`,
+      `${CHECK}gcloud secrets describe token-exchange-signing-key --project=mlab-sandbox`,
+      `${ELSE_STOP}the secret projects/mlab-sandbox/secrets/token-exchange-signing-key was not found`,
+      `${CHECK}gcloud secrets versions describe current `,
+      `${ELSE_STOP}SIGNING_KEY_VERSION=current names no enabled version`,
+      `${CHECK}gcloud firestore databases describe `,
+      `${ELSE_STOP}mlab-sandbox has no (default) database in Datastore mode`,
       'npm run build',
       ...FUNCTIONS.map((name) => `gcloud functions deploy ${name} `),
       ...['token_exchange_requests', 'token_exchange_latency'].flatMap((name) => [
@@ -140,8 +155,10 @@ describe('deploy.sh --dry-run', () => {
     }
   });
 
-  test('no front door without AUTH_DOMAIN', () => {
-    expect(run.stdout).not.toMatch(/gcloud (compute|certificate-manager) /);
+  test('no front door without AUTH_DOMAIN: only the look-up that makes sure there is none', () => {
+    expect(run.lines.filter((line) => /gcloud (compute|certificate-manager) /.test(line))).toEqual([
+      expect.stringMatching(/^# check: gcloud compute url-maps list /),
+    ]);
   });
 });
 
@@ -212,21 +229,45 @@ describe('deploy.sh settings', () => {
     [{ TOKEN_ISSUER: 'a,b' }, 'TOKEN_ISSUER'],
     [{ AUTH_DOMAIN: 'Auth.Example.org' }, 'AUTH_DOMAIN must be a lowercase DNS name'],
     [{ AUTH_DOMAIN: 'https://auth.example.org/' }, 'AUTH_DOMAIN must be a lowercase DNS name'],
+    [{ INGRESS: 'internal' }, 'INGRESS must be all or internal-and-gclb, got internal'],
+    [{ INGRESS: 'internal-and-gclb' }, 'INGRESS=internal-and-gclb needs AUTH_DOMAIN'],
     [
       { AUTH_DOMAIN: 'auth.example.org', EDGE_RATE_LIMIT_COUNT: '0' },
-      'EDGE_RATE_LIMIT_COUNT must be a whole number above 0',
+      'EDGE_RATE_LIMIT_COUNT must be a whole number from 1 to 10000',
     ],
+    // Above Google's maximum: gcloud's parser takes it and the API refuses it mid-deploy.
+    [
+      { AUTH_DOMAIN: 'auth.example.org', EDGE_RATE_LIMIT_COUNT: '10001' },
+      "EDGE_RATE_LIMIT_COUNT must be a whole number from 1 to 10000 (Cloud Armor's maximum",
+    ],
+    [{ EDGE_JWKS_RATE_LIMIT_COUNT: '99999999999999999999' }, 'EDGE_JWKS_RATE_LIMIT_COUNT must be a whole number'],
     [
       { AUTH_DOMAIN: 'auth.example.org', EDGE_RATE_LIMIT_INTERVAL_SECONDS: '45' },
       "EDGE_RATE_LIMIT_INTERVAL_SECONDS must be one of Cloud Armor's windows",
     ],
+    [
+      { EDGE_JWKS_RATE_LIMIT_INTERVAL_SECONDS: '5' },
+      "EDGE_JWKS_RATE_LIMIT_INTERVAL_SECONDS must be one of Cloud Armor's",
+    ],
     [{ AUTH_DOMAIN: 'auth.example.org', EDGE_BAN_SECONDS: '5m' }, 'EDGE_BAN_SECONDS must be a whole number above 0'],
+    [{ EDGE_JWKS_BAN_SECONDS: '0' }, 'EDGE_JWKS_BAN_SECONDS must be a whole number above 0'],
     [{ AUTH_DOMAIN: `${'a'.repeat(40)}.example.org` }, 'AUTH_DOMAIN is too long for a resource name'],
-  ])('a bad value (%j) stops it before anything runs', (bad, message) => {
+  ])('a bad value (%j) stops it before anything runs, in one line naming it', (bad, message) => {
     const run = deploy(['--dry-run'], { ...SETTINGS, ...bad });
     expect(run.status).toBe(2);
     expect(run.stdout).toBe('');
     expect(run.stderr.trimEnd().split('\n')).toEqual([expect.stringContaining(message)]);
+  });
+
+  test("each edge count may be Google's maximum, 10000", () => {
+    const run = deploy(['--dry-run'], {
+      ...SETTINGS,
+      AUTH_DOMAIN,
+      EDGE_RATE_LIMIT_COUNT: '10000',
+      EDGE_JWKS_RATE_LIMIT_COUNT: '10000',
+    });
+    expect(run.stderr).toBe('');
+    expect(run.stdout.match(/--rate-limit-threshold-count=10000 /g)).toHaveLength(4); // create and update, twice
   });
 
   test('an unknown argument is refused', () => {
@@ -236,62 +277,305 @@ describe('deploy.sh settings', () => {
   });
 });
 
+describe('deploy.sh preflight: before any change, what the functions need and the deploy does not make', () => {
+  const run = deploy(['--dry-run', '--skip-build']);
+  const checks = run.lines.filter((line) => line.startsWith(CHECK));
+
+  test('each is a look-up followed by the one line that stops the deploy', () => {
+    const firstChange = run.lines.findIndex((line) => !line.startsWith('#'));
+    expect(firstChange).toBe(10);
+    run.lines.slice(0, firstChange).forEach((line, i) => expect(line.startsWith(i % 2 ? ELSE_STOP : CHECK)).toBe(true));
+  });
+
+  test('the service account, the secret, its version, the Datastore-mode database', () => {
+    expect(checks.slice(1, 5)).toEqual([
+      `${CHECK}gcloud iam service-accounts describe token-exchange@mlab-sandbox.iam.gserviceaccount.com ` +
+        '--project=mlab-sandbox',
+      `${CHECK}gcloud secrets describe token-exchange-signing-key --project=mlab-sandbox`,
+      `${CHECK}gcloud secrets versions describe current --secret=token-exchange-signing-key --project=mlab-sandbox ` +
+        "--format='value(state)' | grep -qx ENABLED",
+      `${CHECK}gcloud firestore databases describe --database='(default)' --project=mlab-sandbox ` +
+        "--format='value(type)' | grep -qx DATASTORE_MODE",
+    ]);
+  });
+
+  test('a secret in another project is looked up there; a version by number is to be enabled, not aliased', () => {
+    const other = deploy(['--dry-run', '--skip-build'], {
+      ...SETTINGS,
+      SIGNING_KEY_SECRET: 'projects/keys-project/secrets/jwk',
+      SIGNING_KEY_VERSION: '7',
+    });
+    expect(other.lines).toContain(`${CHECK}gcloud secrets describe jwk --project=keys-project`);
+    const version = other.lines.findIndex((line) => line.startsWith(`${CHECK}gcloud secrets versions describe 7 `));
+    expect(other.lines[version]).toContain('--secret=jwk --project=keys-project');
+    expect(other.lines[version + 1]).toBe(
+      `${ELSE_STOP}SIGNING_KEY_VERSION=7 names no enabled version of projects/keys-project/secrets/jwk: ` +
+        'enable that version or fix SIGNING_KEY_VERSION',
+    );
+  });
+
+  test('without AUTH_DOMAIN it first makes sure no front door exists, by a list that fails unless it answers', () => {
+    expect(checks[0]).toBe(
+      `${CHECK}gcloud compute url-maps list --global --filter=name=token-exchange --format='value(name)' ` +
+        '--project=mlab-sandbox | (! grep -q .)',
+    );
+    expect(run.lines[1]).toMatch(new RegExp(`^${ELSE_STOP.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*set AUTH_DOMAIN`));
+    const front = deploy(['--dry-run'], { ...SETTINGS, AUTH_DOMAIN });
+    expect(front.stdout).not.toContain('url-maps list');
+  });
+
+  test('INGRESS=internal-and-gclb also needs the certificate ACTIVE: an earlier run built the front door', () => {
+    const closing = deploy(['--dry-run'], { ...SETTINGS, AUTH_DOMAIN, INGRESS: 'internal-and-gclb' });
+    const at = closing.lines.findIndex((l) => l.startsWith(`${CHECK}gcloud certificate-manager certificates describe`));
+    expect(closing.lines[at]).toBe(
+      `${CHECK}gcloud certificate-manager certificates describe token-exchange-auth-mlab-sandbox-measurementlab-net ` +
+        "--project=mlab-sandbox --format='value(managed.state)' | grep -qx ACTIVE",
+    );
+    expect(closing.lines[at + 1]).toContain('INGRESS=internal-and-gclb closes');
+    expect(at).toBeLessThan(closing.lines.indexOf('npm run build'));
+  });
+});
+
+/** Each call's command up to its verb: "compute backend-services add-backend", "logging metrics update"… */
+const VERBS = ['create', 'update', 'import', 'add-backend', 'remove-backend', 'deploy', 'describe', 'delete', 'list'];
+const verbs = (calls: Call[]): string[] =>
+  calls
+    .map((call) => call.args.slice(0, call.args.findIndex((arg) => VERBS.includes(arg)) + 1).join(' '))
+    .filter((verb) => !verb.endsWith(' describe') && !verb.endsWith(' list'));
+const CHANGES = / (create|delete|add-backend|remove-backend)$/;
+
+/** The project's paths that differ between two states, each with its value before and after. */
+function changed(before: Project, after: Project): Record<string, [string | undefined, string | undefined]> {
+  const out: Record<string, [string | undefined, string | undefined]> = {};
+  for (const path of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    if (before[path] !== after[path]) out[path] = [before[path], after[path]];
+  }
+  return out;
+}
+
 describe.each([
   ['without AUTH_DOMAIN', {}],
-  ['with AUTH_DOMAIN', { AUTH_DOMAIN: 'auth.mlab-sandbox.measurementlab.net' }],
+  ['with AUTH_DOMAIN', { AUTH_DOMAIN }],
 ])('deploy.sh, for real, against a stand-in gcloud, %s', (_, env: Record<string, string>) => {
   let standIn: StandIn;
+  let made: Project;
   beforeAll(() => {
     standIn = new StandIn();
   });
   afterAll(() => standIn.remove());
 
-  // Each call's command up to its verb: "compute backend-services add-backend", "logging metrics update"…
-  const VERBS = ['create', 'update', 'import', 'add-backend', 'deploy', 'describe'];
-  const verbs = (calls: Array<{ args: string[] }>): string[] =>
-    calls
-      .map((call) => call.args.slice(0, call.args.findIndex((arg) => VERBS.includes(arg)) + 1).join(' '))
-      .filter((verb) => !verb.endsWith(' describe'));
-
-  test('a first run (nothing exists) runs exactly what the dry run prints, its look-ups included', () => {
+  test('a first run (the project has none of its resources) does exactly what the dry run says', () => {
+    const before = standIn.project();
     const dry = standIn.dryRun(env);
-    const { run, calls } = standIn.run(env, false);
+    const { run, calls } = standIn.run(env);
     expect(run.stderr).not.toMatch(/deploy\.sh:/);
     expect(run.status).toBe(0);
-    expect(calls).toEqual(standIn.replay(linesRunWhen(dry, 'absent'), false));
+    expect(calls).toEqual(standIn.replay(dry, before).calls);
     expect(verbs(calls)).toEqual(expect.arrayContaining(['logging metrics create', 'monitoring dashboards create']));
     if (env.AUTH_DOMAIN)
       expect(verbs(calls)).toEqual(
         expect.arrayContaining(['compute backend-services add-backend', 'compute forwarding-rules create']),
       );
+    made = standIn.project();
   });
 
-  test(
-    'a second run (everything exists) creates nothing: it ' + 'updates what can change and runs what the dry run marks',
-    () => {
-      const dry = standIn.dryRun(env);
-      const { run, calls } = standIn.run(env, true);
-      expect(run.status).toBe(0);
-      expect(calls).toEqual(standIn.replay(linesRunWhen(dry, 'present'), true));
-      const ran = verbs(calls);
-      expect(ran.filter((verb) => / create$| add-backend$/.test(verb))).toEqual([]);
-      expect(ran).toEqual(expect.arrayContaining(['logging metrics update', 'monitoring dashboards update']));
-      if (env.AUTH_DOMAIN) expect(ran).toContain('compute security-policies rules update');
-      // A dashboard update carries the etag it has just read, as the API requires.
-      const update = calls.find((call) => call.args.slice(0, 3).join(' ') === 'monitoring dashboards update');
-      expect(JSON.parse(update?.stdin ?? 'null')).toMatchObject({
-        name: 'projects/mlab-sandbox/dashboards/token-exchange',
-        etag: 'etag-from-describe',
-      });
-    },
-  );
+  test('a second run changes nothing: it creates and deletes nothing and applies the same settings again', () => {
+    const dry = standIn.dryRun(env);
+    const { run, calls } = standIn.run(env);
+    expect(run.status).toBe(0);
+    expect(calls).toEqual(standIn.replay(dry, made).calls);
+    const ran = verbs(calls);
+    expect(ran.filter((verb) => CHANGES.test(verb))).toEqual([]);
+    expect(ran).toEqual(expect.arrayContaining(['logging metrics update', 'monitoring dashboards update']));
+    if (env.AUTH_DOMAIN) expect(ran).toContain('compute security-policies rules update');
+    // Every setting of every resource is as the first run left it.
+    expect(changed(made, standIn.project())).toEqual({});
+    // A dashboard update carries the etag it has just read, as the API requires.
+    const update = calls.find((call) => call.args.slice(0, 3).join(' ') === 'monitoring dashboards update');
+    expect(JSON.parse(update?.stdin ?? 'null')).toMatchObject({
+      name: 'projects/mlab-sandbox/dashboards/token-exchange',
+      etag: 'etag-from-describe',
+    });
+  });
 
-  test('refuses to deploy a function that was not built', () => {
+  test('refuses to deploy a function that was not built, and changes nothing', () => {
     rmSync(join(standIn.work, 'dist', 'jwks'), { recursive: true });
-    const { run, calls } = standIn.run(env, false);
+    const { run, calls } = standIn.run(env);
     expect(run.status).toBe(2);
     expect(run.stderr).toContain('dist/jwks/index.js is missing');
-    expect(calls).toEqual([]); // nothing was deployed
+    expect(verbs(calls)).toEqual([]); // the preflight's look-ups only
+    expect(changed(made, standIn.project())).toEqual({});
+  });
+});
+
+describe('deploy.sh preflight, for real, against a stand-in gcloud', () => {
+  let standIn: StandIn;
+  let start: Project;
+  beforeAll(() => {
+    standIn = new StandIn();
+    start = standIn.project();
+  });
+  afterEach(() => standIn.restore(start));
+  afterAll(() => standIn.remove());
+
+  test.each([
+    [
+      'the service account',
+      `${resourcePath('iam service-accounts', 'token-exchange@mlab-sandbox.iam.gserviceaccount.com')}/`,
+      'SERVICE_ACCOUNT token-exchange@mlab-sandbox.iam.gserviceaccount.com was not found',
+    ],
+    [
+      'the secret',
+      `${resourcePath('secrets', 'token-exchange-signing-key')}/`,
+      'the secret projects/mlab-sandbox/secrets/token-exchange-signing-key was not found',
+    ],
+    [
+      'the alias current',
+      `${resourcePath('secrets versions', 'current@token-exchange-signing-key')}/`,
+      'SIGNING_KEY_VERSION=current names no enabled version of ' +
+        'projects/mlab-sandbox/secrets/token-exchange-signing-key: ' +
+        'point the alias at the version that signs (gcloud secrets update token-exchange-signing-key ' +
+        '--project=mlab-sandbox --update-version-aliases=current=<version>) or fix SIGNING_KEY_VERSION',
+    ],
+    [
+      'the Datastore-mode database',
+      `${resourcePath('firestore databases', '(default)')}/`,
+      'mlab-sandbox has no (default) database in Datastore mode',
+    ],
+  ])('without %s it stops before any change, in one line naming what to fix', (_, missing, message) => {
+    const project = Object.fromEntries(Object.entries(start).filter(([path]) => !path.startsWith(missing)));
+    standIn.restore(project);
+    const dry = standIn.dryRun({ AUTH_DOMAIN });
+    const { run, calls } = standIn.run({ AUTH_DOMAIN });
+    expect(run.status).toBe(2);
+    expect(run.stderr.trimEnd().split('\n')).toEqual([expect.stringContaining(`deploy.sh: ${message}`)]);
+    expect(verbs(calls)).toEqual([]);
+    expect(standIn.project()).toEqual(project);
+    expect(standIn.replay(dry, project)).toEqual({ status: 2, stderr: run.stderr, calls });
+  });
+
+  test.each([
+    ['disabled', { state: 'DISABLED' }],
+    ['a Firestore-native database', { type: 'FIRESTORE_NATIVE' }],
+  ])('a version or database that exists but is %s stops it too', (_, field) => {
+    const [name, value] = Object.entries(field)[0];
+    const path =
+      name === 'state'
+        ? `${resourcePath('secrets versions', 'current@token-exchange-signing-key')}/state`
+        : `${resourcePath('firestore databases', '(default)')}/type`;
+    standIn.restore({ ...start, [path]: value });
+    const { run, calls } = standIn.run({});
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(
+      /^deploy\.sh: (SIGNING_KEY_VERSION=current names no enabled version|mlab-sandbox has no)/,
+    );
+    expect(verbs(calls)).toEqual([]);
+  });
+});
+
+describe('the front door over time, for real, against a stand-in gcloud', () => {
+  let standIn: StandIn;
+  let built: Project;
+  beforeAll(() => {
+    standIn = new StandIn();
+    expect(standIn.run({ AUTH_DOMAIN }).run.status).toBe(0);
+    built = standIn.project();
+  });
+  afterEach(() => standIn.restore(built));
+  afterAll(() => standIn.remove());
+
+  test('a push without AUTH_DOMAIN after it was built stops before any change, naming AUTH_DOMAIN', () => {
+    const dry = standIn.dryRun({});
+    const { run, calls } = standIn.run({});
+    expect(run.status).toBe(2);
+    expect(run.stderr.trimEnd().split('\n')).toEqual([
+      expect.stringMatching(/^deploy\.sh: a front door exists in mlab-sandbox \(URL map token-exchange\).*AUTH_DOMAIN/),
+    ]);
+    expect(calls.map((call) => call.args.slice(0, 3).join(' '))).toEqual(['compute url-maps list']);
+    expect(changed(built, standIn.project())).toEqual({});
+    expect(standIn.replay(dry, built)).toEqual({ status: 2, stderr: run.stderr, calls });
+  });
+
+  test('a network endpoint group of the 1st-gen type is detached, deleted, made again of the Cloud Run type', () => {
+    // What the deploy.sh before this one made: the groups named the function, not its service.
+    for (const [fn, name] of [
+      ['exchangeIntegration', 'token-exchange-integration'],
+      ['exchangeAutojoin', 'token-exchange-autojoin'],
+      ['jwks', 'token-exchange-jwks'],
+    ]) {
+      const where = [`--region=us-east1`, '--project=mlab-sandbox'];
+      const backend = ['--global', `--network-endpoint-group=${name}`, '--network-endpoint-group-region=us-east1'];
+      standIn.gcloud('compute', 'backend-services', 'remove-backend', name, ...backend, '--project=mlab-sandbox');
+      standIn.gcloud('compute', 'network-endpoint-groups', 'delete', name, ...where, '--quiet');
+      standIn.gcloud(
+        'compute',
+        'network-endpoint-groups',
+        'create',
+        name,
+        ...where.slice(0, 1),
+        '--network-endpoint-type=serverless',
+        `--cloud-function-name=${fn}`,
+        where[1],
+      );
+      standIn.gcloud('compute', 'backend-services', 'add-backend', name, ...backend, '--project=mlab-sandbox');
+    }
+    const legacy = standIn.project();
+    expect(
+      legacy[`${resourcePath('compute network-endpoint-groups', 'token-exchange-jwks')}/cloudFunction.function`],
+    ).toBe('jwks');
+
+    const dry = standIn.dryRun({ AUTH_DOMAIN });
+    const { run, calls } = standIn.run({ AUTH_DOMAIN });
+    expect(run.stderr).not.toMatch(/deploy\.sh:|ERROR/);
+    expect(run.status).toBe(0);
+    expect(calls).toEqual(standIn.replay(dry, legacy).calls);
+    const neg = (name: string): string[] =>
+      calls
+        .filter((call) => call.args.includes(name) && !call.args.includes('describe'))
+        .map((call) => call.args.slice(1, 3).join(' '));
+    expect(neg('token-exchange-autojoin')).toEqual([
+      'backend-services remove-backend',
+      'network-endpoint-groups delete',
+      'network-endpoint-groups create',
+      'backend-services add-backend',
+      'backend-services update',
+    ]);
+    // As a fresh build makes them: the Cloud Run type, naming each function's service, each in its backend.
+    expect(changed(built, standIn.project())).toEqual({});
+    expect(
+      built[`${resourcePath('compute network-endpoint-groups', 'token-exchange-integration')}/cloudRun.service`],
+    ).toBe('exchangeintegration');
+    // And the run after that changes nothing.
+    const again = standIn.run({ AUTH_DOMAIN });
+    expect(verbs(again.calls).filter((verb) => CHANGES.test(verb))).toEqual([]);
+  });
+
+  test('closing ingress waits for the certificate; then it changes the functions’ ingress and nothing else', () => {
+    const closing = { AUTH_DOMAIN, INGRESS: 'internal-and-gclb' };
+    const refused = standIn.run(closing);
+    expect(refused.run.status).toBe(2);
+    expect(refused.run.stderr).toMatch(/^deploy\.sh: INGRESS=internal-and-gclb closes .* is not ACTIVE/);
+    expect(verbs(refused.calls)).toEqual([]);
+
+    // Google issued it once the CNAME resolved.
+    const certificate = resourcePath(
+      'certificate-manager certificates',
+      'token-exchange-auth-mlab-sandbox-measurementlab-net',
+    );
+    const active = { ...built, [`${certificate}/managed.state`]: 'ACTIVE' };
+    standIn.restore(active);
+    const dry = standIn.dryRun(closing);
+    const { run, calls } = standIn.run(closing);
+    expect(run.status).toBe(0);
+    expect(calls).toEqual(standIn.replay(dry, active).calls);
+    expect(changed(active, standIn.project())).toEqual(
+      Object.fromEntries(
+        FUNCTIONS.map((name) => [
+          `${resourcePath('functions', name)}/flag--ingress-settings`,
+          ['all', 'internal-and-gclb'],
+        ]),
+      ),
+    );
   });
 });
 

@@ -46,6 +46,17 @@ function route(map: UrlMap, host: string, path: string): string | undefined {
   return paths.pathRules.find((rule) => rule.paths.includes(path))?.service ?? paths.defaultService;
 }
 
+/** The `"$(gcloud functions describe …)"` a network endpoint group's create line reads its service from. */
+const serviceOf = (fn: string): string =>
+  `"$(gcloud functions describe ${fn} --gen2 --region=us-east1 --project=mlab-sandbox ` +
+  `--format='value(serviceConfig.service.basename())')"`;
+
+const NEGS: Array<[string, string]> = [
+  ['exchangeIntegration', 'token-exchange-integration'],
+  ['exchangeAutojoin', 'token-exchange-autojoin'],
+  ['jwks', 'token-exchange-jwks'],
+];
+
 describe('deploy.sh --dry-run with AUTH_DOMAIN', () => {
   const run = deploy(['--dry-run'], { ...SETTINGS, AUTH_DOMAIN });
   const line = (prefix: string): string => commandLine(run, prefix);
@@ -57,41 +68,71 @@ describe('deploy.sh --dry-run with AUTH_DOMAIN', () => {
     const dashboard = run.lines.findIndex((l) => l.includes('| gcloud monitoring dashboards create '));
     expect(dashboard).toBeGreaterThan(index('gcloud functions deploy jwks '));
     expect(index('gcloud compute network-endpoint-groups create')).toBeGreaterThan(dashboard);
-    // the functions' own URLs no longer answer from outside
-    expect(run.stdout).not.toContain('gcloud functions describe');
+    // the functions' own URLs are not the way in any more
+    expect(run.lines.filter((l) => l.startsWith('gcloud functions describe'))).toEqual([]);
   });
 
-  test.each(FUNCTIONS)('%s takes traffic only from the load balancer, still without a Google identity', (name) => {
-    const f = flags(line(`gcloud functions deploy ${name} `));
-    expect(f.get('--ingress-settings')).toBe('internal-and-gclb');
-    expect(f.get('--allow-unauthenticated')).toBe(true);
-  });
+  test.each(FUNCTIONS)(
+    '%s stays open at its own URL until INGRESS=internal-and-gclb closes it, still without a Google identity',
+    (name) => {
+      const f = flags(line(`gcloud functions deploy ${name} `));
+      expect(f.get('--ingress-settings')).toBe('all');
+      expect(f.get('--allow-unauthenticated')).toBe(true);
+      const closing = deploy(['--dry-run'], { ...SETTINGS, AUTH_DOMAIN, INGRESS: 'internal-and-gclb' });
+      expect(flags(commandLine(closing, `gcloud functions deploy ${name} `)).get('--ingress-settings')).toBe(
+        'internal-and-gclb',
+      );
+    },
+  );
 
-  test.each([
-    ['exchangeIntegration', 'token-exchange-integration'],
-    ['exchangeAutojoin', 'token-exchange-autojoin'],
-    ['jwks', 'token-exchange-jwks'],
-  ])(
-    '%s: a serverless network endpoint group in its region, in a global backend service of the same name',
+  test.each(NEGS)(
+    '%s: a serverless network endpoint group of the Cloud Run type, naming the service the deployed function reports',
     (fn, name) => {
-      const neg = flags(line(`gcloud compute network-endpoint-groups create ${name} `));
-      expect(neg.get('--network-endpoint-type')).toBe('serverless');
-      expect(neg.get('--cloud-function-name')).toBe(fn);
-      expect(neg.get('--region')).toBe('us-east1');
+      const create =
+        `gcloud compute network-endpoint-groups create ${name} --region=us-east1 --network-endpoint-type=serverless ` +
+        `--cloud-run-service=${serviceOf(fn)} --project=mlab-sandbox`;
       expect(run.lines[index(`gcloud compute network-endpoint-groups create ${name} `) - 1]).toBe(
         `${CHECK}gcloud compute network-endpoint-groups describe ${name} --region=us-east1 --project=mlab-sandbox`,
       );
+      expect(line(`gcloud compute network-endpoint-groups create ${name} `)).toBe(create);
+      expect(run.stdout).not.toContain('--cloud-function-name');
       const backend = flags(line(`gcloud compute backend-services create ${name} `));
       expect(backend.get('--global')).toBe(true);
       expect(backend.get('--load-balancing-scheme')).toBe('EXTERNAL_MANAGED');
       const add = flags(line(`gcloud compute backend-services add-backend ${name} `));
       expect(add.get('--network-endpoint-group')).toBe(name);
       expect(add.get('--network-endpoint-group-region')).toBe('us-east1');
-      // Added only when the backend service does not list that group yet.
-      expect(run.lines[index(`gcloud compute backend-services add-backend ${name} `) - 1]).toBe(
-        `${CHECK}gcloud compute backend-services describe ${name} --global --project=mlab-sandbox ` +
-          `--format='value(backends[].group)' | grep -q '/networkEndpointGroups/${name}$'`,
-      );
+      // Added only when the backend service does not list that group yet (gcloud joins them with ";").
+      const holds =
+        `gcloud compute backend-services describe ${name} --global --project=mlab-sandbox ` +
+        `--format='value(backends[].group)' | grep -Eq '/networkEndpointGroups/${name}(;|$)'`;
+      expect(run.lines[index(`gcloud compute backend-services add-backend ${name} `) - 1]).toBe(`${CHECK}${holds}`);
+    },
+  );
+
+  test.each(NEGS)(
+    '%s: a group found of the 1st-gen type is replaced, under "when found": detached, deleted, made again, re-added',
+    (_, name) => {
+      const firstGen =
+        `gcloud compute network-endpoint-groups describe ${name} --region=us-east1 --project=mlab-sandbox ` +
+        `--format='value(cloudFunction.function)' | grep -q .`;
+      const holds =
+        `gcloud compute backend-services describe ${name} --global --project=mlab-sandbox ` +
+        `--format='value(backends[].group)' | grep -Eq '/networkEndpointGroups/${name}(;|$)'`;
+      const at = run.lines.indexOf(`${CHECK}${firstGen} && ${holds}`);
+      expect(at).toBeGreaterThan(index(`gcloud compute backend-services create ${name} `));
+      expect(run.lines.slice(at, at + 7)).toEqual([
+        `${CHECK}${firstGen} && ${holds}`,
+        `${WHEN_FOUND}gcloud compute backend-services remove-backend ${name} --global ` +
+          `--network-endpoint-group=${name} --network-endpoint-group-region=us-east1 --project=mlab-sandbox`,
+        `${CHECK}${firstGen}`,
+        `${WHEN_FOUND}gcloud compute network-endpoint-groups delete ${name} --region=us-east1 ` +
+          '--project=mlab-sandbox --quiet',
+        `${WHEN_FOUND}${line(`gcloud compute network-endpoint-groups create ${name} `)}`,
+        // then the add-backend finds the group missing from its backend service and adds it again
+        `${CHECK}${holds}`,
+        line(`gcloud compute backend-services add-backend ${name} `),
+      ]);
     },
   );
 
@@ -110,11 +151,13 @@ describe('deploy.sh --dry-run with AUTH_DOMAIN', () => {
   test('each function of shared/platform/functions.ts, and only those, answers its Go service path', () => {
     const map = urlMap(run, 'token-exchange');
     const negs = run.lines.filter((l) => l.startsWith('gcloud compute network-endpoint-groups create '));
-    const functionOf = (backend: string | undefined): unknown => {
+    const functionOf = (backend: string | undefined): string | undefined => {
       const name = backend?.slice(BACKEND.length);
-      return flags(line(`gcloud compute network-endpoint-groups create ${name} `)).get('--cloud-function-name');
+      return /gcloud functions describe (\S+) /.exec(
+        line(`gcloud compute network-endpoint-groups create ${name} `),
+      )?.[1];
     };
-    expect(negs.map((l) => flags(l).get('--cloud-function-name'))).toEqual([...FUNCTION_NAMES]);
+    expect(negs.map((l) => /gcloud functions describe (\S+) /.exec(l)?.[1])).toEqual([...FUNCTION_NAMES]);
     for (const name of FUNCTION_NAMES) {
       expect([name, functionOf(route(map, AUTH_DOMAIN, FUNCTIONS_BY_NAME[name].goServicePath))]).toEqual([name, name]);
     }
@@ -163,8 +206,8 @@ describe('deploy.sh --dry-run with AUTH_DOMAIN', () => {
     },
   );
 
-  test('ends with what to do in DNS, in order: the CNAME, the certificate state to wait for, then the A record', () => {
-    const tail = run.lines.slice(-4);
+  test('ends with what to do next, in order: the CNAME, the certificate, the A record, then ingress', () => {
+    const tail = run.lines.slice(-5);
     expect(tail[0]).toMatch(
       new RegExp(
         `^gcloud certificate-manager dns-authorizations describe ${CERT} ` +
@@ -176,24 +219,27 @@ describe('deploy.sh --dry-run with AUTH_DOMAIN', () => {
     expect(tail[3]).toBe(
       `echo 'front door: https://${AUTH_DOMAIN}/v0/token/integration https://${AUTH_DOMAIN}/v0/token/autojoin https://${AUTH_DOMAIN}/.well-known/jwks.json https://${AUTH_DOMAIN}/health'`,
     );
+    expect(tail[4]).toMatch(/^echo 'ingress: all, .*deploy again with INGRESS=internal-and-gclb'$/);
+    const closing = deploy(['--dry-run'], { ...SETTINGS, AUTH_DOMAIN, INGRESS: 'internal-and-gclb' });
+    expect(closing.lines[closing.lines.length - 1]).toMatch(/^echo 'front door: /);
   });
 
-  test(
-    'Cloud Armor bans a client IP above 600 requests a minute ' +
-      'for 5 minutes, answering 429, on the exchange backends only',
-    () => {
-      expect(flags(line('gcloud compute security-policies create token-exchange-edge ')).get('--type')).toBe(
-        'CLOUD_ARMOR',
-      );
-      const rule = line('gcloud compute security-policies rules create 1000 ');
+  test.each([
+    ['token-exchange-edge', '600', '60', '300'],
+    ['token-exchange-edge-jwks', '1200', '60', '60'],
+  ])(
+    'Cloud Armor policy %s bans a client IP above %s requests per %s s for %s s, answering 429',
+    (policy, ...limit) => {
+      expect(flags(line(`gcloud compute security-policies create ${policy} `)).get('--type')).toBe('CLOUD_ARMOR');
+      const rule = line(`gcloud compute security-policies rules create 1000 --security-policy=${policy} `);
       const f = flags(rule);
       expect(Object.fromEntries([...f].filter(([name]) => name !== '--description'))).toEqual({
-        '--security-policy': 'token-exchange-edge',
+        '--security-policy': policy,
         '--src-ip-ranges': '*',
         '--action': 'rate-based-ban',
-        '--rate-limit-threshold-count': '600',
-        '--rate-limit-threshold-interval-sec': '60',
-        '--ban-duration-sec': '300',
+        '--rate-limit-threshold-count': limit[0],
+        '--rate-limit-threshold-interval-sec': limit[1],
+        '--ban-duration-sec': limit[2],
         '--conform-action': 'allow',
         '--exceed-action': 'deny-429',
         '--enforce-on-key': 'IP',
@@ -203,32 +249,44 @@ describe('deploy.sh --dry-run with AUTH_DOMAIN', () => {
       expect(run.lines[run.lines.indexOf(rule) + 1]).toBe(
         `${WHEN_FOUND}${rule.replace(' rules create ', ' rules update ')}`,
       );
-      const attached = run.lines.filter(
-        (l) =>
-          l.includes('--security-policy=token-exchange-edge') &&
-          l.startsWith('gcloud compute backend-services update '),
-      );
-      expect(attached.map((l) => l.split(' ')[4])).toEqual(['token-exchange-integration', 'token-exchange-autojoin']);
     },
   );
 
-  test('the edge limit follows its settings', () => {
+  test('every backend has a policy, since a rate-based rule counts per backend: jwks its own', () => {
+    const attached = run.lines
+      .filter((l) => l.startsWith('gcloud compute backend-services update '))
+      .map((l) => [l.split(' ')[4], flags(l).get('--security-policy')]);
+    expect(attached).toEqual([
+      ['token-exchange-integration', 'token-exchange-edge'],
+      ['token-exchange-autojoin', 'token-exchange-edge'],
+      ['token-exchange-jwks', 'token-exchange-edge-jwks'],
+    ]);
+  });
+
+  test('the edge limits follow their settings, each backend its own', () => {
     const tuned = deploy(['--dry-run'], {
       ...SETTINGS,
       AUTH_DOMAIN,
       EDGE_RATE_LIMIT_COUNT: '3000',
       EDGE_RATE_LIMIT_INTERVAL_SECONDS: '600',
       EDGE_BAN_SECONDS: '60',
+      EDGE_JWKS_RATE_LIMIT_COUNT: '10000',
+      EDGE_JWKS_RATE_LIMIT_INTERVAL_SECONDS: '10',
+      EDGE_JWKS_BAN_SECONDS: '30',
     });
-    const f = flags(commandLine(tuned, 'gcloud compute security-policies rules create 1000 '));
-    expect([
-      f.get('--rate-limit-threshold-count'),
-      f.get('--rate-limit-threshold-interval-sec'),
-      f.get('--ban-duration-sec'),
-    ]).toEqual(['3000', '600', '60']);
+    const limit = (policy: string): unknown[] => {
+      const f = flags(
+        commandLine(tuned, `gcloud compute security-policies rules create 1000 --security-policy=${policy} `),
+      );
+      return ['--rate-limit-threshold-count', '--rate-limit-threshold-interval-sec', '--ban-duration-sec'].map((name) =>
+        f.get(name),
+      );
+    };
+    expect(limit('token-exchange-edge')).toEqual(['3000', '600', '60']);
+    expect(limit('token-exchange-edge-jwks')).toEqual(['10000', '10', '30']);
   });
 
-  test('a resource is created only where a look-up precedes it; only what can change is updated', () => {
+  test('a resource is created only where a look-up precedes it; only what can change is updated or replaced', () => {
     const unchecked = run.lines.filter(
       (l, i) =>
         / (create|add-backend) /.test(l.split('|').pop() as string) &&
@@ -236,13 +294,22 @@ describe('deploy.sh --dry-run with AUTH_DOMAIN', () => {
         !run.lines[i - 1].startsWith(CHECK),
     );
     expect(unchecked).toEqual([]);
+    const replaced = [
+      'backend-services remove-backend',
+      'network-endpoint-groups delete',
+      'network-endpoint-groups create',
+    ];
     expect(
-      run.lines.filter((l) => l.startsWith(WHEN_FOUND)).map((l) => /gcloud (\S+ \S+ (?:rules )?update)/.exec(l)?.[1]),
+      run.lines
+        .filter((l) => l.startsWith(WHEN_FOUND))
+        .map((l) => /gcloud (\S+ \S+ (?:rules )?(?:update|remove-backend|delete|create))/.exec(l)?.[1]),
     ).toEqual([
       'logging metrics update',
       'logging metrics update',
       'monitoring dashboards update',
       'compute security-policies rules update',
+      'compute security-policies rules update',
+      ...NEGS.flatMap(() => replaced.map((verb) => `compute ${verb}`)),
     ]);
   });
 });

@@ -436,7 +436,10 @@ describe('createExchangeHandler: a good key', () => {
 
   it('integration: one ok line with integration_id, key_id and tier', async () => {
     const key = newKey('integration');
-    verifier.answer = { ok: true, key: { kind: 'integration', ownerId: key.ownerId, keyId: key.keyId, tier: TIER, record: RECORD } };
+    verifier.answer = {
+      ok: true,
+      key: { kind: 'integration', ownerId: key.ownerId, keyId: key.keyId, tier: TIER, record: RECORD },
+    };
     await postKey('integration', key.apiKey);
     const line = theLogLine();
     expect(line).toMatchObject({
@@ -456,7 +459,10 @@ describe('createExchangeHandler: a good key', () => {
 
   it('autojoin: one ok line with org and key_id, no tier', async () => {
     const key = newKey('autojoin');
-    verifier.answer = { ok: true, key: { kind: 'autojoin', ownerId: key.ownerId, keyId: key.keyId, tier: TIER, record: RECORD } };
+    verifier.answer = {
+      ok: true,
+      key: { kind: 'autojoin', ownerId: key.ownerId, keyId: key.keyId, tier: TIER, record: RECORD },
+    };
     await postKey('autojoin', key.apiKey);
     const line = theLogLine();
     expect(line).toMatchObject({
