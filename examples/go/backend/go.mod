@@ -1,0 +1,3 @@
+module example.com/mlab-token-backend
+
+go 1.19
