@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the three Cloud Functions and deploys them with gcloud (2nd gen, nodejs24), creates
-# or updates the log-based metrics made from their log lines and the operators' dashboard, and,
-# with AUTH_DOMAIN set, the front door: one HTTPS host at the Go service's paths, behind an
-# external Application Load Balancer with a Cloud Armor rate limit per client IP on each backend.
+# or updates the log-based metrics made from their log lines, the operators' dashboard and the
+# alert policies over them, and, with AUTH_DOMAIN set, the front door: one HTTPS host at the Go
+# service's paths, behind an external Application Load Balancer with a Cloud Armor rate limit per
+# client IP on each backend.
 #
 #   scripts/deploy/deploy.sh [--dry-run] [--skip-build] [--help]
 #
@@ -33,6 +34,16 @@
 #                         passed to the functions when set (the README's Configuration table)
 #   BUILD_SERVICE_ACCOUNT [unset] Cloud Build's identity for the builds (email)
 #   METRIC_PREFIX         [token_exchange] names of the log-based metrics
+#   ALERT_NOTIFICATION_CHANNELS [unset: none] where the alert policies notify: channel resource
+#                         names, comma-separated, each projects/<project>/notificationChannels/<id>
+#                         (`gcloud beta monitoring channels list --format='value(name,displayName)'`)
+#   The alert policies, scripts/deploy/alerts/*.json, fire when, over 5 minutes:
+#   ALERT_5XX_PERCENT     [5] more than this percent of one function's answers are 5xx (above 0,
+#                         at most 100, up to two decimals)
+#   ALERT_LATENCY_P99_MS  [1000] one exchange function's p99 latency_ms is above this
+#   ALERT_EDGE_429_COUNT  [300] the front door answers more 429s than this, all paths together
+#                         (with AUTH_DOMAIN only; 0: any 429)
+#   and on any signing-unavailable answer, whatever these say.
 #   AUTH_DOMAIN           [unset] the front door's host, e.g. auth.mlab-sandbox.measurementlab.net.
 #                         Set: the load balancer, its certificate and Cloud Armor are created or
 #                         updated, and FORWARDED_FOR_HOP, unless set, stays 2 (the load balancer
@@ -108,6 +119,10 @@ EDGE_BAN_SECONDS="${EDGE_BAN_SECONDS:-300}"
 EDGE_JWKS_RATE_LIMIT_COUNT="${EDGE_JWKS_RATE_LIMIT_COUNT:-1200}"
 EDGE_JWKS_RATE_LIMIT_INTERVAL_SECONDS="${EDGE_JWKS_RATE_LIMIT_INTERVAL_SECONDS:-60}"
 EDGE_JWKS_BAN_SECONDS="${EDGE_JWKS_BAN_SECONDS:-60}"
+ALERT_NOTIFICATION_CHANNELS="${ALERT_NOTIFICATION_CHANNELS:-}"
+ALERT_5XX_PERCENT="${ALERT_5XX_PERCENT:-5}"
+ALERT_LATENCY_P99_MS="${ALERT_LATENCY_P99_MS:-1000}"
+ALERT_EDGE_429_COUNT="${ALERT_EDGE_429_COUNT:-300}"
 # Google's maximum for a rate-based ban rule's count: "The minimum value is 1 request and the
 # maximum value is 10,000 requests" (Cloud Armor, rate limiting overview). A larger count would
 # pass gcloud's parser and fail at the API, in the middle of a deploy.
@@ -149,6 +164,21 @@ for edge in EDGE EDGE_JWKS; do
   v="${edge}_BAN_SECONDS"
   [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || fail "$v must be a whole number above 0, got ${!v}"
 done
+# The alerts' settings too, AUTH_DOMAIN or not. Each lands in a policy's JSON through sed, so
+# nothing but the shapes below may get through (no quote, comma, | or &).
+alert_channels=''
+if [ -n "$ALERT_NOTIFICATION_CHANNELS" ]; then
+  IFS=, read -ra channels <<< "$ALERT_NOTIFICATION_CHANNELS,"
+  for channel in "${channels[@]}"; do
+    [[ "$channel" =~ ^projects/[a-z0-9][a-z0-9.:-]*/notificationChannels/[A-Za-z0-9_-]+$ ]] \
+      || fail "ALERT_NOTIFICATION_CHANNELS must be channel names, comma-separated without spaces, each projects/<project>/notificationChannels/<id>, got '$ALERT_NOTIFICATION_CHANNELS'"
+    alert_channels+="${alert_channels:+, }\"$channel\""
+  done
+fi
+[[ "$ALERT_5XX_PERCENT" =~ ^[0-9]{1,3}(\.[0-9]{1,2})?$ ]] && awk "BEGIN { exit !($ALERT_5XX_PERCENT > 0 && $ALERT_5XX_PERCENT <= 100) }" \
+  || fail "ALERT_5XX_PERCENT must be a percentage above 0 and at most 100, such as 5 or 0.5 (at most two decimals), got $ALERT_5XX_PERCENT"
+[[ "$ALERT_LATENCY_P99_MS" =~ ^[1-9][0-9]{0,5}$ ]] || fail "ALERT_LATENCY_P99_MS must be a whole number of milliseconds above 0, got $ALERT_LATENCY_P99_MS"
+[[ "$ALERT_EDGE_429_COUNT" =~ ^(0|[1-9][0-9]{0,8})$ ]] || fail "ALERT_EDGE_429_COUNT must be a whole number (0 alerts on any 429), got $ALERT_EDGE_429_COUNT"
 
 # The functions, in deploy order: shared/platform/functions.json's names (a unit test compares).
 functions=(exchangeIntegration exchangeAutojoin jwks)
@@ -241,6 +271,10 @@ expect "$(quote gcloud secrets versions describe "$SIGNING_KEY_VERSION" --secret
   "SIGNING_KEY_VERSION=$SIGNING_KEY_VERSION names no enabled version of $SIGNING_KEY_SECRET: $version_fix"
 expect "$(quote gcloud firestore databases describe --database='(default)' "$p" --format='value(type)') | grep -qx DATASTORE_MODE" \
   "$PROJECT_ID has no (default) database in Datastore mode, or this identity cannot read its metadata: create it (README, Build and deploy, step 2)"
+# The alert policies are found again by a list (Monitoring numbers them itself), and a create
+# makes a second policy where one exists: so the list must work before the deploy relies on it.
+expect "$(quote gcloud alpha monitoring policies list "$p" --limit=1 --format='value(name)')" \
+  "alert policies in $PROJECT_ID could not be listed (that needs the Cloud Monitoring API and monitoring.alertPolicies.list, in roles/monitoring.alertPolicyEditor): without the list a deploy could not tell the policies it made from none, and would make them again"
 if [ "$INGRESS" = internal-and-gclb ]; then
   # Closing ingress in the run that first builds the front door would cut every caller off
   # until DNS moves, and a failure later in that run would leave the functions reachable from
@@ -250,6 +284,17 @@ if [ "$INGRESS" = internal-and-gclb ]; then
 fi
 
 if $build; then step "$(quote npm run build)"; fi
+
+# Log-based metrics (what the Go service's Prometheus gave): created, or updated if present.
+# Before the functions: they need nothing of them, and Monitoring may take minutes to accept a
+# new metric in an alert policy (below), which the functions' first builds give it.
+for metric in requests latency; do
+  name="${METRIC_PREFIX}_$metric"
+  file="scripts/deploy/metrics/token_exchange_$metric.json"
+  target="$(quote "$name" --project="$PROJECT_ID" --config-from-file="$file")"
+  ensure "$(quote gcloud logging metrics describe "$name" --project="$PROJECT_ID")" \
+    "gcloud logging metrics create $target" "gcloud logging metrics update $target"
+done
 
 deploy() {
   local name="$1" prefix="$2" memory="$3" cpu="$4" concurrency="$5" min="$6" max="$7"
@@ -284,15 +329,6 @@ deploy exchangeIntegration INTEGRATION 512Mi 1 16 1 100
 deploy exchangeAutojoin AUTOJOIN 512Mi 1 16 0 20
 deploy jwks JWKS 256Mi 1 80 0 20
 
-# Log-based metrics (what the Go service's Prometheus gave): created, or updated if present.
-for metric in requests latency; do
-  name="${METRIC_PREFIX}_$metric"
-  file="scripts/deploy/metrics/token_exchange_$metric.json"
-  target="$(quote "$name" --project="$PROJECT_ID" --config-from-file="$file")"
-  ensure "$(quote gcloud logging metrics describe "$name" --project="$PROJECT_ID")" \
-    "gcloud logging metrics create $target" "gcloud logging metrics update $target"
-done
-
 # The operators' dashboard, scripts/deploy/metrics/dashboard.json, under a fixed id so a rerun finds
 # it: the id goes into the definition on the way to gcloud (with the metrics' prefix, when it
 # is not the default), and an update carries the etag it read just before, as the API requires.
@@ -305,6 +341,36 @@ fi
 ensure "$(quote gcloud monitoring dashboards describe "$dashboard" --project="$PROJECT_ID")" \
   "$(quote sed -e "1s|^{|{\"name\": \"$dashboard_name\", |" "${dashboard_sed[@]}" scripts/deploy/metrics/dashboard.json) | $(quote gcloud monitoring dashboards create --project="$PROJECT_ID" --config-from-file=-)" \
   "sed -e \"1s|^{|{\\\"name\\\": \\\"$dashboard_name\\\", \\\"etag\\\": \\\"\$($(quote gcloud monitoring dashboards describe "$dashboard" --project="$PROJECT_ID" --format='value(etag)'))\\\", |\" $(quote "${dashboard_sed[@]}" scripts/deploy/metrics/dashboard.json) | $(quote gcloud monitoring dashboards update "$dashboard" --project="$PROJECT_ID" --config-from-file=-)"
+
+# The alert policies, scripts/deploy/alerts/<id>.json, through `gcloud alpha monitoring
+# policies`: gcloud 528 has alert policies only there (no GA or beta group), and the other way,
+# the Monitoring REST API by curl, would need an access token and JSON handling that the rest of
+# this deploy does without. Monitoring numbers a policy itself, so each file carries the user
+# label token_exchange_alert=<id>, by which a rerun finds it. On the way to gcloud, sed puts in
+# the metrics' prefix (as for the dashboard), the threshold from its setting and the
+# notification channels. An update replaces the whole policy, but keeps its condition's name:
+# Monitoring would otherwise delete the condition and make a new one, on every deploy.
+alert_sed=("${dashboard_sed[@]}")
+if [ -n "$alert_channels" ]; then
+  alert_sed+=(-e "s|\"notificationChannels\": \[]|\"notificationChannels\": [$alert_channels]|")
+fi
+# alert <id> <threshold>
+alert() {
+  local file="scripts/deploy/alerts/$1.json"
+  local sed_args=("${alert_sed[@]}" -e "s|\"thresholdValue\": [0-9][0-9.]*|\"thresholdValue\": $2|")
+  local list=(gcloud alpha monitoring policies list "$p" --filter="userLabels.token_exchange_alert=$1")
+  # A create on a project's first deploy can come before Monitoring accepts the new log-based
+  # metrics (Google: "If a metric was created recently, it could take up to 10 minutes to become
+  # available"): that answer, and only that one, is tried again, a minute apart, 10 times at most.
+  ensure "$(quote "${list[@]}" --format='value(name)') | grep -q ." \
+    "tries=0; until out=\"\$($(quote sed "${sed_args[@]}" "$file") | $(quote gcloud alpha monitoring policies create "$p" --policy-from-file=-) 2>&1)\"; do [[ \"\$out\" == *'Cannot find metric'* ]] && [ \$((tries += 1)) -lt 10 ] || { printf '%s\n' \"\$out\" >&2; exit 1; }; echo 'Monitoring does not know the new metrics yet; trying again in 60 s' >&2; sleep 60; done" \
+    "condition=\"\$($(quote "${list[@]}" --format='value(conditions[0].name)' --limit=1))\" && sed -e \"s|\\\"conditionThreshold\\\": {|\\\"name\\\": \\\"\$condition\\\", &|\" $(quote "${sed_args[@]}" "$file") | gcloud alpha monitoring policies update \"\${condition%/conditions/*}\" $(quote "$p" --policy-from-file=-)"
+}
+alert server_errors "$(awk "BEGIN { print $ALERT_5XX_PERCENT / 100 }")"
+alert signing_unavailable 0 # any
+alert latency_p99 "$ALERT_LATENCY_P99_MS"
+# The load balancer's own count: Cloud Armor's 429s never reach a function's log.
+if [ -n "$AUTH_DOMAIN" ]; then alert edge_429 "$ALERT_EDGE_429_COUNT"; fi
 
 if [ -n "$AUTH_DOMAIN" ]; then
   # The front door: the Go service's four paths on one host. The functions stay in REGION; the
@@ -423,8 +489,8 @@ for entry in "${steps[@]}"; do
     esac
     continue
   fi
-  if [[ "$line" == "gcloud functions deploy "* ]] && ! ${checked:-false}; then
-    # After the build, before the first deploy: every bundle must be there.
+  if ! ${checked:-false} && [ "$kind" != check ] && [ "$kind" != require ] && [ "$line" != "npm run build" ]; then
+    # After the preflight and the build, before the first change: every bundle must be there.
     for name in "${functions[@]}"; do
       [ -f "dist/$name/index.js" ] || fail "dist/$name/index.js is missing: run npm run build (or drop --skip-build)"
     done

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
   cpSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -149,9 +150,11 @@ export class StandIn {
   constructor() {
     mkdirSync(join(this.work, 'scripts', 'deploy'), { recursive: true });
     cpSync(join(ROOT, 'scripts', 'deploy', 'deploy.sh'), this.script);
-    cpSync(join(ROOT, 'scripts', 'deploy', 'metrics'), join(this.work, 'scripts', 'deploy', 'metrics'), {
-      recursive: true,
-    });
+    for (const folder of ['metrics', 'alerts']) {
+      cpSync(join(ROOT, 'scripts', 'deploy', folder), join(this.work, 'scripts', 'deploy', folder), {
+        recursive: true,
+      });
+    }
     for (const name of FUNCTIONS) {
       mkdirSync(join(this.work, 'dist', name), { recursive: true });
       writeFileSync(join(this.work, 'dist', name, 'index.js'), '');
@@ -159,6 +162,10 @@ export class StandIn {
     mkdirSync(join(this.work, 'bin'));
     cpSync(join(__dirname, 'gcloudStandIn.sh'), join(this.work, 'bin', 'gcloud'));
     chmodSync(join(this.work, 'bin', 'gcloud'), 0o755);
+    // A `sleep` that notes how long it was asked to wait, and returns at once: the deploy waits
+    // between tries of an alert policy's create, and a test of that should not take minutes.
+    writeFileSync(join(this.work, 'bin', 'sleep'), '#!/bin/sh\necho "$*" >> "$GCLOUD_LOG.sleep"\n');
+    chmodSync(join(this.work, 'bin', 'sleep'), 0o755);
     this.restore({
       [`${resourcePath('iam service-accounts', 'token-exchange@mlab-sandbox.iam.gserviceaccount.com')}/`]: '',
       [`${resourcePath('secrets', 'token-exchange-signing-key')}/`]: '',
@@ -167,8 +174,11 @@ export class StandIn {
     });
   }
 
-  /** deploy.sh for real (--skip-build), against the stand-in and the project as it is now. */
-  run(env: Record<string, string>, args: string[] = ['--skip-build']): { run: Run; calls: Call[] } {
+  /**
+   * deploy.sh for real (--skip-build), against the stand-in and the project as it is now; with
+   * the seconds of each `sleep` it asked for.
+   */
+  run(env: Record<string, string>, args: string[] = ['--skip-build']): { run: Run; calls: Call[]; sleeps: string[] } {
     const log = this.newLog('gcloud');
     const run = deploy(
       args,
@@ -176,7 +186,8 @@ export class StandIn {
       this.script,
       this.path,
     );
-    return { run, calls: readCalls(log) };
+    const sleeps = existsSync(`${log}.sleep`) ? readFileSync(`${log}.sleep`, 'utf8').trimEnd().split('\n') : [];
+    return { run, calls: readCalls(log), sleeps };
   }
 
   /**

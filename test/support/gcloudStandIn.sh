@@ -7,10 +7,16 @@
 # cloudFunction.function) and per network endpoint group a backend service holds
 # (backend:<group>). Like the API, it refuses to create what exists, to change or delete what
 # does not, to add a backend twice, to delete a group a backend service holds, and a serverless
-# group without a target. Builtins only where it can (bar cat and base64 for the few calls that
-# read stdin): it runs about a hundred times a deploy.
+# group without a target. Alert policies, which Monitoring numbers itself, it keeps under their
+# user label token_exchange_alert (what a deploy finds them by), named
+# projects/<project>/alertPolicies/<label>, each with one condition, …/conditions/1; it refuses a
+# create naming a condition, and an update not naming that one (Monitoring would replace the
+# condition). With GCLOUD_METRICS_LAG=<n>, the first n policy creates of a run fail as Monitoring
+# answers while it does not yet know a new log-based metric. Builtins only where it can (bar cat,
+# base64 and grep for the few calls that read stdin or count): it runs about a hundred times a
+# deploy.
 raw=
-if [[ " $* " == *" --config-from-file=- "* || "$2 $3" == "url-maps import" ]]; then raw="$(cat; echo .)"; raw="${raw%.}"; fi
+if [[ " $* " == *" --config-from-file=- "* || " $* " == *" --policy-from-file=- "* || "$2 $3" == "url-maps import" ]]; then raw="$(cat; echo .)"; raw="${raw%.}"; fi
 entry=; for a in "$@"; do entry+="$a"$'\x1f'; done
 stdin=; if [ -n "$raw" ]; then stdin="$(printf %s "$raw" | base64 -w0)"; fi
 # One write: concurrent calls in a pipeline do not interleave.
@@ -30,6 +36,10 @@ done
 flag() { local f; for f in "${flags[@]}"; do if [[ "$f" == "--$1="* ]]; then printf '%s' "${f#*=}"; return 0; fi; done; return 1; }
 case "$group $verb" in
   "monitoring dashboards create") if [[ "$raw" =~ \"name\":\ \"[^\"]*/([^\"/]+)\" ]]; then name="${BASH_REMATCH[1]}"; fi ;;
+  "alpha monitoring policies create")
+    name=; if [[ "$raw" =~ \"token_exchange_alert\":\ \"([a-z0-9_]+)\" ]]; then name="${BASH_REMATCH[1]}"; fi ;;
+  "alpha monitoring policies list") name="$(flag filter)"; name="${name#userLabels.token_exchange_alert=}" ;;
+  "alpha monitoring policies update") name="${name##*/}" ;;
   "firestore databases "*) name="$(flag database)" ;;
   *" list") name="$(flag filter)"; name="${name#name=}" ;;
 esac
@@ -40,6 +50,7 @@ case "$group" in
 esac
 res="$GCLOUD_STATE/${group// /_}/$name"
 fail() { echo "ERROR: (stand-in gcloud $group $verb) $*" >&2; exit 1; }
+policy() { printf 'projects/%s/alertPolicies/%s' "$(flag project)" "$1"; }
 
 settings() {
   local f key
@@ -77,15 +88,43 @@ case "$verb" in
         field="${format#value(}"; field="${field%)}"
         if [ -f "$res/$field" ]; then echo "$(< "$res/$field")"; fi ;;
     esac ;;
-  list) if [ -d "$res" ]; then echo "${name%@*}"; fi ;;
+  list)
+    if [ "$group" != "alpha monitoring policies" ]; then
+      if [ -d "$res" ]; then echo "${name%@*}"; fi
+    elif [ -z "$name" ]; then
+      for r in "$GCLOUD_STATE/alpha_monitoring_policies"/*; do if [ -d "$r" ]; then policy "${r##*/}"; echo; fi; done
+    elif [ -d "$res" ]; then
+      case "$(flag format)" in
+        "value(name)") policy "$name"; echo ;;
+        "value(conditions[0].name)") policy "$name"; echo /conditions/1 ;;
+        *) fail "no stand-in for --format=$(flag format)" ;;
+      esac
+    fi ;;
   create)
+    if [ "$group" = "alpha monitoring policies" ]; then
+      [ -n "$name" ] || fail "a policy without the user label token_exchange_alert: no deploy could find it again"
+      [[ "$raw" == *'"name": '* ]] && fail "INVALID_ARGUMENT: a new policy names no condition"
+      if [ -n "${GCLOUD_METRICS_LAG:-}" ] \
+        && [ "$(grep -c "^alpha"$'\x1f'"monitoring"$'\x1f'"policies"$'\x1f'"create"$'\x1f' "$GCLOUD_LOG")" -le "$GCLOUD_METRICS_LAG" ]; then
+        fail "NOT_FOUND: Cannot find metric(s) that match type = \"logging.googleapis.com/user/token_exchange_requests\". If a metric was created recently, it could take up to 10 minutes to become available. Please try again soon."
+      fi
+    fi
     [ -d "$res" ] && fail "ALREADY_EXISTS: $name"
     if [ "$group" = "compute network-endpoint-groups" ] && [ -z "$(flag cloud-run-service)$(flag cloud-function-name)" ]; then
       fail "a serverless network endpoint group needs a Cloud Run service or a function"
     fi
     mkdir -p "$res"; settings ;;
   import|deploy) rm -rf "$res"; mkdir -p "$res"; settings ;;
-  update) [ -d "$res" ] || fail "NOT_FOUND: $name"; settings ;;
+  update)
+    [ -d "$res" ] || fail "NOT_FOUND: $name"
+    if [ "$group" = "alpha monitoring policies" ]; then
+      condition="$(policy "$name")/conditions/1"
+      [[ "$raw" =~ ^(.*)\"name\":\ \"([^\"]*)\",\ (.*)$ ]] && [ "${BASH_REMATCH[2]}" = "$condition" ] \
+        || fail "the update does not name the condition $condition: Monitoring would delete it and make another"
+      # Its name is no setting of the policy.
+      raw="${BASH_REMATCH[1]}${BASH_REMATCH[3]}"
+    fi
+    settings ;;
   add-backend)
     neg="$(flag network-endpoint-group)"
     [ -d "$res" ] || fail "NOT_FOUND: $name"

@@ -27,15 +27,17 @@ interface Call {
 
 // Reads stdin before it writes, and writes its entry at once: in `sed "$(gcloud …)" | gcloud …`
 // both calls run together, and their entries must not interleave. A call with --format prints
-// something, so that a look-up's `| grep -q . && gcloud …` reaches its second gcloud too; the
-// service a function reports is its name lowercased, as Google's is.
+// something and succeeds, as a look-up that found something does, so that a look-up's
+// `| grep -q . && gcloud …` or `x="$(gcloud …)" && … gcloud …` reaches its second gcloud too; the
+// service a function reports is its name lowercased, as Google's is. Any other call fails.
 const RECORDING_GCLOUD =
   'gcloud() { local entry="$GCLOUD_LINE"$\'\\x1f\' stdin=; for a in "$@"; do entry+="$a"$\'\\x1f\'; done; ' +
-  'if [[ " $* " == *" --config-from-file=- "* || "$2 $3" == "url-maps import" ]]; ' +
+  'if [[ " $* " == *" --config-from-file=- "* || " $* " == *" --policy-from-file=- "* || ' +
+  '"$2 $3" == "url-maps import" ]]; ' +
   'then stdin="stdin=$(base64 -w0)"; fi; ' +
   'printf \'%s%s\\n\' "$entry" "$stdin" >> "$GCLOUD_LOG"; ' +
   'if [[ "$1 $2 $*" == "functions describe "*"basename()"* ]]; then echo "${3,,}"; ' +
-  'elif [[ " $* " == *" --format="* ]]; then echo recorded; fi; return 1; }';
+  'elif [[ " $* " == *" --format="* ]]; then echo recorded; else return 1; fi; }';
 
 /** The gcloud calls the lines make, as bash splits their words (pipes and $(…) included). */
 function callsOf(lines: string[], work: string): Call[] {
@@ -119,6 +121,17 @@ const READINGS: Array<{ format: string; resource: unknown; single: boolean; read
     reading: 'grep -qx ACTIVE',
     passes: false,
   },
+  // An alert policy the deploy made, listed by its label: found, then not.
+  {
+    format: 'value(name)',
+    resource: [
+      { name: 'projects/mlab-sandbox/alertPolicies/123', userLabels: { token_exchange_alert: 'latency_p99' } },
+    ],
+    single: false,
+    reading: 'grep -q .',
+    passes: true,
+  },
+  { format: 'value(name)', resource: [], single: false, reading: 'grep -q .', passes: false },
   // A network endpoint group of the 1st-gen type, then of the Cloud Run type.
   {
     format: 'value(cloudFunction.function)',
@@ -157,6 +170,24 @@ const FUNCTION = {
 };
 const SERVICE_FORMAT = 'value(serviceConfig.service.basename())';
 
+/** Alert policies as `gcloud alpha monitoring policies list` reads them: the deploy's, and others. */
+const POLICY = (id: number, label?: string): unknown => ({
+  name: `projects/mlab-sandbox/alertPolicies/${id}`,
+  displayName: `policy ${id}`,
+  ...(label === undefined ? {} : { userLabels: { token_exchange_alert: label } }),
+  conditions: [{ name: `projects/mlab-sandbox/alertPolicies/${id}/conditions/${id + 1000}`, displayName: 'c' }],
+});
+const ALERT_POLICIES = [
+  POLICY(1, 'server_errors'),
+  POLICY(2, 'server_errors_old'),
+  POLICY(3, 'old_server_errors'),
+  POLICY(4),
+  POLICY(5, 'latency_p99'),
+  POLICY(6, 'signing_unavailable'),
+  POLICY(7, 'edge_429'),
+];
+const CONDITION_FORMAT = 'value(conditions[0].name)';
+
 describe('every command of the deploy parses in the real gcloud', () => {
   // Every mode, and the settings that change a command's shape: the build identity, a metric
   // prefix that rewrites the dashboard's metric names; the front door, whose dry run also holds
@@ -164,7 +195,11 @@ describe('every command of the deploy parses in the real gcloud', () => {
   // ingress with a secret in another project, named by version number.
   const runs = [
     gcloudLines({ BUILD_SERVICE_ACCOUNT: 'builder@mlab-sandbox.iam.gserviceaccount.com', METRIC_PREFIX: 'te_sandbox' }),
-    gcloudLines({ AUTH_DOMAIN }),
+    gcloudLines({
+      AUTH_DOMAIN,
+      ALERT_NOTIFICATION_CHANNELS:
+        'projects/mlab-sandbox/notificationChannels/1,projects/mlab-sandbox/notificationChannels/2',
+    }),
     gcloudLines({
       AUTH_DOMAIN,
       INGRESS: 'internal-and-gclb',
@@ -180,6 +215,10 @@ describe('every command of the deploy parses in the real gcloud', () => {
   let control: { code: number; stderr: string };
   let rendered: Array<{ code: number; stdout: string; stderr: string }>;
   let formats: string[];
+  let policies: Array<{ id: string; json: string }>;
+  let decoded: Array<{ code: number; stdout: string; stderr: string }>;
+  let filtered: Array<{ filter: string; result: { code: number; stdout: string; stderr: string } }>;
+  let condition: { code: number; stdout: string; stderr: string };
 
   beforeAll(() => {
     config = mkdtempSync(join(tmpdir(), 'gcloud-config-'));
@@ -196,13 +235,36 @@ describe('every command of the deploy parses in the real gcloud', () => {
       // Every other --format the deploy prints with (the operator's tables) renders too.
       ...formats.map((format) => ({ format, resource: {}, single: true })),
     ];
+    // Every alert policy definition sent, created or updated, decoded as Monitoring's AlertPolicy.
+    policies = calls.flatMap((call) =>
+      call.args.slice(0, 3).join(' ') === 'alpha monitoring policies' && call.stdin !== undefined
+        ? [{ id: /"token_exchange_alert": "([a-z0-9_]+)"/.exec(call.stdin)?.[1] ?? '?', json: call.stdin }]
+        : [],
+    );
+    const messages = policies.map(({ json }) => ({ message: 'monitoring/v3/AlertPolicy', json }));
+    // Each --filter a policy look-up uses, over policies with near labels.
+    const filters = [
+      ...new Set(
+        calls.flatMap((call) =>
+          call.args[2] === 'policies' ? call.args.filter((a) => a.startsWith('--filter=')).map((a) => a.slice(9)) : [],
+        ),
+      ),
+    ];
+    const filtering = filters.map((filter) => ({ filter, resources: ALERT_POLICIES }));
     const info = spawnSync('gcloud', ['info', '--format=value(basic.python_location,installation.sdk_root)'], {
       env: emptyConfigEnv(config),
       encoding: 'utf8',
     });
     const [python, sdkRoot] = info.stdout.trim().split('\t') as [string, string];
     const batch = spawnSync(python, [join(__dirname, '..', '..', 'support', 'gcloudBatch.py'), sdkRoot], {
-      input: JSON.stringify([...calls, bad, ...printing]),
+      input: JSON.stringify([
+        ...calls,
+        bad,
+        ...printing,
+        ...messages,
+        ...filtering,
+        { format: CONDITION_FORMAT, resource: [ALERT_POLICIES[4]], single: false },
+      ]),
       env: emptyConfigEnv(config),
       encoding: 'utf8',
       maxBuffer: 64 * 1024 * 1024,
@@ -210,10 +272,15 @@ describe('every command of the deploy parses in the real gcloud', () => {
     });
     expect(batch.stderr).toBe('');
     const results = JSON.parse(batch.stdout) as Array<{ code: number; stdout: string; stderr: string }>;
-    expect(results).toHaveLength(calls.length + 1 + printing.length);
+    expect(results).toHaveLength(calls.length + 1 + printing.length + messages.length + filtering.length + 1);
     parsed = results.slice(0, calls.length);
     control = results[calls.length];
-    rendered = results.slice(calls.length + 1);
+    let at = calls.length + 1;
+    const next = (count: number) => results.slice(at, (at += count));
+    rendered = next(printing.length);
+    decoded = next(messages.length);
+    filtered = next(filtering.length).map((result, i) => ({ filter: filters[i], result }));
+    condition = next(1)[0];
   }, 300_000);
   afterAll(() => {
     rmSync(config, { recursive: true, force: true });
@@ -236,6 +303,10 @@ describe('every command of the deploy parses in the real gcloud', () => {
       'network-endpoint-groups delete',
       'certificate-manager certificates create',
       'monitoring dashboards update',
+      'alpha monitoring policies list --project=mlab-sandbox --limit=1',
+      'alpha monitoring policies create',
+      'alpha monitoring policies update',
+      '/alerts/edge_429.json',
     ]) {
       expect([verb, lines.some((line) => line.includes(verb))]).toEqual([verb, true]);
     }
@@ -250,6 +321,51 @@ describe('every command of the deploy parses in the real gcloud', () => {
     expect(
       calls.filter((call) => call.args[1] === 'dashboards' && call.stdin !== undefined).length,
     ).toBeGreaterThanOrEqual(2);
+    // So do the alert policies, each created and updated, in each run that has it.
+    const sent = (id: string) => policies.filter((policy) => policy.id === id).length;
+    expect(['server_errors', 'signing_unavailable', 'latency_p99', 'edge_429'].map(sent)).toEqual([6, 6, 6, 4]);
+  });
+
+  test("every alert policy sent is Monitoring's AlertPolicy: no field, and no enum value, it does not know", () => {
+    expect(decoded.map((result, i) => [policies[i].id, result])).toEqual(
+      policies.map(({ id }) => [id, { code: 0, stdout: '[]', stderr: '' }]),
+    );
+  });
+
+  test("each policy look-up's --filter selects its own policy alone, as gcloud's filter reads it", () => {
+    expect(filtered.map(({ filter }) => filter).sort()).toEqual(
+      ['edge_429', 'latency_p99', 'server_errors', 'signing_unavailable'].map(
+        (id) => `userLabels.token_exchange_alert=${id}`,
+      ),
+    );
+    for (const { filter, result } of filtered) {
+      const id = filter.split('=')[1];
+      const expected = ALERT_POLICIES.map((policy) => (policy as { userLabels?: Record<string, string> }).userLabels);
+      expect([filter, result.stderr, JSON.parse(result.stdout)]).toEqual([
+        filter,
+        '',
+        expected.map((labels) => labels?.token_exchange_alert === id),
+      ]);
+    }
+  });
+
+  test("an update names the policy and the condition it read: gcloud's printer, then the line's own expansion", () => {
+    expect(formats).toContain(CONDITION_FORMAT);
+    expect(condition).toEqual({
+      code: 0,
+      stdout: 'projects/mlab-sandbox/alertPolicies/5/conditions/1005\n',
+      stderr: '',
+    });
+    const update = lines.find((line) => line.includes('gcloud alpha monitoring policies update ')) as string;
+    expect(update).toContain('gcloud alpha monitoring policies update "${condition%/conditions/*}" ');
+    const policy = spawnSync(
+      'bash',
+      ['-c', `condition="$(printf %s ${shellWord(condition.stdout)})"; echo "\${condition%/conditions/*}"`],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(policy.stdout).toBe('projects/mlab-sandbox/alertPolicies/5\n');
   });
 
   test('each call stops at "no active account", never at an argument error', () => {
@@ -269,7 +385,7 @@ describe('every command of the deploy parses in the real gcloud', () => {
 
   test("every --format renders in gcloud's own printer", () => {
     const renderedFormats = rendered.slice(READINGS.length + 1);
-    expect(formats.length).toBeGreaterThanOrEqual(10);
+    expect(formats.length).toBeGreaterThanOrEqual(12);
     expect(formats.map((format, i) => [format, renderedFormats[i].stderr])).toEqual(formats.map((f) => [f, '']));
   });
 

@@ -33,14 +33,22 @@ describe('the deploy job', () => {
     expect(deployJob).toMatch(/^ {4}environment: production$/m);
   });
 
-  it("passes AUTH_DOMAIN, INGRESS, every edge limit and the Go service's names through, empty when unset", () => {
-    // Every EDGE_* setting deploy.sh reads, so a new one cannot be left out here.
+  it("passes AUTH_DOMAIN, INGRESS, every edge and alert setting, the Go service's names, empty when unset", () => {
+    // Every EDGE_* and ALERT_* setting deploy.sh reads, so a new one cannot be left out here.
     const edge = [...new Set(script.match(/\bEDGE_[A-Z_]+(?==")/g))].filter((name) => name !== 'EDGE_MAX_COUNT');
     expect(edge).toHaveLength(6);
+    const alert = [...new Set(script.match(/^ALERT_[A-Z0-9_]+(?==")/gm))];
+    expect(alert).toEqual([
+      'ALERT_NOTIFICATION_CHANNELS',
+      'ALERT_5XX_PERCENT',
+      'ALERT_LATENCY_P99_MS',
+      'ALERT_EDGE_429_COUNT',
+    ]);
     for (const name of [
       'AUTH_DOMAIN',
       'INGRESS',
       ...edge,
+      ...alert,
       'FORWARDED_FOR_HOP',
       'CLIENT_INTEGRATION_NS',
       'PLATFORM_NS',

@@ -4,7 +4,7 @@
  * project it makes (test/support/gcloudStandIn.sh), so a second run meets the first one's work.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SETTINGS as CONFIG_SETTINGS } from '../../../shared/platform/config';
 import { FUNCTION_NAMES } from '../../../shared/platform/functions';
@@ -40,7 +40,7 @@ const deployLine = (run: Run, name: string): string => commandLine(run, `gcloud 
 describe('deploy.sh --dry-run', () => {
   const run = deploy(['--dry-run']);
 
-  test('prints the preflight, the build, three deploys, the metrics, the dashboard, the URLs; runs nothing', () => {
+  test('prints the preflight, the build, the metrics, three deploys, dashboard, alerts, URLs; runs nothing', () => {
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     const expected = [
@@ -54,18 +54,28 @@ describe('deploy.sh --dry-run', () => {
       `${ELSE_STOP}SIGNING_KEY_VERSION=current names no enabled version`,
       `${CHECK}gcloud firestore databases describe `,
       `${ELSE_STOP}mlab-sandbox has no (default) database in Datastore mode`,
+      `${CHECK}gcloud alpha monitoring policies list --project=mlab-sandbox --limit=1 `,
+      `${ELSE_STOP}alert policies in mlab-sandbox could not be listed`,
       'npm run build',
-      ...FUNCTIONS.map((name) => `gcloud functions deploy ${name} `),
+      // Before the functions: Monitoring may take minutes to accept a new metric in a policy.
       ...['token_exchange_requests', 'token_exchange_latency'].flatMap((name) => [
         `${CHECK}gcloud logging metrics describe ${name} `,
         `gcloud logging metrics create ${name} `,
         `${WHEN_FOUND}gcloud logging metrics update ${name} `,
       ]),
+      ...FUNCTIONS.map((name) => `gcloud functions deploy ${name} `),
       `${CHECK}gcloud monitoring dashboards describe token-exchange `,
       'sed -e \'1s|^{|{"name": "projects/mlab-sandbox/dashboards/token-exchange", |\' ' +
         'scripts/deploy/metrics/dashboard.json | gcloud monitoring dashboards create ',
       `${WHEN_FOUND}sed -e "1s|^{|{\\"name\\": \\"projects/mlab-sandbox/dashboards/token-exchange\\", ` +
         '\\"etag\\": \\"$(gcloud monitoring dashboards describe token-exchange ',
+      ...['server_errors', 'signing_unavailable', 'latency_p99'].flatMap((alert) => [
+        `${CHECK}gcloud alpha monitoring policies list --project=mlab-sandbox ` +
+          `--filter=userLabels.token_exchange_alert=${alert} `,
+        'tries=0; until out="$(sed ',
+        `${WHEN_FOUND}condition="$(gcloud alpha monitoring policies list --project=mlab-sandbox ` +
+          `--filter=userLabels.token_exchange_alert=${alert} `,
+      ]),
       ...FUNCTIONS.map((name) => `gcloud functions describe ${name} `),
     ];
     expect(run.lines.map((line, i) => (line.startsWith(expected[i] ?? '\0') ? expected[i] : line))).toEqual(expected);
@@ -252,6 +262,24 @@ describe('deploy.sh settings', () => {
     [{ AUTH_DOMAIN: 'auth.example.org', EDGE_BAN_SECONDS: '5m' }, 'EDGE_BAN_SECONDS must be a whole number above 0'],
     [{ EDGE_JWKS_BAN_SECONDS: '0' }, 'EDGE_JWKS_BAN_SECONDS must be a whole number above 0'],
     [{ AUTH_DOMAIN: `${'a'.repeat(40)}.example.org` }, 'AUTH_DOMAIN is too long for a resource name'],
+    // Each lands in a policy's JSON through sed: nothing but a channel name gets through.
+    [{ ALERT_NOTIFICATION_CHANNELS: '1234567890' }, 'ALERT_NOTIFICATION_CHANNELS must be channel names'],
+    [
+      { ALERT_NOTIFICATION_CHANNELS: 'projects/p/notificationChannels/1, projects/p/notificationChannels/2' },
+      'ALERT_NOTIFICATION_CHANNELS must be channel names, comma-separated without spaces',
+    ],
+    [{ ALERT_NOTIFICATION_CHANNELS: 'projects/p/notificationChannels/1,' }, 'ALERT_NOTIFICATION_CHANNELS'],
+    [{ ALERT_NOTIFICATION_CHANNELS: ',projects/p/notificationChannels/1' }, 'ALERT_NOTIFICATION_CHANNELS'],
+    [{ ALERT_NOTIFICATION_CHANNELS: 'projects/p/notificationChannels/1"]|&' }, 'ALERT_NOTIFICATION_CHANNELS'],
+    [{ ALERT_NOTIFICATION_CHANNELS: 'projects/p/alertPolicies/1' }, 'ALERT_NOTIFICATION_CHANNELS'],
+    [{ ALERT_5XX_PERCENT: '0' }, 'ALERT_5XX_PERCENT must be a percentage above 0 and at most 100'],
+    [{ ALERT_5XX_PERCENT: '100.5' }, 'ALERT_5XX_PERCENT must be a percentage above 0 and at most 100'],
+    [{ ALERT_5XX_PERCENT: '5%' }, 'ALERT_5XX_PERCENT'],
+    [{ ALERT_5XX_PERCENT: '0.005' }, 'ALERT_5XX_PERCENT'],
+    [{ ALERT_LATENCY_P99_MS: '1s' }, 'ALERT_LATENCY_P99_MS must be a whole number of milliseconds above 0'],
+    [{ ALERT_LATENCY_P99_MS: '0' }, 'ALERT_LATENCY_P99_MS'],
+    [{ ALERT_EDGE_429_COUNT: '-1' }, 'ALERT_EDGE_429_COUNT must be a whole number'],
+    [{ ALERT_EDGE_429_COUNT: '1e3' }, 'ALERT_EDGE_429_COUNT'],
   ])('a bad value (%j) stops it before anything runs, in one line naming it', (bad, message) => {
     const run = deploy(['--dry-run'], { ...SETTINGS, ...bad });
     expect(run.status).toBe(2);
@@ -282,9 +310,11 @@ describe('deploy.sh preflight: before any change, what the functions need and th
   const checks = run.lines.filter((line) => line.startsWith(CHECK));
 
   test('each is a look-up followed by the one line that stops the deploy', () => {
-    const firstChange = run.lines.findIndex((line) => !line.startsWith('#'));
-    expect(firstChange).toBe(10);
-    run.lines.slice(0, firstChange).forEach((line, i) => expect(line.startsWith(i % 2 ? ELSE_STOP : CHECK)).toBe(true));
+    const stops = run.lines.flatMap((line, i) => (line.startsWith(ELSE_STOP) ? [i] : []));
+    const end = stops[stops.length - 1] + 1;
+    expect(end).toBe(12);
+    run.lines.slice(0, end).forEach((line, i) => expect(line.startsWith(i % 2 ? ELSE_STOP : CHECK)).toBe(true));
+    expect(run.lines.findIndex((line) => !line.startsWith('#'))).toBeGreaterThan(end);
   });
 
   test('the service account, the secret, its version, the Datastore-mode database', () => {
@@ -336,6 +366,9 @@ describe('deploy.sh preflight: before any change, what the functions need and th
   });
 });
 
+/** The alert policies, by the label a rerun finds each by (their file names). */
+const POLICIES: readonly string[] = ['server_errors', 'signing_unavailable', 'latency_p99', 'edge_429'];
+
 /** Each call's command up to its verb: "compute backend-services add-backend", "logging metrics update"… */
 const VERBS = ['create', 'update', 'import', 'add-backend', 'remove-backend', 'deploy', 'describe', 'delete', 'list'];
 const verbs = (calls: Call[]): string[] =>
@@ -371,12 +404,24 @@ describe.each([
     expect(run.stderr).not.toMatch(/deploy\.sh:/);
     expect(run.status).toBe(0);
     expect(calls).toEqual(standIn.replay(dry, before).calls);
-    expect(verbs(calls)).toEqual(expect.arrayContaining(['logging metrics create', 'monitoring dashboards create']));
+    expect(verbs(calls)).toEqual(
+      expect.arrayContaining([
+        'logging metrics create',
+        'monitoring dashboards create',
+        'alpha monitoring policies create',
+      ]),
+    );
     if (env.AUTH_DOMAIN)
       expect(verbs(calls)).toEqual(
         expect.arrayContaining(['compute backend-services add-backend', 'compute forwarding-rules create']),
       );
     made = standIn.project();
+    // One alert policy per file, the load balancer's only with the front door; none twice.
+    expect(Object.keys(made).filter((path) => /^alpha_monitoring_policies\/[^/]+\/$/.test(path))).toEqual(
+      (env.AUTH_DOMAIN ? [...POLICIES] : POLICIES.filter((id) => id !== 'edge_429'))
+        .sort()
+        .map((id) => `${resourcePath('alpha monitoring policies', id)}/`),
+    );
   });
 
   test('a second run changes nothing: it creates and deletes nothing and applies the same settings again', () => {
@@ -387,6 +432,8 @@ describe.each([
     const ran = verbs(calls);
     expect(ran.filter((verb) => CHANGES.test(verb))).toEqual([]);
     expect(ran).toEqual(expect.arrayContaining(['logging metrics update', 'monitoring dashboards update']));
+    // Each policy replaced by its file, keeping its condition (the stand-in checks the name).
+    expect(ran.filter((verb) => verb === 'alpha monitoring policies update')).toHaveLength(env.AUTH_DOMAIN ? 4 : 3);
     if (env.AUTH_DOMAIN) expect(ran).toContain('compute security-policies rules update');
     // Every setting of every resource is as the first run left it.
     expect(changed(made, standIn.project())).toEqual({});
@@ -576,6 +623,111 @@ describe('the front door over time, for real, against a stand-in gcloud', () => 
         ]),
       ),
     );
+  });
+});
+
+describe('the alert policies over time, for real, against a stand-in gcloud', () => {
+  let standIn: StandIn;
+  beforeEach(() => {
+    standIn = new StandIn();
+  });
+  afterEach(() => standIn.remove());
+  const creates = (calls: Call[], id: string): Call[] =>
+    calls.filter(
+      (call) =>
+        call.args.slice(0, 4).join(' ') === 'alpha monitoring policies create' &&
+        call.stdin?.includes(`"token_exchange_alert": "${id}"`),
+    );
+  const policies = (project: Project): string[] =>
+    Object.keys(project).filter((path) => /^alpha_monitoring_policies\/[^/]+\/$/.test(path));
+
+  test('a first deploy waits for Monitoring to know the new metrics, a minute apart; each policy made once', () => {
+    const { run, calls, sleeps } = standIn.run({ AUTH_DOMAIN, GCLOUD_METRICS_LAG: '2' });
+    expect(run.stderr).not.toMatch(/deploy\.sh:/);
+    expect(run.status).toBe(0);
+    expect(creates(calls, 'server_errors')).toHaveLength(3);
+    for (const id of POLICIES.slice(1)) expect(creates(calls, id)).toHaveLength(1);
+    expect(sleeps).toEqual(['60', '60']);
+    expect(run.stderr.match(/^Monitoring does not know the new metrics yet; trying again in 60 s$/gm)).toHaveLength(2);
+    // Then the front door, after the policies.
+    expect(verbs(calls)).toContain('compute forwarding-rules create');
+    expect(policies(standIn.project())).toHaveLength(4);
+    // And a second run finds them all.
+    const again = standIn.run({ AUTH_DOMAIN });
+    expect(verbs(again.calls).filter((verb) => CHANGES.test(verb))).toEqual([]);
+  });
+
+  test('it gives up after 10 tries, with Monitoring’s own message, and goes no further', () => {
+    const { run, calls, sleeps } = standIn.run({ AUTH_DOMAIN, GCLOUD_METRICS_LAG: '10' });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('NOT_FOUND: Cannot find metric(s) that match type');
+    expect(creates(calls, 'server_errors')).toHaveLength(10);
+    expect(sleeps).toHaveLength(9);
+    expect(verbs(calls)).not.toContain('compute forwarding-rules create');
+    expect(policies(standIn.project())).toEqual([]);
+  });
+
+  test('any other refusal of a create is not tried again', () => {
+    // A policy without the label: the stand-in refuses it, as a deploy could never find it again.
+    const file = join(standIn.work, 'scripts', 'deploy', 'alerts', 'server_errors.json');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('"token_exchange_alert"', '"owner"'));
+    const { run, calls, sleeps } = standIn.run({});
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('a policy without the user label token_exchange_alert');
+    expect(calls.filter((call) => call.args.slice(0, 4).join(' ') === 'alpha monitoring policies create')).toHaveLength(
+      1,
+    );
+    expect(sleeps).toEqual([]);
+  });
+
+  test('a changed threshold or channel list replaces those policies in place, and nothing else', () => {
+    expect(standIn.run({ AUTH_DOMAIN }).run.status).toBe(0);
+    const before = standIn.project();
+    const env = {
+      AUTH_DOMAIN,
+      ALERT_LATENCY_P99_MS: '2500',
+      ALERT_NOTIFICATION_CHANNELS: 'projects/mlab-sandbox/notificationChannels/42',
+    };
+    const dry = standIn.dryRun(env);
+    const { run, calls } = standIn.run(env);
+    expect(run.status).toBe(0);
+    expect(calls).toEqual(standIn.replay(dry, before).calls);
+    expect(verbs(calls).filter((verb) => CHANGES.test(verb))).toEqual([]);
+    const diff = changed(before, standIn.project());
+    expect(Object.keys(diff).sort()).toEqual(
+      POLICIES.map((id) => `${resourcePath('alpha monitoring policies', id)}/stdin`).sort(),
+    );
+    for (const [, after] of Object.values(diff)) {
+      expect(JSON.parse(after as string).notificationChannels).toEqual([
+        'projects/mlab-sandbox/notificationChannels/42',
+      ]);
+    }
+    const latency = diff[`${resourcePath('alpha monitoring policies', 'latency_p99')}/stdin`];
+    expect(JSON.parse(latency[1] as string).conditions[0].conditionThreshold.thresholdValue).toBe(2500);
+  });
+});
+
+describe("the README's dry run", () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const section = readme.split(/^## Build and deploy$/m)[1]?.split(/^## /m)[0] ?? '';
+  const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+
+  test('runs as written, in an environment with nothing set, and prints the deploy', () => {
+    // The example's command, its continuation lines joined.
+    const command = block
+      .replace(/\\\n/g, ' ')
+      .split('\n')
+      .find((line) => line.includes('scripts/deploy/deploy.sh --dry-run'));
+    expect(command).toBeDefined();
+    const run = spawnSync('bash', ['-c', command as string], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME },
+      encoding: 'utf8',
+    });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain('gcloud functions deploy exchangeIntegration ');
+    expect(run.stdout).toContain('gcloud alpha monitoring policies create ');
   });
 });
 
