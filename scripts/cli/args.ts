@@ -70,3 +70,42 @@ export function parseExpiry(
   }
   return undefined;
 }
+
+/**
+ * Edits (insert, delete, replace, or swap two neighbours) that turn `a` into `b`: a swap
+ * counts once, as the commonest typo (`--integartion`) should be the nearest.
+ */
+export function editDistance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        best = Math.min(best, rows[i - 2][j - 2] + 1);
+      rows[i][j] = best;
+    }
+  }
+  return rows[a.length][b.length];
+}
+
+/**
+ * The known word nearest to what was typed, if one is near enough to be what was meant:
+ * within a third of its length in edits (at least one), or the only one it begins. Case is
+ * ignored (`--JSON`). Undefined when nothing is close: a guess would mislead.
+ */
+export function closestWord(typed: string, known: readonly string[]): string | undefined {
+  const word = typed.toLowerCase();
+  if (word === '') return undefined;
+  const starting = known.filter((candidate) => candidate.toLowerCase().startsWith(word));
+  if (starting.length === 1 && word.length >= 2) return starting[0];
+  let best: { word: string; distance: number } | undefined;
+  for (const candidate of known) {
+    const distance = editDistance(word, candidate.toLowerCase());
+    if (best === undefined || distance < best.distance) best = { word: candidate, distance };
+  }
+  if (best === undefined) return undefined;
+  return best.distance <= Math.max(1, Math.floor(Math.max(word.length, best.word.length) / 3)) ? best.word : undefined;
+}

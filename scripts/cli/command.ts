@@ -18,6 +18,7 @@ import { secretManagerClient } from '../../shared/platform/googleClients';
 import { isEmulatorReady } from '../dev/emulator';
 import { UsageError } from './args';
 import type { OutputStream } from './output';
+import type { Destination } from './serviceErrors';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -211,6 +212,28 @@ export class Session {
           'is the emulator running? npm start prints the host to use',
       );
     }
+  }
+
+  /**
+   * Where this command's calls go, for the words of a failure: Datastore's emulator and
+   * project, or Secret Manager's stand-in and the secret (from --secret or SIGNING_KEY_SECRET).
+   */
+  destination(command: Pick<Command, 'secretManager'>): Destination {
+    const env = this.env();
+    if (command.secretManager) {
+      const fromOption = this.option('secret');
+      return {
+        service: 'Secret Manager',
+        emulatorHost: env.SECRET_MANAGER_EMULATOR_HOST || undefined,
+        secret: fromOption ?? (env.SIGNING_KEY_SECRET || undefined),
+        secretSetting: fromOption !== undefined ? '--secret' : 'SIGNING_KEY_SECRET',
+      };
+    }
+    return {
+      service: 'Datastore',
+      emulatorHost: env.DATASTORE_EMULATOR_HOST || undefined,
+      projectId: env.PROJECT_ID || env.DATASTORE_PROJECT_ID || undefined,
+    };
   }
 
   admin(): AdminContext {

@@ -9,7 +9,7 @@
 import { parseArgs } from 'node:util';
 import { isExpectedError } from '../../shared/platform/errors';
 import { parseApiKey } from '../../shared/keys/grammar';
-import { UsageError } from './args';
+import { closestWord, UsageError } from './args';
 import { autojoinCommands } from './commands/autojoin';
 import {
   commandHelp,
@@ -27,6 +27,7 @@ import { integrationCommands } from './commands/integration';
 import { keyCommands } from './commands/key';
 import { orgCommands } from './commands/org';
 import { signingKeyCommands } from './commands/signingKey';
+import { explainServiceError, type Destination } from './serviceErrors';
 
 export type { CliIO } from './command';
 
@@ -69,15 +70,19 @@ export function exitCodeFor(error: unknown): number {
   return isExpectedError(error) && USAGE_CODES.has(error.code) ? EXIT_USAGE : EXIT_FAILURE;
 }
 
-/** One line for the operator, whatever went wrong; never a stack trace. */
-export function describeError(error: unknown): string {
+/**
+ * One line for the operator, whatever went wrong; never a stack trace, never a bare gRPC
+ * status. `where` is where the command's calls were going (the service, and what names it).
+ */
+export function describeError(error: unknown, where?: Destination): string {
   if (isExpectedError(error)) return error.message;
+  const explained = explainServiceError(error, where);
+  if (explained !== undefined) return explained.message;
   if (error instanceof Error) {
     // google-auth-library's words for "no project": give the operator the two ways to name one.
     if (/Unable to detect a Project Id/i.test(error.message)) return NO_PROJECT;
     const code = (error as Error & { code?: unknown }).code;
     if (code === 'ENOENT' || code === 'EEXIST' || code === 'EACCES') return error.message;
-    // gRPC errors read "14 UNAVAILABLE: …", sometimes over several lines.
     return (error.message.split('\n')[0] ?? String(error)).trim();
   }
   return String(error);
@@ -110,11 +115,17 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
 /** Finds the command, reads its command line (a UsageError if it cannot), and runs it. */
 async function runCommand(noun: string, verb: string | undefined, args: readonly string[], io: CliIO): Promise<number> {
   if (!COMMANDS.some((c) => c.noun === noun)) {
-    throw new UsageError(`unknown command ${JSON.stringify(noun)}; run token-admin --help`);
+    const nouns = [...new Set(COMMANDS.map((c) => c.noun))];
+    throw new UsageError(`unknown command ${JSON.stringify(noun)}${didYouMean(noun, nouns)}; run token-admin --help`);
   }
   const command = COMMANDS.find((c) => c.noun === noun && c.verb === verb);
   if (!command) {
-    throw new UsageError(`unknown command ${JSON.stringify(`${noun} ${verb}`)}; run token-admin ${noun} --help`);
+    const verbs = COMMANDS.filter((c) => c.noun === noun).map((c) => c.verb);
+    const meant = closestWord(verb ?? '', verbs);
+    throw new UsageError(
+      `unknown command ${JSON.stringify(`${noun} ${verb}`)}${meant ? ` (did you mean ${noun} ${meant}?)` : ''}; ` +
+        `run token-admin ${noun} --help`,
+    );
   }
 
   const specs = { ...command.options, ...(command.secretManager ? SECRET_OPTIONS : {}), ...GLOBAL_OPTIONS };
@@ -123,8 +134,7 @@ async function runCommand(noun: string, verb: string | undefined, args: readonly
     const options = parseOptions(specs);
     parsed = parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
   } catch (error) {
-    const reason = (error as Error).message.replace(/\. To specify a positional argument.*$/s, '');
-    throw new UsageError(`${reason}; run token-admin ${noun} ${verb} --help`);
+    throw optionError(error, command, Object.keys(specs), args);
   }
   if (parsed.values.help === true) {
     io.stdout.write(commandHelp(command));
@@ -153,9 +163,55 @@ async function runCommand(noun: string, verb: string | undefined, args: readonly
       note: (text) => io.stderr.write(text),
     });
     return EXIT_OK;
+  } catch (error) {
+    // Reworded here, where it is known which service the call went to and what names it.
+    throw explainServiceError(error, session.destination(command)) ?? error;
   } finally {
     await session.close().catch(() => undefined);
   }
+}
+
+function didYouMean(typed: string, known: readonly string[]): string {
+  const meant = closestWord(typed, known);
+  return meant === undefined ? '' : ` (did you mean ${meant}?)`;
+}
+
+/**
+ * The one line for a command line node:util's parseArgs refused. An unknown option names
+ * the command's option nearest to it (`--integraton` → `--integration`), and a Go-style
+ * single-dash option (`-integration`, as the Go service's tools take them; parseArgs reads it
+ * as `-i -n -t …`) is told it takes two dashes.
+ */
+function optionError(
+  error: unknown,
+  { noun, verb }: Command,
+  known: readonly string[],
+  args: readonly string[],
+): Error {
+  const help = `run token-admin ${noun} ${verb} --help`;
+  // Not `instanceof Error`: node:util's errors may come from another realm (jest's, for one).
+  const { message = String(error) } = error as { message?: string };
+  if ((error as { code?: unknown }).code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    return new UsageError(`${message.replace(/\. To specify a positional argument.*$/s, '')}; ${help}`);
+  }
+  const typed = /Unknown option '([^']+)'/.exec(message)?.[1] ?? '';
+  const end = args.indexOf('--');
+  const singleDash = (end === -1 ? args : args.slice(0, end)).find(
+    (arg) => /^-[^-]{2,}/.test(arg) && typed.length === 2 && arg.startsWith(typed),
+  );
+  if (singleDash !== undefined) {
+    const name = singleDash.slice(1).split('=')[0];
+    const meant = known.includes(name) ? name : closestWord(name, known);
+    return new UsageError(
+      `Unknown option '-${name}' (options take two dashes${meant ? `: did you mean --${meant}?` : ''}); ${help}`,
+    );
+  }
+  const meant = typed.startsWith('--') ? closestWord(typed.slice(2), known) : undefined;
+  return new UsageError(
+    meant !== undefined
+      ? `Unknown option '${typed}' (did you mean --${meant}?); ${help}`
+      : `Unknown option '${typed}'; ${help} for its options`,
+  );
 }
 
 /**
@@ -175,15 +231,51 @@ function refuseApiKeys(
     );
 }
 
+/**
+ * google-auth-library warns (MetadataLookupWarning, two lines) when it looks for a metadata
+ * server and finds none, as on every operator's machine without credentials. The line that
+ * follows says what to do (`gcloud auth application-default login`): that warning only
+ * buries it. Every other warning is printed as Node prints it.
+ */
+function quietMetadataLookupWarnings(): void {
+  const printers = process.listeners('warning');
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => {
+    if (warning.name === 'MetadataLookupWarning') return;
+    for (const print of printers) print(warning);
+  });
+}
+
 /** The `token-admin` binary: process arguments and streams in, exit code out. */
 export function run(): void {
+  quietMetadataLookupWarnings();
+  const report = (error: unknown): number => {
+    process.stderr.write(`token-admin: ${describeError(error).replace(/\s*\n\s*/g, ' ')}\n`);
+    return exitCodeFor(error);
+  };
+  // google-gax builds a client's stubs from one promise and rejects every method's copy of it
+  // when there are no credentials, though only the command's own call is awaited: the others
+  // would crash the process with a stack trace after the one line that says what to do. They
+  // share the command's cause; one is reported only if the command itself succeeded.
+  // The Secret Manager client throws its copies from a callback instead: uncaught exceptions.
+  let exitCode: number | undefined;
+  let stray: { reason: unknown } | undefined;
+  const onStray = (reason: unknown): void => {
+    if (exitCode === undefined) stray ??= { reason };
+    else if (exitCode === EXIT_OK) exitCode = process.exitCode = report(reason);
+  };
+  process.on('unhandledRejection', onStray);
+  process.on('uncaughtException', (error) => {
+    if (explainServiceError(error) !== undefined) return onStray(error);
+    // Anything else is a bug: it still ends the process at once, in one line.
+    process.exit(report(error));
+  });
   main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env }).then(
     (code) => {
-      process.exitCode = code;
+      exitCode = process.exitCode = code === EXIT_OK && stray !== undefined ? report(stray.reason) : code;
     },
     (error: unknown) => {
-      process.stderr.write(`token-admin: ${describeError(error)}\n`);
-      process.exitCode = exitCodeFor(error);
+      exitCode = process.exitCode = report(error);
     },
   );
 }

@@ -66,13 +66,18 @@ export async function isEmulatorReady(host: string, timeoutMs = 1000): Promise<b
  * that starts gcloud (which moves itself, its shell script and java into a group of its own:
  * the watchdog signals both groups). Stdin is a pipe from the process that
  * started it; when that pipe closes (an orderly stop, or that process died), it signals the
- * group SIGTERM, then SIGKILL once the wrapper is gone (java can outlive it) or after 5 s.
+ * group SIGTERM, then SIGKILL once the wrapper is gone (java can outlive it) or after 5 s, and
+ * removes the emulator's data dir (which its owner removes too, unless it died first).
  * It ignores SIGTERM/SIGINT/SIGHUP itself so that it is always the one that finishes the job.
  * Plain JavaScript with no imports, so it runs the same from dist/ and under jest.
  */
 const WATCHDOG = `
 const { spawn } = require('node:child_process');
+const { rmSync } = require('node:fs');
 const [command, ...args] = process.argv.slice(1);
+// The emulator's data dir: removed here too, for when its owner died before it could.
+const dataDir = (args.find((arg) => arg.startsWith('--data-dir=')) || '').slice('--data-dir='.length);
+const removeDataDir = () => { if (dataDir) try { rmSync(dataDir, { recursive: true, force: true }); } catch {} };
 let stopping = false;
 let child;
 // gcloud's python moves itself into a group of its own: signal that one and ours.
@@ -86,8 +91,10 @@ child.on('error', (error) => {
   process.exit(127);
 });
 child.on('exit', (code, signal) => {
-  if (stopping) group('SIGKILL');
-  else { process.stderr.write(command + ' exited with ' + (signal || code) + '\\n'); group('SIGKILL'); }
+  if (!stopping) process.stderr.write(command + ' exited with ' + (signal || code) + '\\n');
+  try { process.kill(-child.pid, 'SIGKILL'); } catch {}
+  removeDataDir();
+  group('SIGKILL');
 });
 const stop = () => {
   if (stopping) return;

@@ -1,31 +1,39 @@
 /**
- * `npm start`: the whole exchange on this machine, for a newcomer's first five minutes.
+ * `npm start`: the whole exchange on this machine, for a newcomer's first five minutes, and
+ * a place to rehearse what operators do in production.
+ *
  * Takes the port first (so a busy port fails before anything starts), starts the Datastore
- * emulator (unless DATASTORE_EMULATOR_HOST is set), makes an ephemeral RS256 signing key
- * (unless SIGNING_KEY_FILE or SIGNING_KEY_SECRET is set), seeds a demo integration key and a
- * demo autojoin key, and serves the three functions on that port.
+ * emulator (unless DATASTORE_EMULATOR_HOST is set) and the Secret Manager stand-in holding an
+ * RS256 signing key under the alias `current` (unless SIGNING_KEY_FILE or SIGNING_KEY_SECRET
+ * is set), seeds a demo integration key, a demo autojoin key and a flat autojoin key as
+ * autojoin's orgadm mints them, and serves the three functions on that port. The functions
+ * read the signing key as in production (SIGNING_KEY_SECRET, SIGNING_KEY_VERSION=current,
+ * over Secret Manager's REST API), with short refresh intervals and token lifetimes, which
+ * its printed `export` lines hand to token-admin too: a signing-key rotation rehearsed here
+ * takes seconds, and token-admin says its waits were shortened.
  *
  * However it stops — Ctrl-C, SIGTERM, SIGHUP (a closed terminal), or its parent (npm) dying —
- * it stops everything it started; and the emulator is tied to this process's lifetime by its
- * watchdog (scripts/dev/emulator.ts), so even a SIGKILL leaves no java behind.
+ * it stops everything it started, and says so in an INFO log line; the Secret Manager
+ * stand-in lives in this process, and the emulator is tied to this process's lifetime by its
+ * watchdog (scripts/dev/emulator.ts), so even a SIGKILL leaves nothing behind.
  */
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { createServer, type RequestListener, type Server } from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { AdminError } from '../../shared/admin/adminError';
 import type { AdminContext } from '../../shared/admin/context';
 import { createApiKey, type NewKey } from '../../shared/admin/keys';
+import { retirementDelaySeconds } from '../../shared/admin/rotationRules';
 import { createIntegration, createOrganization } from '../../shared/admin/owners';
 import type { KeyKind } from '../../shared/keys/grammar';
-import { apiKeyKey } from '../../shared/keys/entities';
-import { Datastore } from '@google-cloud/datastore';
-import { loadConfig } from '../../shared/platform/config';
+import { apiKeyKey, isPlaintextFlatKey, KIND, ownerKey } from '../../shared/keys/entities';
+import { Datastore, PropertyFilter, type Key } from '@google-cloud/datastore';
+import { loadConfig, loadTimingSettings, SETTINGS } from '../../shared/platform/config';
 import { datastoreOptions } from '../../shared/platform/googleClients';
-import { generateSigningKey } from '../../shared/signing/signingKey';
+import { stdoutLogger } from '../../shared/platform/log';
 import { isEmulatorReady, startEmulator, type Emulator } from './emulator';
+import { startLocalSecretManager, type LocalSecretManager } from './localSecretManager';
 import { createRouter, starting } from './localRouter';
+import { generateFlatAutojoinKey, saveFlatAutojoinKey } from './orgadm';
 import { FUNCTION_NAMES, type FunctionName } from '../../shared/platform/functions';
 
 const DEMO_INTEGRATION = 'demo-integration';
@@ -37,6 +45,19 @@ const DEMO_KEY_ID: Readonly<Record<KeyKind, string>> = {
 };
 /** How often we check that the process that started us is still there. */
 const PARENT_POLL_MS = 500;
+
+/**
+ * The rotation's clocks on the local stack, unless set: `jwks` and the signers re-read
+ * Secret Manager every 5 s (production: 300 s), and tokens live 20 s, so a version that
+ * stopped signing may be retired 25 s later (production: 3900 s). The export lines hand the
+ * same values to token-admin, whose rules must wait for what these functions do.
+ */
+const LOCAL_TIMING: ReadonlyArray<readonly [string, string]> = [
+  [SETTINGS.jwksRefreshSeconds.name, '5'],
+  [SETTINGS.signingKeyRefreshSeconds.name, '5'],
+  [SETTINGS.integrationTokenTtl.name, '20'],
+  [SETTINGS.autojoinTokenTtl.name, '20'],
+];
 
 function parsePort(text: string | undefined): number {
   const port = Number(text || 8080);
@@ -88,9 +109,47 @@ async function demoKey(ctx: AdminContext, kind: KeyKind, ownerId: string): Promi
   return { key: await createApiKey(ctx, input), replaced: true };
 }
 
+/**
+ * The demo organisation's flat key, freshly minted as orgadm mints it. Earlier starts' flat
+ * keys on a reused emulator (their plaintext entities, and the LegacyAPIKey records the
+ * exchange or migrate-legacy made of them) are removed first, so the organisation holds one
+ * and the printed one works, whatever was done with the last.
+ */
+async function demoFlatKey(ctx: AdminContext, org: string): Promise<{ flatKey: string; replaced: boolean }> {
+  const { datastore, namespaces } = ctx;
+  const [plaintexts] = await datastore.runQuery(
+    datastore
+      .createQuery(namespaces.platformNamespace, KIND.organizationKey)
+      .hasAncestor(ownerKey(datastore, 'autojoin', org, namespaces)),
+  );
+  const [records] = await datastore.runQuery(
+    datastore
+      .createQuery(namespaces.platformNamespace, KIND.legacyKey)
+      .filter(new PropertyFilter('org', '=', org))
+      .select('__key__'),
+  );
+  const keyOf = (entity: Record<string | symbol, unknown>): Key => entity[datastore.KEY] as Key;
+  const stale = [
+    ...(plaintexts as Array<Record<string | symbol, unknown>>).filter((entity) =>
+      isPlaintextFlatKey(String(keyOf(entity).name), entity),
+    ),
+    ...(records as Array<Record<string | symbol, unknown>>),
+  ].map(keyOf);
+  if (stale.length > 0) await datastore.delete(stale);
+  const flatKey = generateFlatAutojoinKey();
+  await saveFlatAutojoinKey(datastore, namespaces, org, flatKey);
+  return { flatKey, replaced: stale.length > 0 };
+}
+
+/** One structured log line, as the functions' own: after start-up, stdout is the log. */
+function logInfo(message: string): void {
+  stdoutLogger({ severity: 'INFO', message });
+}
+
 async function main(): Promise<void> {
   process.env.NODE_ENV ??= 'production';
   process.env.PROJECT_ID ||= 'token-exchange-local';
+  for (const [name, value] of LOCAL_TIMING) process.env[name] ||= value;
   // A closed terminal turns writes into EIO/EPIPE: not a reason to crash before cleaning up.
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
 
@@ -99,13 +158,21 @@ async function main(): Promise<void> {
     for (const cleanup of cleanups.reverse()) await cleanup();
   };
   let stopping = false;
+  // A stop is the normal end of a local stack: INFO, in the log's own format. (Once the
+  // functions are loaded, console.error is theirs, and would make it an ERROR.)
   const stop = (why: string): void => {
     if (stopping) return;
     stopping = true;
-    console.error(`\nstopping (${why})…`);
+    logInfo(`local stack stopping (${why})`);
     cleanUp().then(
-      () => process.exit(0),
-      () => process.exit(1),
+      () => {
+        logInfo('local stack stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        stdoutLogger({ severity: 'ERROR', message: `local stack: stopping failed: ${String(error).split('\n')[0]}` });
+        process.exit(1);
+      },
     );
   };
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => stop(signal));
@@ -129,7 +196,6 @@ async function main(): Promise<void> {
         }),
     );
 
-    let reusedEmulator = false;
     if (!process.env.DATASTORE_EMULATOR_HOST) {
       console.error('starting the Datastore emulator…');
       const emulator: Emulator = await startEmulator({ projectId: process.env.PROJECT_ID });
@@ -137,7 +203,6 @@ async function main(): Promise<void> {
       process.env.DATASTORE_EMULATOR_HOST = emulator.host;
       console.error(`Datastore emulator on ${emulator.host}`);
     } else {
-      reusedEmulator = true;
       const host = process.env.DATASTORE_EMULATOR_HOST;
       // Without this, a dead emulator would hang the demo data's first write for a minute of gRPC retries.
       if (!(await isEmulatorReady(host, 3000))) {
@@ -150,15 +215,17 @@ async function main(): Promise<void> {
     }
     if (stopping) return;
 
+    let secretManager: LocalSecretManager | undefined;
     if (!process.env.SIGNING_KEY_FILE && !process.env.SIGNING_KEY_SECRET) {
-      const dir = mkdtempSync(join(tmpdir(), 'token-exchange-key-'));
-      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-      const file = join(dir, 'signing-key.jwk.json');
-      // RS256 (RSA 2048), as in production: Locate's Cloud Endpoints proxy (ESPv2) verifies RSA, not EdDSA.
-      writeFileSync(file, JSON.stringify(await generateSigningKey('RS256')), { mode: 0o600 });
-      process.env.SIGNING_KEY_FILE = file;
-      console.error('made an ephemeral RS256 signing key (set SIGNING_KEY_FILE to use your own)');
+      const started = await startLocalSecretManager(process.env.PROJECT_ID, loadTimingSettings(process.env));
+      cleanups.push(() => started.stop());
+      secretManager = started;
+      process.env.SECRET_MANAGER_EMULATOR_HOST = started.host;
+      process.env.SIGNING_KEY_SECRET = started.secret;
+      process.env.SIGNING_KEY_VERSION = started.alias;
+      console.error(`Secret Manager stand-in on ${started.host}`);
     }
+    if (stopping) return;
 
     const config = loadConfig();
     const datastore = new Datastore(
@@ -169,7 +236,9 @@ async function main(): Promise<void> {
     const createdOrg = await ensureOwner(() => createOrganization(ctx, { name: DEMO_ORG, email: 'demo@example.org' }));
     const integrationKey = await demoKey(ctx, 'integration', DEMO_INTEGRATION);
     const autojoinKey = await demoKey(ctx, 'autojoin', DEMO_ORG);
-    const reusedDemo = !createdIntegration || !createdOrg || integrationKey.replaced || autojoinKey.replaced;
+    const flatKey = await demoFlatKey(ctx, DEMO_ORG);
+    const reusedDemo =
+      !createdIntegration || !createdOrg || integrationKey.replaced || autojoinKey.replaced || flatKey.replaced;
 
     // Loaded only now that the environment is complete: each function reads it as it loads.
     // Literal paths, one per FUNCTION_NAMES entry: the bundler follows only those.
@@ -185,17 +254,41 @@ async function main(): Promise<void> {
     if (stopping) return;
 
     const base = `http://127.0.0.1:${port}`;
+    const env = process.env;
+    const timing = LOCAL_TIMING.map(([name]) => `${name}=${env[name]}`).join(' ');
     const exports = [
-      `export DATASTORE_EMULATOR_HOST=${process.env.DATASTORE_EMULATOR_HOST}`,
-      `export PROJECT_ID=${process.env.PROJECT_ID}`,
-      ...(process.env.CLIENT_INTEGRATION_NS
-        ? [`export CLIENT_INTEGRATION_NS=${process.env.CLIENT_INTEGRATION_NS}`]
+      `export DATASTORE_EMULATOR_HOST=${env.DATASTORE_EMULATOR_HOST}`,
+      `export PROJECT_ID=${env.PROJECT_ID}`,
+      ...(env.CLIENT_INTEGRATION_NS ? [`export CLIENT_INTEGRATION_NS=${env.CLIENT_INTEGRATION_NS}`] : []),
+      ...(env.PLATFORM_NS ? [`export PLATFORM_NS=${env.PLATFORM_NS}`] : []),
+      ...(env.SECRET_MANAGER_EMULATOR_HOST
+        ? [`export SECRET_MANAGER_EMULATOR_HOST=${env.SECRET_MANAGER_EMULATOR_HOST}`]
         : []),
-      ...(process.env.PLATFORM_NS ? [`export PLATFORM_NS=${process.env.PLATFORM_NS}`] : []),
+      ...(env.SIGNING_KEY_SECRET ? [`export SIGNING_KEY_SECRET=${env.SIGNING_KEY_SECRET}`] : []),
+      ...(env.SIGNING_KEY_SECRET && env.SIGNING_KEY_VERSION
+        ? [`export SIGNING_KEY_VERSION=${env.SIGNING_KEY_VERSION}`]
+        : []),
+      `export ${timing}`,
     ];
+    const signing = secretManager
+      ? `Signing: version ${secretManager.version} (RS256, kid ${secretManager.kid}), alias ${secretManager.alias},\n` +
+        `of ${secretManager.secret} in the Secret Manager stand-in,\nread as production reads Secret Manager.\n`
+      : `Signing: ${env.SIGNING_KEY_FILE ? `the key file ${env.SIGNING_KEY_FILE}` : env.SIGNING_KEY_SECRET}.\n`;
+    const next = (secretManager?.version ?? 0) + 1;
+    const retireAfter = retirementDelaySeconds(config);
+    const rehearsal = secretManager
+      ? `
+Rehearse a signing-key rotation (token-admin says which settings shortened its waits):
+  bin/token-admin.js signing-key stage       # version ${next}: published by jwks, not yet signing
+  bin/token-admin.js signing-key promote --force
+  bin/token-admin.js signing-key retire ${secretManager.version}    # ${retireAfter} s after promote; sooner is refused
+  bin/token-admin.js signing-key list
+Without --force, promote waits out verifiers' JWKS cache (max-age 3600 s): no setting shortens that.
+`
+      : '';
     const reuseNote = reusedDemo
-      ? '\nThis emulator already held the demo data (from an earlier start): it is reused, and the two\n' +
-        'demo keys got a fresh secret, so keys printed by an earlier start no longer work.\n'
+      ? '\nThis emulator already held the demo data (from an earlier start): it is reused, and the\n' +
+        'demo keys were made anew, so keys printed by an earlier start no longer work.\n'
       : '';
     // The demo keys are printed on purpose: this is a throwaway local stack, and showing a
     // key once at creation is the contract everywhere.
@@ -206,20 +299,29 @@ Demo integration key (${DEMO_INTEGRATION}):
   ${integrationKey.key.apiKey}
 Demo autojoin key (${DEMO_ORG}):
   ${autojoinKey.key.apiKey}
+Flat autojoin key (${DEMO_ORG}), as autojoin's orgadm mints them:
+  ${flatKey.flatKey}
 ${reuseNote}
 Try:
   curl -s -X POST ${base}/exchangeIntegration -H 'Content-Type: application/json' \\
     -d '{"api_key": "${integrationKey.key.apiKey}"}'
   curl -s -X POST ${base}/exchangeAutojoin -H 'Content-Type: application/json' \\
     -d '{"api_key": "${autojoinKey.key.apiKey}"}'
+  curl -s -X POST ${base}/v0/token/autojoin -H 'Content-Type: application/json' \\
+    -d '{"api_key": "${flatKey.flatKey}"}'
   curl -s ${base}/jwks
 
 Also at the Go service's paths: POST /v0/token/integration, POST /v0/token/autojoin,
 GET /.well-known/jwks.json, GET /health.
 
-token-admin on this stack's Datastore${reusedEmulator ? '' : ' (while this runs)'}, in another terminal:
+${signing}
+token-admin on this stack, while it runs, in another terminal:
   ${exports.join('\n  ')}
-  bin/token-admin.js key list --integration ${DEMO_INTEGRATION}
+  bin/token-admin.js key list --org ${DEMO_ORG}
+${rehearsal}
+Migrate the flat key as M-Lab will migrate the Go service's (it keeps working):
+  bin/token-admin.js autojoin migrate-legacy --dry-run
+  bin/token-admin.js autojoin migrate-legacy
 
 Logs follow as JSON lines. Ctrl-C stops everything.
 

@@ -12,8 +12,11 @@ import {
   promoteSigningKey,
   retireSigningKey,
   stageSigningKey,
+  type SigningKeyAdminContext,
   type SigningKeyVersion,
 } from '../../../shared/admin/signingKeyRotation';
+import { publicationDelaySeconds } from '../../../shared/admin/rotationRules';
+import { loadTimingSettings, SETTINGS, type TimingSettings } from '../../../shared/platform/config';
 import { parseWholeNumber, UsageError } from '../args';
 import type { Command, Invocation } from '../command';
 import { formatTime, json, printable, table } from '../output';
@@ -48,6 +51,42 @@ function versionOf(text: string | boolean | undefined, option: string): number |
   const version = parseWholeNumber(text, option);
   if (version < 1) throw new UsageError(`${option} is a version number (1 or more)`);
   return version;
+}
+
+/** The settings the rotation's waits are made of, in the order the note names them. */
+const TIMING_SETTINGS: ReadonlyArray<readonly [keyof TimingSettings, string]> = [
+  ['jwksRefreshSeconds', SETTINGS.jwksRefreshSeconds.name],
+  ['signingKeyRefreshSeconds', SETTINGS.signingKeyRefreshSeconds.name],
+  ['integrationTokenTtl', SETTINGS.integrationTokenTtl.name],
+  ['autojoinTokenTtl', SETTINGS.autojoinTokenTtl.name],
+];
+
+/**
+ * One line saying that the rotation's waits are not production's, and which settings made
+ * them so, when any timing setting differs from its default (the local stack exports short
+ * ones, so a rehearsal takes seconds): an operator must not learn production's waits from a
+ * rehearsal, nor mistake a shell with stray settings for production's. Undefined on the defaults.
+ */
+export function timingNote(timing: TimingSettings): string | undefined {
+  const defaults = loadTimingSettings({});
+  const changed = TIMING_SETTINGS.filter(([field]) => timing[field] !== defaults[field]);
+  if (changed.length === 0) return undefined;
+  const shorter = changed.every(([field]) => timing[field] < defaults[field]);
+  const production = `${publicationDelaySeconds(defaults)} s and ${retirementDelaySeconds(defaults)} s`;
+  return (
+    `note: waits ${shorter ? 'shortened' : 'changed'} by ` +
+    `${changed.map(([field, name]) => `${name}=${timing[field]}`).join(', ')}: ` +
+    `promote after ${publicationDelaySeconds(timing)} s, retire after ${retirementDelaySeconds(timing)} s; ` +
+    `production (the defaults) waits ${production}`
+  );
+}
+
+/** The Secret Manager context of a rotation command, with the note on its waits when they are not production's. */
+function rotationContext(call: Invocation): SigningKeyAdminContext {
+  const ctx = call.session.signingKeys();
+  const note = timingNote(ctx.timing);
+  if (note !== undefined) call.note(`${note}\n`);
+  return ctx;
 }
 
 function next(version: SigningKeyVersion): string {
@@ -128,7 +167,7 @@ export const signingKeyCommands: readonly Command[] = [
         source === undefined
           ? JSON.stringify(await generateSigningKey(algorithmOf(call)))
           : await readJwk(call, source);
-      const ctx = call.session.signingKeys();
+      const ctx = rotationContext(call);
       const allowNonRsa = call.values['allow-non-rsa'] === true;
       const staged = await stageSigningKey(ctx, jwkText, { allowNonRsa });
       warnIfNotRsa(call, staged.alg);
@@ -166,7 +205,7 @@ export const signingKeyCommands: readonly Command[] = [
     ],
     async run(call) {
       const version = versionOf(call.values.version, '--version');
-      const ctx = call.session.signingKeys();
+      const ctx = rotationContext(call);
       const promoted = await promoteSigningKey(ctx, {
         ...(version !== undefined && { version }),
         force: call.values.force === true,
@@ -207,7 +246,7 @@ export const signingKeyCommands: readonly Command[] = [
     examples: ['npx token-admin signing-key retire 3'],
     async run(call) {
       const version = versionOf(call.positionals[0], '<version>') as number;
-      const retired = await retireSigningKey(call.session.signingKeys(), {
+      const retired = await retireSigningKey(rotationContext(call), {
         version,
         force: call.values.force === true,
       });
@@ -230,7 +269,7 @@ export const signingKeyCommands: readonly Command[] = [
     secretManager: true,
     examples: ['npx token-admin signing-key list --secret projects/mlab-sandbox/secrets/token-exchange-signing-key'],
     async run(call) {
-      const ctx = call.session.signingKeys();
+      const ctx = rotationContext(call);
       const versions = await listSigningKeys(ctx);
       if (call.asJson) {
         call.out(

@@ -1,11 +1,13 @@
 /**
  * `npm start` stops everything it started, however it is stopped: real processes (npm, the
  * local stack, the emulator's gcloud, shell script and java), real signals, and a check by
- * pid and by port that nothing is left.
+ * pid, by port (the stack's, the emulator's, the Secret Manager stand-in's) and by the
+ * emulator's data dir that nothing is left. A Ctrl-C is a normal stop: the stack says so in
+ * an INFO log line, not an ERROR.
  * npm starts the bundled stack with `exec`, as `npm start` does.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { freePort } from '../../../scripts/dev/emulator';
@@ -82,6 +84,11 @@ interface Running {
   readonly pids: readonly number[];
   readonly port: number;
   readonly emulatorPort: number;
+  readonly secretManagerPort: number;
+  /** The emulator's data dir, which must not outlive it either. */
+  readonly dataDir: string;
+  /** What npm and the stack wrote on stdout so far. */
+  stdout(): string;
 }
 
 /** `npm start` as a terminal runs it: a job in a process group of its own. */
@@ -95,26 +102,42 @@ async function startStack(): Promise<Running> {
   let stderr = '';
   npm.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
   npm.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  // A start that fails here must not leave its stack running: the tests that stop it never would.
+  const abandon = (why: string): Error => {
+    try {
+      process.kill(-(npm.pid as number), 'SIGINT');
+    } catch {
+      // already gone
+    }
+    return new Error(why);
+  };
   const deadline = Date.now() + 90_000;
   while (!/export DATASTORE_EMULATOR_HOST=127\.0\.0\.1:(\d+)/.test(stdout)) {
     if (Date.now() > deadline || npm.exitCode !== null)
-      throw new Error(`npm start did not come up:\n${stdout}\n${stderr}`);
+      throw abandon(`npm start did not come up:\n${stdout}\n${stderr}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   const emulatorPort = Number(/export DATASTORE_EMULATOR_HOST=127\.0\.0\.1:(\d+)/.exec(stdout)?.[1]);
+  const secretManagerPort = Number(/export SECRET_MANAGER_EMULATOR_HOST=127\.0\.0\.1:(\d+)/.exec(stdout)?.[1]);
   const pids = [npm.pid as number, ...descendants(npm.pid as number)];
   const local = pids.find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('scripts/local.js')) as number;
-  return { npm, local, pids, port, emulatorPort };
+  // An argument of gcloud's, not the text of the watchdog's script (which names the option too).
+  const dataDir = pids
+    .flatMap((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'))
+    .find((arg) => arg.startsWith('--data-dir='))
+    ?.slice('--data-dir='.length);
+  if (dataDir === undefined || !existsSync(dataDir))
+    throw abandon(`no emulator data dir among the stack's processes (${dataDir})`);
+  return { npm, local, pids, port, emulatorPort, secretManagerPort, dataDir, stdout: () => stdout };
 }
 
 /** Waits until none of the stack's processes runs and neither port answers. */
 async function expectAllGone(stack: Running): Promise<void> {
   const deadline = Date.now() + 30_000;
   let left = stack.pids.filter(alive);
-  while (
-    (left.length > 0 || (await listening(stack.port)) || (await listening(stack.emulatorPort))) &&
-    Date.now() < deadline
-  ) {
+  const ports = [stack.port, stack.emulatorPort, stack.secretManagerPort];
+  const anyListening = async (): Promise<boolean> => (await Promise.all(ports.map(listening))).some(Boolean);
+  while ((left.length > 0 || (await anyListening())) && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 250));
     left = stack.pids.filter(alive);
   }
@@ -134,8 +157,8 @@ async function expectAllGone(stack: Running): Promise<void> {
     }
   }
   expect(described).toEqual([]);
-  expect(await listening(stack.port)).toBe(false);
-  expect(await listening(stack.emulatorPort)).toBe(false);
+  for (const port of ports) expect(await listening(port)).toBe(false);
+  expect(existsSync(stack.dataDir)).toBe(false);
 }
 
 describe('npm start stops everything it started', () => {
@@ -143,10 +166,17 @@ describe('npm start stops everything it started', () => {
     const stack = await startStack();
     const commands = stack.pids.map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
     expect(commands.some((c) => c.includes('java'))).toBe(true);
-    expect(await listening(stack.port)).toBe(true);
-    expect(await listening(stack.emulatorPort)).toBe(true);
+    for (const port of [stack.port, stack.emulatorPort, stack.secretManagerPort])
+      expect(await listening(port)).toBe(true);
     process.kill(-(stack.npm.pid as number), 'SIGINT');
     await expectAllGone(stack);
+    const logs = stack
+      .stdout()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(logs).toContainEqual({ severity: 'INFO', message: 'local stack stopping (SIGINT)' });
+    expect(logs.filter((entry) => entry.severity === 'ERROR' || 'stack_trace' in entry)).toEqual([]);
   }, 150_000);
 
   it('SIGTERM to the npm pid alone (kill <npm pid>)', async () => {

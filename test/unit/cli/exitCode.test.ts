@@ -29,8 +29,14 @@ describe('describeError', () => {
     );
   });
 
-  it('DescribeError_AMultiLineGrpcError_IsItsFirstLine', () => {
-    expect(describeError(new Error('14 UNAVAILABLE: no connection\n  at stack'))).toBe('14 UNAVAILABLE: no connection');
+  it('DescribeError_AGrpcErrorOfNoKnownService_IsItsFirstLineWithoutTheRawStatus', () => {
+    expect(describeError(new Error('14 UNAVAILABLE: no connection\n  at stack'))).toBe(
+      'a Google API call failed (unavailable): no connection',
+    );
+  });
+
+  it('DescribeError_AnErrorOfOurOwn_IsItsFirstLine', () => {
+    expect(describeError(new TypeError('x is not a function\n  at stack'))).toBe('x is not a function');
   });
 });
 
