@@ -302,7 +302,7 @@ export const SETTINGS = {
     deploy: 'when-set',
     parse: wholeNumber(1, DAY),
     meaning:
-      'how often the exchange functions re-read `SIGNING_KEY_VERSION` in the background ' +
+      'how often the exchange functions re-read `SIGNING_KEY_VERSION` ' +
       '(so a promoted key signs without a redeploy)',
   },
   legacyAutojoinFallback: {

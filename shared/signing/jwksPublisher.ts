@@ -1,13 +1,16 @@
 /**
  * The JSON Web Key Set `jwks` serves: the public part of every published signing key.
  *
- * Re-read every JWKS_REFRESH_SECONDS so a newly staged key version appears without a
- * redeploy. A refresh runs in the background while the last good set keeps being served;
- * a failed refresh keeps the last good set (verifiers caching a shrunken set would reject
- * valid tokens). Only with no good set yet is a failure the caller's to answer (503).
+ * Re-read every JWKS_REFRESH_SECONDS (`refreshing.ts` says how, and when a request waits for
+ * it) so that a newly staged key version is served within that interval by every instance,
+ * idle ones included: a verifier that fetched a stale set would keep it for max-age, past
+ * the moment `promote` was told the new key is known everywhere. A failed refresh keeps the
+ * last good set (verifiers caching a shrunken set would reject valid tokens). Only with no
+ * good set yet is a failure the caller's to answer (503).
  */
 import { createHash } from 'node:crypto';
 import type { LogEntry } from '../platform/log';
+import { Refreshing } from './refreshing';
 import { parseSigningKey, type PublicJwk } from './signingKey';
 import type { SigningKeySource } from './sources';
 
@@ -20,32 +23,20 @@ export interface PublishedJwks {
 }
 
 export class JwksPublisher {
-  private published: PublishedJwks | undefined;
-  private loadedAt = 0;
-  private refreshing: Promise<PublishedJwks> | undefined;
+  private readonly published: Refreshing<PublishedJwks>;
 
   constructor(
     private readonly source: SigningKeySource,
-    private readonly refreshMs: number,
+    refreshMs: number,
     private readonly log: (entry: LogEntry) => void,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  async current(): Promise<PublishedJwks> {
-    if (this.published === undefined) return this.refresh();
-    if (this.now() - this.loadedAt >= this.refreshMs) {
-      this.refresh().catch(() => undefined);
-    }
-    return this.published;
+    now: () => number = Date.now,
+  ) {
+    // read() logs its own failures.
+    this.published = new Refreshing(() => this.read(), { refreshMs, now });
   }
 
-  private refresh(): Promise<PublishedJwks> {
-    if (this.refreshing === undefined) {
-      this.refreshing = this.read().finally(() => {
-        this.refreshing = undefined;
-      });
-    }
-    return this.refreshing;
+  current(): Promise<PublishedJwks> {
+    return this.published.get();
   }
 
   private async read(): Promise<PublishedJwks> {
@@ -74,8 +65,6 @@ export class JwksPublisher {
     }
     const body = JSON.stringify({ keys });
     const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
-    this.published = { body, etag, keys };
-    this.loadedAt = this.now();
-    return this.published;
+    return { body, etag, keys };
   }
 }

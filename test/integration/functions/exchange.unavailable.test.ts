@@ -65,9 +65,9 @@ describe('Secret Manager fails at cold start', () => {
   it('answers 503 while the signing key cannot be read, then tokens once it can, without a restart', async () => {
     const datastore = testDatastore();
     const apiKey = await newIntegrationKey(datastore, namespaces);
-    // Four attempts fail: the cold-start read's two (googleRest retries UNAVAILABLE once) and
-    // the next read's two, whether the first request joins the cold-start read or starts its own.
-    fake.failNext('AccessSecretVersion', 4);
+    // Down for the cold-start read and the first request's own (jwks reads at cold start too,
+    // so a count of failures would be shared between them by timing).
+    fake.setDown(true);
     const served = await serveFunctions({
       SIGNING_KEY_SECRET: SECRET,
       SECRET_MANAGER_EMULATOR_HOST: `127.0.0.1:${fake.port}`,
@@ -77,14 +77,16 @@ describe('Secret Manager fails at cold start', () => {
       const first = await postJson(served.url('exchangeIntegration'), { api_key: apiKey });
       expect(first.status).toBe(503);
       expect(first.headers.get('retry-after')).toBeTruthy();
-      let next = await postJson(served.url('exchangeIntegration'), { api_key: apiKey });
-      if (next.status === 503) next = await postJson(served.url('exchangeIntegration'), { api_key: apiKey });
+      fake.setDown(false);
+      const next = await postJson(served.url('exchangeIntegration'), { api_key: apiKey });
       expect(next.status).toBe(200);
+      // The instance's other exchange signs with the key that request read: no read of its own.
+      const reads = fake.calls.AccessSecretVersion;
       const autojoin = await postJson(served.url('exchangeAutojoin'), {
         api_key: await newAutojoinKey(datastore, namespaces),
       });
       expect(autojoin.status).toBe(200);
-      expect(fake.calls.AccessSecretVersion).toBe(5);
+      expect(fake.calls.AccessSecretVersion).toBe(reads);
     } finally {
       await served.close();
     }

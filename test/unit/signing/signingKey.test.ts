@@ -141,14 +141,25 @@ describe('TokenSigner re-reading the key', () => {
     );
     expect(await kidOf(signer)).toBe(first.kid);
     current = second;
-    now = 999;
+    now = 749;
     expect(await kidOf(signer)).toBe(first.kid);
     expect(reads).toBe(1);
-    now = 1000;
+    now = 750;
     expect(await kidOf(signer)).toBe(first.kid); // the re-read runs behind this request
     await settle();
     expect(await kidOf(signer)).toBe(second.kid);
     expect(reads).toBe(2);
+  });
+
+  it('an instance idle since before a promote signs its next token with the new key, not the retired one', async () => {
+    const [first, second] = await keys();
+    let now = 0;
+    let current = first;
+    const signer = new TokenSigner(() => Promise.resolve(current), { refreshMs: 300_000, now: () => now });
+    expect(await kidOf(signer)).toBe(first.kid);
+    current = second;
+    now = 3_600_000;
+    expect(await kidOf(signer)).toBe(second.kid);
   });
 
   it('keeps the key in hand when a re-read fails, says so, and tries again shortly', async () => {
@@ -168,7 +179,6 @@ describe('TokenSigner re-reading the key', () => {
     await kidOf(signer);
     now = 300_000;
     expect(await kidOf(signer)).toBe(first.kid);
-    await settle();
     expect(errors).toEqual(['Secret Manager unavailable']);
     expect(await kidOf(signer)).toBe(first.kid);
     expect(reads).toBe(2); // not again at once
