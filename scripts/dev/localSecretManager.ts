@@ -15,11 +15,7 @@ import { promoteSigningKey, stageSigningKey } from '../../shared/admin/signingKe
 import type { TimingSettings } from '../../shared/platform/config';
 import { generateSigningKey } from '../../shared/signing/signingKey';
 import { startFakeSecretManager } from '../../test/support/fakeSecretManager';
-
-/** The secret's name in every project, as the README's deploy names it. */
-export const LOCAL_SECRET_ID = 'token-exchange-signing-key';
-/** The alias signers read, as production's deploy sets SIGNING_KEY_VERSION. */
-export const LOCAL_SIGNING_ALIAS = 'current';
+import { SIGNING_KEY_ALIAS, signingKeySecret } from './signingSecret';
 
 export interface LocalSecretManager {
   /** 127.0.0.1:<port>, for SECRET_MANAGER_EMULATOR_HOST. */
@@ -37,16 +33,16 @@ export interface LocalSecretManager {
 export async function startLocalSecretManager(projectId: string, timing: TimingSettings): Promise<LocalSecretManager> {
   const fake = await startFakeSecretManager();
   try {
-    const secret = `projects/${projectId}/secrets/${LOCAL_SECRET_ID}`;
+    const secret = signingKeySecret(projectId);
     fake.createSecret(secret);
-    const ctx = { client: fake.client(), secret, alias: LOCAL_SIGNING_ALIAS, timing };
+    const ctx = { client: fake.client(), secret, alias: SIGNING_KEY_ALIAS, timing };
     // RS256 (RSA 2048), as in production: Locate's Cloud Endpoints proxy (ESPv2) verifies RSA, not EdDSA.
     const staged = await stageSigningKey(ctx, JSON.stringify(await generateSigningKey('RS256')));
     await promoteSigningKey(ctx, { version: staged.version, force: true });
     return {
       host: fake.host,
       secret,
-      alias: LOCAL_SIGNING_ALIAS,
+      alias: SIGNING_KEY_ALIAS,
       version: staged.version,
       kid: staged.kid,
       stop: () => fake.stop(),

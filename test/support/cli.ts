@@ -9,6 +9,8 @@ export interface CliResult {
 
 export interface CliOptions {
   readonly env?: Record<string, string | undefined>;
+  /** Start from the test process's environment (default), or from `env` alone. */
+  readonly inheritEnv?: boolean;
   readonly now?: () => Date;
   readonly stdoutIsTTY?: boolean;
 }
@@ -19,7 +21,7 @@ export async function runCli(argv: readonly string[], options: CliOptions = {}):
   const code = await main(argv, {
     stdout: { write: (chunk: string) => (stdout += chunk), isTTY: options.stdoutIsTTY ?? false },
     stderr: { write: (chunk: string) => (stderr += chunk) },
-    env: { ...process.env, ...options.env },
+    env: options.inheritEnv === false ? { ...options.env } : { ...process.env, ...options.env },
     ...(options.now && { now: options.now }),
   });
   return { code, stdout, stderr };

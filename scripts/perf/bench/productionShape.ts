@@ -6,10 +6,7 @@
  * to find credentials in, and the stand-ins' CA trusted the way a process trusts one.
  */
 
-/** The signing key's secret, under the benchmark's project. */
-export const SIGNING_KEY_SECRET_NAME = 'token-exchange-signing-key';
-/** The alias deploy.sh's operators promote keys with (README, signing-key rotation). */
-export const SIGNING_KEY_ALIAS = 'current';
+import { SIGNING_KEY_ALIAS, signingKeySecret } from '../../dev/signingSecret';
 
 export interface StandInAddresses {
   /** GCE_METADATA_HOST: plain HTTP, as the real metadata server. */
@@ -42,10 +39,6 @@ export const NOT_IN_PRODUCTION = [
   'GOOGLE_APPLICATION_CREDENTIALS',
   'CLOUDSDK_CONFIG',
 ] as const;
-
-export function signingKeySecret(projectId: string): string {
-  return `projects/${projectId}/secrets/${SIGNING_KEY_SECRET_NAME}`;
-}
 
 /** The function's own variables (startFunction and cloudFunctionsEnv add the platform's). */
 export function productionEnvironment(

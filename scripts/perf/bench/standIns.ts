@@ -19,7 +19,8 @@ import { startMetadataServer } from '../../../test/support/metadataServer';
 import { testCertificates } from '../../../test/support/tls';
 import { spawnGroup } from '../../dev/processGroup';
 import { procStat } from './processTree';
-import { SIGNING_KEY_ALIAS, signingKeySecret, type StandInAddresses } from './productionShape';
+import { SIGNING_KEY_ALIAS, signingKeySecret } from '../../dev/signingSecret';
+import type { StandInAddresses } from './productionShape';
 
 /** The variable, and its value, that make the benchmark's bundle serve the stand-ins instead. */
 export const ROLE_VARIABLE = 'BENCH_ROLE';

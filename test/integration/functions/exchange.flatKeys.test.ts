@@ -148,8 +148,10 @@ describe('a flat key nobody migrated', () => {
     const served = await Promise.all(counts.map((c) => instance(c)));
     const responses = await Promise.all(Array.from({ length: 24 }, (_, i) => exchange(served[i % 2], flatKey)));
     expect(responses.map((r) => r.status)).toEqual(Array(24).fill(200));
-    // Each instance shares one query among its concurrent requests; one insert wins.
-    expect(counts.map((c) => c.queries)).toEqual([1, 1]);
+    // Each instance shares a query among the requests in flight (a request that arrives just
+    // after it ended, before the record is written, may make one more: a loaded machine spreads
+    // the 24 out); one insert wins.
+    for (const c of counts) expect(c.queries).toBeLessThanOrEqual(2);
     expect(counts[0].inserted + counts[1].inserted).toBe(1);
     const [records] = await datastore.runQuery(
       datastore.createQuery(namespaces.platformNamespace, KIND.legacyKey).filter(new PropertyFilter('org', '=', org)),

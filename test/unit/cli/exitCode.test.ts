@@ -3,7 +3,8 @@ import { AdminError } from '../../../shared/admin/adminError';
 import { ConfigError } from '../../../shared/platform/config';
 import { SigningKeyError } from '../../../shared/signing/signingKey';
 import { UsageError } from '../../../scripts/cli/args';
-import { describeError, exitCodeFor, main } from '../../../scripts/cli/main';
+import { describeError, exitCodeFor } from '../../../scripts/cli/main';
+import { runCli } from '../../support/cli';
 import { formatApiKey } from '../../../shared/keys/grammar';
 
 describe('exitCodeFor', () => {
@@ -49,13 +50,7 @@ describe('an API key typed where an id belongs', () => {
     ['as the owner', ['key', 'list', '--integration', apiKey]],
     ['in a description', ['key', 'create', '--integration', 'speedtest', '--description', apiKey]],
   ])('is refused %s (exit 2) without being quoted back', async (_, argv) => {
-    let stdout = '';
-    let stderr = '';
-    const code = await main(argv, {
-      stdout: { write: (text: string) => (stdout += text) },
-      stderr: { write: (text: string) => (stderr += text) },
-      env: {},
-    });
+    const { code, stdout, stderr } = await runCli(argv, { inheritEnv: false });
     expect(code).toBe(2);
     expect(stderr).toMatch(/that is an API key, not an id/);
     expect(stdout + stderr).not.toContain(secret);

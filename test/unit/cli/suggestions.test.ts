@@ -4,18 +4,9 @@
  * any I/O (the environment names no emulator, and none would answer).
  */
 import { closestWord, editDistance } from '../../../scripts/cli/args';
-import { main } from '../../../scripts/cli/main';
+import { runCli, type CliResult } from '../../support/cli';
 
-async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, {
-    stdout: { write: (text: string) => (stdout += text) },
-    stderr: { write: (text: string) => (stderr += text) },
-    env: {},
-  });
-  return { code, stdout, stderr };
-}
+const cli = (...argv: string[]): Promise<CliResult> => runCli(argv, { inheritEnv: false });
 
 describe('editDistance', () => {
   it.each([

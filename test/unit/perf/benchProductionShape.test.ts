@@ -1,8 +1,5 @@
-import {
-  NOT_IN_PRODUCTION,
-  productionEnvironment,
-  signingKeySecret,
-} from '../../../scripts/perf/bench/productionShape';
+import { signingKeySecret } from '../../../scripts/dev/signingSecret';
+import { NOT_IN_PRODUCTION, productionEnvironment } from '../../../scripts/perf/bench/productionShape';
 import { coldStartFigures } from '../../../scripts/perf/bench/stats';
 
 describe("the benchmark's production shape", () => {
