@@ -25,7 +25,7 @@ import { createApiKey, type NewKey } from '../../shared/admin/keys';
 import { retirementDelaySeconds } from '../../shared/admin/rotationRules';
 import { createIntegration, createOrganization } from '../../shared/admin/owners';
 import type { KeyKind } from '../../shared/keys/grammar';
-import { apiKeyKey, isPlaintextFlatKey, KIND, ownerKey } from '../../shared/keys/entities';
+import { apiKeyKey, isPlaintextFlatKey, KIND, lastUseKey, ownerKey } from '../../shared/keys/entities';
 import { Datastore, PropertyFilter, type Key } from '@google-cloud/datastore';
 import { loadConfig, loadTimingSettings, SETTINGS } from '../../shared/platform/config';
 import { datastoreOptions } from '../../shared/platform/googleClients';
@@ -105,7 +105,9 @@ async function demoKey(ctx: AdminContext, kind: KeyKind, ownerId: string): Promi
   } catch (error) {
     if (!(error instanceof AdminError && error.code === 'already-exists')) throw error;
   }
-  await ctx.datastore.delete(apiKeyKey(ctx.datastore, kind, ownerId, DEMO_KEY_ID[kind], ctx.namespaces));
+  const replaced = apiKeyKey(ctx.datastore, kind, ownerId, DEMO_KEY_ID[kind], ctx.namespaces);
+  // Its last use too: the new key has the same id, and has not been used.
+  await ctx.datastore.delete(withLastUse(ctx.datastore, replaced));
   return { key: await createApiKey(ctx, input), replaced: true };
 }
 
@@ -130,15 +132,23 @@ async function demoFlatKey(ctx: AdminContext, org: string): Promise<{ flatKey: s
   );
   const keyOf = (entity: Record<string | symbol, unknown>): Key => entity[datastore.KEY] as Key;
   const stale = [
-    ...(plaintexts as Array<Record<string | symbol, unknown>>).filter((entity) =>
-      isPlaintextFlatKey(String(keyOf(entity).name), entity),
-    ),
-    ...(records as Array<Record<string | symbol, unknown>>),
-  ].map(keyOf);
+    ...(plaintexts as Array<Record<string | symbol, unknown>>)
+      .filter((entity) => isPlaintextFlatKey(String(keyOf(entity).name), entity))
+      .map(keyOf),
+    ...(records as Array<Record<string | symbol, unknown>>).map(keyOf).flatMap((key) => withLastUse(datastore, key)),
+  ];
   if (stale.length > 0) await datastore.delete(stale);
   const flatKey = generateFlatAutojoinKey();
   await saveFlatAutojoinKey(datastore, namespaces, org, flatKey);
   return { flatKey, replaced: stale.length > 0 };
+}
+
+/**
+ * A key record the exchange reads and its last-use record: a child, which Datastore does not
+ * delete with it (our keys are named, never numbered, so the path's elements are strings).
+ */
+function withLastUse(datastore: Datastore, key: Key): Key[] {
+  return [key, lastUseKey(datastore, { namespace: key.namespace ?? '', path: key.path.map(String) })];
 }
 
 /** One structured log line, as the functions' own: after start-up, stdout is the log. */

@@ -165,14 +165,21 @@ describe('npm start', () => {
         expect(first.stdout()).toContain(`export PROJECT_ID=${process.env.PROJECT_ID}\n`);
         expect(first.stdout()).toContain(`export CLIENT_INTEGRATION_NS=${namespaces.integrationNamespace}\n`);
         expect((await exchange(port, '/v0/token/integration', firstKeys.integration)).status).toBe(200);
+        expect((await exchange(port, '/v0/token/autojoin', firstKeys.flat)).status).toBe(200);
       } finally {
         expect(await stopLocal(first, 'SIGINT')).toBe(0);
       }
       expectCleanStop(first, 'SIGINT');
 
+      const datastore = new Datastore({ projectId: process.env.PROJECT_ID });
+      const count = async (namespace: string, kind: string): Promise<number> =>
+        (await datastore.runQuery(datastore.createQuery(namespace, kind)))[0].length;
       const second = startLocal({ ...env, PORT: String(port) });
       try {
         await serving(second);
+        // The replaced keys' last uses went with them: a new key is never shown as used.
+        expect(await count(namespaces.integrationNamespace, 'KeyUsage')).toBe(0);
+        expect(await count(namespaces.platformNamespace, 'KeyUsage')).toBe(0);
         const keys = printedKeys(second.stdout());
         expect(second.stdout()).toContain('already held the demo data');
         expect(second.stdout()).toContain('keys printed by an earlier start no longer work');
@@ -200,9 +207,6 @@ describe('npm start', () => {
       }
       expectCleanStop(second, 'SIGTERM');
 
-      const datastore = new Datastore({ projectId: process.env.PROJECT_ID });
-      const count = async (namespace: string, kind: string): Promise<number> =>
-        (await datastore.runQuery(datastore.createQuery(namespace, kind)))[0].length;
       // One of each demo key, the flat one included, however many starts: the second
       // start's flat key, exchanged once, has the LegacyAPIKey record the exchange makes.
       expect([
@@ -210,7 +214,9 @@ describe('npm start', () => {
         await count(namespaces.integrationNamespace, 'IntegrationAPIKey'),
         await count(namespaces.platformNamespace, 'APIKey'),
         await count(namespaces.platformNamespace, 'LegacyAPIKey'),
-      ]).toEqual([1, 1, 2, 1]);
+        await count(namespaces.integrationNamespace, 'KeyUsage'),
+        await count(namespaces.platformNamespace, 'KeyUsage'),
+      ]).toEqual([1, 1, 2, 1, 1, 2]);
     },
     150_000,
   );
