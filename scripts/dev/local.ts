@@ -22,7 +22,7 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import { AdminError } from '../../shared/admin/adminError';
 import type { AdminContext } from '../../shared/admin/context';
 import { createApiKey, type NewKey } from '../../shared/admin/keys';
-import { retirementDelaySeconds } from '../../shared/admin/rotationRules';
+import { publicationDelaySeconds, retirementDelaySeconds } from '../../shared/admin/rotationRules';
 import { createIntegration, createOrganization } from '../../shared/admin/owners';
 import type { KeyKind } from '../../shared/keys/grammar';
 import { apiKeyKey, isPlaintextFlatKey, KIND, lastUseKey, ownerKey } from '../../shared/keys/entities';
@@ -48,12 +48,15 @@ const PARENT_POLL_MS = 500;
 
 /**
  * The rotation's clocks on the local stack, unless set: `jwks` and the signers re-read
- * Secret Manager every 5 s (production: 300 s), and tokens live 20 s, so a version that
- * stopped signing may be retired 25 s later (production: 3900 s). The export lines hand the
+ * Secret Manager every 5 s (production: 300 s), the key set may be cached for 30 s
+ * (production: an hour), and tokens live 20 s, so a staged version may be promoted 35 s
+ * after it was staged and a version that stopped signing retired 25 s later (production:
+ * 3900 s each). The export lines hand the
  * same values to token-admin, whose rules must wait for what these functions do.
  */
 const LOCAL_TIMING: ReadonlyArray<readonly [string, string]> = [
   [SETTINGS.jwksRefreshSeconds.name, '5'],
+  [SETTINGS.jwksMaxAgeSeconds.name, '30'],
   [SETTINGS.signingKeyRefreshSeconds.name, '5'],
   [SETTINGS.integrationTokenTtl.name, '20'],
   [SETTINGS.autojoinTokenTtl.name, '20'],
@@ -286,14 +289,14 @@ async function main(): Promise<void> {
       : `Signing: ${env.SIGNING_KEY_FILE ? `the key file ${env.SIGNING_KEY_FILE}` : env.SIGNING_KEY_SECRET}.\n`;
     const next = (secretManager?.version ?? 0) + 1;
     const retireAfter = retirementDelaySeconds(config);
+    const promoteAfter = publicationDelaySeconds(config);
     const rehearsal = secretManager
       ? `
 Rehearse a signing-key rotation (token-admin says which settings shortened its waits):
   bin/token-admin.js signing-key stage       # version ${next}: published by jwks, not yet signing
-  bin/token-admin.js signing-key promote --force
+  bin/token-admin.js signing-key promote     # ${promoteAfter} s after stage; sooner is refused
   bin/token-admin.js signing-key retire ${secretManager.version}    # ${retireAfter} s after promote; sooner is refused
   bin/token-admin.js signing-key list
-Without --force, promote waits out verifiers' JWKS cache (max-age 3600 s): no setting shortens that.
 `
       : '';
     const reuseNote = reusedDemo

@@ -4,23 +4,24 @@
  * one. signingKeyRotation.ts reads the secret, asks these, and writes.
  *
  * Why the waits: `jwks` re-reads the versions every JWKS_REFRESH_SECONDS and verifiers may
- * cache the set for JWKS_MAX_AGE_SECONDS, so a staged version may sign only once it has been
+ * cache the set for JWKS_MAX_AGE_SECONDS (its `max-age`), so a staged version may sign only once it has been
  * published for both (every verifier then knows its kid). Instances re-read the alias every
  * SIGNING_KEY_REFRESH_SECONDS and the longest token lives max(TTL), so a version that stopped
  * signing stays published for both, or a token it signed would fail verification.
  */
 import type { TimingSettings } from '../platform/config';
-import { JWKS_MAX_AGE_SECONDS } from '../signing/jwksHandler';
 
 export type VersionState = 'ENABLED' | 'DISABLED' | 'DESTROYED' | 'UNKNOWN';
 
 /** Where a version stands in the rotation. */
 export type VersionRole = 'signing' | 'staged' | 'stopped-signing' | 'published' | 'disabled' | 'destroyed';
 
+export type PublicationTiming = Pick<TimingSettings, 'jwksRefreshSeconds' | 'jwksMaxAgeSeconds'>;
+
 /** How long a staged version must have been published before it may sign, in seconds. */
-export function publicationDelaySeconds(timing: Pick<TimingSettings, 'jwksRefreshSeconds'>): number {
+export function publicationDelaySeconds(timing: PublicationTiming): number {
   // A verifier may hold the set fetched just before `jwks` re-read the versions.
-  return JWKS_MAX_AGE_SECONDS + timing.jwksRefreshSeconds;
+  return timing.jwksMaxAgeSeconds + timing.jwksRefreshSeconds;
 }
 
 export type RetirementTiming = Pick<
@@ -71,7 +72,7 @@ export function versionRole(facts: VersionFacts): VersionRole {
 }
 
 /** When a version created (published) at `createdAt` may be promoted without force. */
-export function promotableAt(createdAt: Date, timing: Pick<TimingSettings, 'jwksRefreshSeconds'>): Date {
+export function promotableAt(createdAt: Date, timing: PublicationTiming): Date {
   return later(createdAt, publicationDelaySeconds(timing));
 }
 
@@ -88,7 +89,7 @@ export function promotionRefusal(
   version: number,
   createdAt: Date | undefined,
   now: Date,
-  timing: Pick<TimingSettings, 'jwksRefreshSeconds'>,
+  timing: PublicationTiming,
 ): string | undefined {
   if (createdAt === undefined) return undefined;
   const at = promotableAt(createdAt, timing);

@@ -42,6 +42,7 @@ export interface Config {
   readonly throttleWindowSeconds: number;
   readonly bcryptConcurrency: number;
   readonly jwksRefreshSeconds: number;
+  readonly jwksMaxAgeSeconds: number;
   readonly signingKeyRefreshSeconds: number;
   /** Off when autojoin mints scoped keys and every flat key is migrated. */
   readonly legacyAutojoinFallback: boolean;
@@ -296,6 +297,16 @@ export const SETTINGS = {
     parse: wholeNumber(1, DAY),
     meaning: 'how often `jwks` re-reads the enabled key versions',
   },
+  jwksMaxAgeSeconds: {
+    name: 'JWKS_MAX_AGE_SECONDS',
+    fallback: '3600',
+    deploy: 'when-set',
+    parse: wholeNumber(1, DAY),
+    meaning:
+      'how long verifiers may cache the key set (`jwks` answers `Cache-Control: max-age=` this); ' +
+      '`signing-key promote` waits this plus `JWKS_REFRESH_SECONDS`. ' +
+      'Not below 300 in production: ESPv2 keeps the set 5 minutes, whatever it says',
+  },
   signingKeyRefreshSeconds: {
     name: 'SIGNING_KEY_REFRESH_SECONDS',
     fallback: '300',
@@ -408,7 +419,7 @@ export function loadDatastoreSettings(env: Env = process.env): DatastoreSettings
 
 export type TimingSettings = Pick<
   Config,
-  'integrationTokenTtl' | 'autojoinTokenTtl' | 'jwksRefreshSeconds' | 'signingKeyRefreshSeconds'
+  'integrationTokenTtl' | 'autojoinTokenTtl' | 'jwksRefreshSeconds' | 'jwksMaxAgeSeconds' | 'signingKeyRefreshSeconds'
 >;
 
 /** The lifetimes a signing-key rotation must wait out. */
@@ -417,6 +428,7 @@ export function loadTimingSettings(env: Env = process.env): TimingSettings {
     integrationTokenTtl: readSetting(env, SETTINGS.integrationTokenTtl),
     autojoinTokenTtl: readSetting(env, SETTINGS.autojoinTokenTtl),
     jwksRefreshSeconds: readSetting(env, SETTINGS.jwksRefreshSeconds),
+    jwksMaxAgeSeconds: readSetting(env, SETTINGS.jwksMaxAgeSeconds),
     signingKeyRefreshSeconds: readSetting(env, SETTINGS.signingKeyRefreshSeconds),
   };
 }

@@ -25,7 +25,7 @@ export function jwksHandlerFor(config: Config, options: SigningOptions = {}, fun
   // Read at cold start, as the exchange reads its signing key: the first request finds the set
   // made, or in the making. A failure is logged by the publisher and read again by that request.
   publisher.current().catch(() => undefined);
-  return createJwksHandler(publisher, log, functionName);
+  return createJwksHandler(publisher, log, config.jwksMaxAgeSeconds, functionName);
 }
 
 /** functions/jwks: the handler, from process.env (a bad variable stops the instance, named). */

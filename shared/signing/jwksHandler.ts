@@ -1,15 +1,13 @@
 /**
  * The `jwks` endpoint: the public signing keys, for Locate, the NDT servers and autojoin to
- * verify tokens with. Cacheable for an hour (verifiers and CDNs keep it), which is why a
- * new key must be published longer than that before it signs.
+ * verify tokens with. Cacheable for JWKS_MAX_AGE_SECONDS (an hour unless set: verifiers and
+ * CDNs keep it), which is why a new key must be published longer than that before it signs.
  */
 import type { HttpFunction } from '@google-cloud/functions-framework';
 import { methodNotAllowed, sendProblem, unavailable } from '../platform/http';
 import type { JwksPublisher } from './jwksPublisher';
 import type { Logger } from '../platform/log';
 import { OUTCOMES, requestRecorder } from '../platform/outcomes';
-
-export const JWKS_MAX_AGE_SECONDS = 3600;
 
 const GET_OR_HEAD = methodNotAllowed(['GET', 'HEAD']);
 const HEALTH_PATH = '/health';
@@ -23,7 +21,13 @@ function matchesEtag(ifNoneMatch: string | undefined, etag: string): boolean {
     .some((tag) => tag === '*' || tag === etag);
 }
 
-export function createJwksHandler(publisher: JwksPublisher, log: Logger, functionName = 'jwks'): HttpFunction {
+export function createJwksHandler(
+  publisher: JwksPublisher,
+  log: Logger,
+  maxAgeSeconds: number,
+  functionName = 'jwks',
+): HttpFunction {
+  const cacheControl = `public, max-age=${maxAgeSeconds}, must-revalidate`;
   return async (req, res) => {
     const record = requestRecorder(log, functionName);
     res.set('Access-Control-Allow-Origin', '*');
@@ -49,7 +53,7 @@ export function createJwksHandler(publisher: JwksPublisher, log: Logger, functio
       return;
     }
     res.set({
-      'Cache-Control': `public, max-age=${JWKS_MAX_AGE_SECONDS}, must-revalidate`,
+      'Cache-Control': cacheControl,
       ETag: jwks.etag,
     });
     if (matchesEtag(req.headers['if-none-match'], jwks.etag)) {

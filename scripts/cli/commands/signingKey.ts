@@ -56,6 +56,7 @@ function versionOf(text: string | boolean | undefined, option: string): number |
 /** The settings the rotation's waits are made of, in the order the note names them. */
 const TIMING_SETTINGS: ReadonlyArray<readonly [keyof TimingSettings, string]> = [
   ['jwksRefreshSeconds', SETTINGS.jwksRefreshSeconds.name],
+  ['jwksMaxAgeSeconds', SETTINGS.jwksMaxAgeSeconds.name],
   ['signingKeyRefreshSeconds', SETTINGS.signingKeyRefreshSeconds.name],
   ['integrationTokenTtl', SETTINGS.integrationTokenTtl.name],
   ['autojoinTokenTtl', SETTINGS.autojoinTokenTtl.name],
@@ -151,8 +152,8 @@ export const signingKeyCommands: readonly Command[] = [
       'Without a file, generates a new RS256 key (or --alg) and stages it. Refuses anything that is',
       'not a usable private JWK, a key that is not RS256 (unless --allow-non-rsa), a kid the secret',
       'already has, and a secret whose signers do not read the alias yet. Promote the new version once',
-      'it has been published longer than verifiers may cache the JWKS (max-age 3600 s +',
-      'JWKS_REFRESH_SECONDS).',
+      'it has been published longer than verifiers may cache the JWKS (JWKS_MAX_AGE_SECONDS, 3600 s',
+      'unless set, + JWKS_REFRESH_SECONDS).',
     ],
     secretManager: true,
     examples: [

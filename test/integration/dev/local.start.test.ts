@@ -227,9 +227,10 @@ describe('npm start', () => {
     async () => {
       const namespaces = uniqueNamespaces('local-rotation');
       const port = await freePort();
-      // Shorter still than npm start's own (5 s, 20 s), so the rehearsal's one real wait is 5 s.
+      // Shorter still than npm start's own (5 s, 30 s, 20 s), so the rehearsal's waits are 3 s and 5 s.
       const timing = {
         JWKS_REFRESH_SECONDS: '1',
+        JWKS_MAX_AGE_SECONDS: '2',
         SIGNING_KEY_REFRESH_SECONDS: '1',
         INTEGRATION_TOKEN_TTL: '4',
         AUTOJOIN_TOKEN_TTL: '4',
@@ -261,8 +262,8 @@ describe('npm start', () => {
         const shell: Record<string, string | undefined> = { PATH: process.env.PATH, HOME: process.env.HOME };
         const tokenAdmin = (...args: string[]) => runBundledCli(built.cli, args, { ...shell, ...exported });
         const note =
-          'note: waits shortened by JWKS_REFRESH_SECONDS=1, SIGNING_KEY_REFRESH_SECONDS=1, ' +
-          'INTEGRATION_TOKEN_TTL=4, AUTOJOIN_TOKEN_TTL=4: promote after 3601 s, retire after 5 s; ' +
+          'note: waits shortened by JWKS_REFRESH_SECONDS=1, JWKS_MAX_AGE_SECONDS=2, SIGNING_KEY_REFRESH_SECONDS=1, ' +
+          'INTEGRATION_TOKEN_TTL=4, AUTOJOIN_TOKEN_TTL=4: promote after 3 s, retire after 5 s; ' +
           'production (the defaults) waits 3900 s and 3900 s\n';
         const base = `http://127.0.0.1:${port}`;
         const jwks = async (): Promise<string[]> =>
@@ -303,14 +304,13 @@ describe('npm start', () => {
         expect(await jwks()).toEqual([v2.kid, v1.kid]);
         expect(kidOf(await tokenOf('/exchangeIntegration', keys.integration))).toBe(v1.kid);
 
-        // Promote: refused for the JWKS cache's hour, which no setting shortens; forced here.
+        // Promote: refused until verifiers' cache of the set without it has run out (max-age + refresh).
         const early = await tokenAdmin('signing-key', 'promote');
         expect(early.code).toBe(1);
         expect(early.stderr.startsWith(note)).toBe(true);
-        expect(early.stderr.slice(note.length)).toMatch(
-          /^token-admin: version 2 .*cache the JWKS for 3601 s.*--force\n$/,
-        );
-        const promoted = await tokenAdmin('signing-key', 'promote', '--force');
+        expect(early.stderr.slice(note.length)).toMatch(/^token-admin: version 2 .*cache the JWKS for 3 s.*--force\n$/);
+        await sleepUntil(stagedAt + 3500);
+        const promoted = await tokenAdmin('signing-key', 'promote');
         expect(promoted).toMatchObject({
           code: 0,
           stdout: `current is now version 2 (kid ${v2.kid}); version 1 stopped signing: retire it after 5 s\n`,

@@ -35,6 +35,16 @@ describe('jwks from a key file', () => {
     });
   });
 
+  it('is cacheable for JWKS_MAX_AGE_SECONDS when the deployment sets it', async () => {
+    const shorter = await serveFunctions({ SIGNING_KEY_FILE: GO_FIXTURE, JWKS_MAX_AGE_SECONDS: '600' });
+    try {
+      const response = await fetch(shorter.url('jwks'));
+      expect(response.headers.get('cache-control')).toBe('public, max-age=600, must-revalidate');
+    } finally {
+      await shorter.close();
+    }
+  });
+
   it('answers a matching If-None-Match with 304 and no body', async () => {
     const etag = (await fetch(served.url('jwks'))).headers.get('etag') as string;
     for (const ifNoneMatch of [etag, `W/${etag}`, `"other", ${etag}`, '*']) {

@@ -9,12 +9,12 @@ import {
   versionRole,
   type VersionFacts,
 } from '../../../shared/admin/rotationRules';
-import { JWKS_MAX_AGE_SECONDS } from '../../../shared/signing/jwksHandler';
 
 const timing = {
   integrationTokenTtl: 20,
   autojoinTokenTtl: 3600,
   jwksRefreshSeconds: 300,
+  jwksMaxAgeSeconds: 3600,
   signingKeyRefreshSeconds: 300,
 };
 const T0 = new Date('2026-06-01T00:00:00Z');
@@ -22,7 +22,8 @@ const at = (seconds: number): Date => new Date(T0.getTime() + seconds * 1000);
 
 describe('the waits', () => {
   it('PublicationDelay_IsTheJwksMaxAgePlusOneRefresh', () => {
-    expect(publicationDelaySeconds(timing)).toBe(JWKS_MAX_AGE_SECONDS + 300);
+    expect(publicationDelaySeconds(timing)).toBe(3600 + 300);
+    expect(publicationDelaySeconds({ ...timing, jwksMaxAgeSeconds: 30, jwksRefreshSeconds: 5 })).toBe(35);
   });
 
   it('RetirementDelay_IsOneAliasRefreshPlusTheLongestTokenLifetime', () => {
@@ -31,7 +32,7 @@ describe('the waits', () => {
   });
 
   it('PromotableAtAndRetirableAt_AddTheDelaysToTheirStart', () => {
-    expect(promotableAt(T0, timing)).toEqual(at(JWKS_MAX_AGE_SECONDS + 300));
+    expect(promotableAt(T0, timing)).toEqual(at(3600 + 300));
     expect(retirableAt(T0, timing)).toEqual(at(3900));
   });
 });

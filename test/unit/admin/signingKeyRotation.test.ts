@@ -23,6 +23,7 @@ const timing = {
   integrationTokenTtl: 20,
   autojoinTokenTtl: 3600,
   jwksRefreshSeconds: 300,
+  jwksMaxAgeSeconds: 3600,
   signingKeyRefreshSeconds: 300,
 };
 
