@@ -56,6 +56,22 @@ async function start(name: FunctionName): Promise<FunctionProcess> {
   return fn;
 }
 
+/** Polls until the function answers anything at all; throws if its process ends or `ms` pass. */
+async function answering(fn: FunctionProcess, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const ended = fn.exited();
+    if (ended !== undefined) throw new Error(`${fn.url} ended (${ended}) before it listened:\n${fn.stderr()}`);
+    try {
+      await fetch(`${fn.url}/`);
+      return;
+    } catch (error) {
+      if (Date.now() > until) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 async function exchange(
   fn: FunctionProcess,
   apiKey = goKey,
@@ -132,6 +148,9 @@ beforeAll(async () => {
   };
   for (const name of ['exchangeIntegration', 'exchangeAutojoin', 'jwks'] as const) served[name] = await start(name);
   await waitForSuccess(served.jwks, {}, 60_000, 20);
+  // The exchanges are listening too (a GET is refused with 405, sending no key): on a busy
+  // machine the first test's request could otherwise find a port not yet open.
+  await Promise.all([served.exchangeIntegration, served.exchangeAutojoin].map((fn) => answering(fn, 60_000)));
 }, INSTALL_TIMEOUT_MS + 60_000);
 
 afterAll(async () => {

@@ -80,13 +80,13 @@ describe('Secret Manager fails at cold start', () => {
       fake.setDown(false);
       const next = await postJson(served.url('exchangeIntegration'), { api_key: apiKey });
       expect(next.status).toBe(200);
-      // The instance's other exchange signs with the key that request read: no read of its own.
-      const reads = fake.calls.AccessSecretVersion;
-      const autojoin = await postJson(served.url('exchangeAutojoin'), {
-        api_key: await newAutojoinKey(datastore, namespaces),
-      });
+      // The instance's other exchange signs with the key that request read, with no read of its
+      // own: it answers while Secret Manager is down again.
+      const autojoinKey = await newAutojoinKey(datastore, namespaces);
+      fake.setDown(true);
+      const autojoin = await postJson(served.url('exchangeAutojoin'), { api_key: autojoinKey });
+      fake.setDown(false);
       expect(autojoin.status).toBe(200);
-      expect(fake.calls.AccessSecretVersion).toBe(reads);
     } finally {
       await served.close();
     }
