@@ -8,11 +8,13 @@ import { randomBytes } from 'node:crypto';
 import type { Namespaces } from '../../shared/keys/entities';
 import { datastoreRest } from '../../shared/exchange/datastoreRest';
 import { lookupReader } from '../../shared/exchange/lookup';
+import { datastoreOptions } from '../../shared/platform/googleClients';
 
-export function testDatastore(): Datastore {
-  if (!process.env.DATASTORE_EMULATOR_HOST)
-    throw new Error('DATASTORE_EMULATOR_HOST is not set: run the tests with npm test');
-  return new Datastore({ projectId: process.env.PROJECT_ID });
+/** A client on the run's emulator, or on another emulator of the test's own (`host:port`). */
+export function testDatastore(emulatorHost = process.env.DATASTORE_EMULATOR_HOST): Datastore {
+  if (!emulatorHost) throw new Error('DATASTORE_EMULATOR_HOST is not set: run the tests with npm test');
+  // As token-admin makes its client: on the emulator without looking for credentials.
+  return new Datastore(datastoreOptions({ projectId: process.env.PROJECT_ID, emulatorHost }));
 }
 
 /** The exchange's own key store (REST, as the functions read Datastore) on the run's emulator. */

@@ -10,11 +10,10 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
-import { Datastore } from '@google-cloud/datastore';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { freePort } from '../../../scripts/dev/emulator';
 import { KIND, ownerKey } from '../../../shared/keys/entities';
-import { uniqueNamespaces, namespaceEnv } from '../../support/datastore';
+import { uniqueNamespaces, namespaceEnv, testDatastore } from '../../support/datastore';
 import { buildLocalStack, type BuiltLocalStack } from '../../support/localStack';
 
 let built: BuiltLocalStack;
@@ -171,7 +170,7 @@ describe('npm start', () => {
       }
       expectCleanStop(first, 'SIGINT');
 
-      const datastore = new Datastore({ projectId: process.env.PROJECT_ID });
+      const datastore = testDatastore();
       const count = async (namespace: string, kind: string): Promise<number> =>
         (await datastore.runQuery(datastore.createQuery(namespace, kind)))[0].length;
       const second = startLocal({ ...env, PORT: String(port) });
@@ -350,7 +349,7 @@ describe('npm start', () => {
 
         // The flat key, exactly as orgadm writes it.
         expect(keys.flat).toMatch(/^[A-Za-z0-9_-]{43}$/);
-        const datastore = new Datastore({ projectId: process.env.PROJECT_ID });
+        const datastore = testDatastore();
         const [plaintext] = await datastore.get(
           datastore.key({
             namespace: namespaces.platformNamespace,

@@ -2,7 +2,7 @@
  * Outages answer 503 with Retry-After, never 401: an integrator must be able to tell "try
  * again" from "your key is bad".
  */
-import { Datastore } from '@google-cloud/datastore';
+import type { Datastore } from '@google-cloud/datastore';
 import { freePort, startEmulator, type Emulator } from '../../../scripts/dev/emulator';
 import { apiKeyKey, ownerKey } from '../../../shared/keys/entities';
 import { parseApiKey } from '../../../shared/keys/grammar';
@@ -102,7 +102,7 @@ describe('the Datastore emulator stops mid-run and comes back', () => {
   beforeAll(async () => {
     port = await freePort();
     emulator = await startEmulator({ projectId: process.env.PROJECT_ID, port });
-    datastore = new Datastore({ projectId: process.env.PROJECT_ID, apiEndpoint: `127.0.0.1:${port}` });
+    datastore = testDatastore(`127.0.0.1:${port}`);
     served = await serveFunctions(
       {
         SIGNING_KEY_FILE: (await signingKeyFile('EdDSA')).path,
