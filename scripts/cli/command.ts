@@ -221,12 +221,12 @@ export class Session {
   destination(command: Pick<Command, 'secretManager'>): Destination {
     const env = this.env();
     if (command.secretManager) {
-      const fromOption = this.option('secret');
+      const { secret, setting } = this.secretNamed();
       return {
         service: 'Secret Manager',
         emulatorHost: env.SECRET_MANAGER_EMULATOR_HOST || undefined,
-        secret: fromOption ?? (env.SIGNING_KEY_SECRET || undefined),
-        secretSetting: fromOption !== undefined ? '--secret' : 'SIGNING_KEY_SECRET',
+        secret: secret || undefined,
+        secretSetting: setting,
       };
     }
     return {
@@ -248,9 +248,16 @@ export class Session {
     return { datastore: this.datastore, namespaces: settings, now };
   }
 
+  /** The secret a Secret Manager command works on, and where its name came from. */
+  private secretNamed(): { secret: string | undefined; setting: '--secret' | 'SIGNING_KEY_SECRET' } {
+    const fromOption = this.option('secret');
+    if (fromOption !== undefined) return { secret: fromOption, setting: '--secret' };
+    return { secret: this.env().SIGNING_KEY_SECRET, setting: 'SIGNING_KEY_SECRET' };
+  }
+
   signingKeys(): SigningKeyAdminContext {
     const env = this.env();
-    const secret = this.option('secret') ?? env.SIGNING_KEY_SECRET;
+    const { secret } = this.secretNamed();
     if (!secret)
       throw new UsageError(
         'no signing-key secret: pass --secret projects/<project>/secrets/<name> or set SIGNING_KEY_SECRET',

@@ -27,7 +27,7 @@ import { integrationCommands } from './commands/integration';
 import { keyCommands } from './commands/key';
 import { orgCommands } from './commands/org';
 import { signingKeyCommands } from './commands/signingKey';
-import { explainServiceError, type Destination } from './serviceErrors';
+import { explainServiceError } from './serviceErrors';
 
 export type { CliIO } from './command';
 
@@ -72,11 +72,12 @@ export function exitCodeFor(error: unknown): number {
 
 /**
  * One line for the operator, whatever went wrong; never a stack trace, never a bare gRPC
- * status. `where` is where the command's calls were going (the service, and what names it).
+ * status. A command's own failures arrive already reworded with where its calls went
+ * (runCommand); what is left is reworded here without that.
  */
-export function describeError(error: unknown, where?: Destination): string {
+export function describeError(error: unknown): string {
   if (isExpectedError(error)) return error.message;
-  const explained = explainServiceError(error, where);
+  const explained = explainServiceError(error);
   if (explained !== undefined) return explained.message;
   if (error instanceof Error) {
     // google-auth-library's words for "no project": give the operator the two ways to name one.

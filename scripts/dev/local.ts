@@ -21,11 +21,11 @@ import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { AdminError } from '../../shared/admin/adminError';
 import type { AdminContext } from '../../shared/admin/context';
-import { createApiKey, type NewKey } from '../../shared/admin/keys';
+import { createApiKey, keyAndUsageRecord, type NewKey } from '../../shared/admin/keys';
 import { publicationDelaySeconds, retirementDelaySeconds } from '../../shared/admin/rotationRules';
 import { createIntegration, createOrganization } from '../../shared/admin/owners';
 import type { KeyKind } from '../../shared/keys/grammar';
-import { apiKeyKey, isPlaintextFlatKey, KIND, lastUseKey, ownerKey } from '../../shared/keys/entities';
+import { apiKeyKey, isPlaintextFlatKey, KIND, ownerKey } from '../../shared/keys/entities';
 import { Datastore, PropertyFilter, type Key } from '@google-cloud/datastore';
 import { loadConfig, loadTimingSettings, SETTINGS } from '../../shared/platform/config';
 import { datastoreOptions } from '../../shared/platform/googleClients';
@@ -51,8 +51,8 @@ const PARENT_POLL_MS = 500;
  * Secret Manager every 5 s (production: 300 s), the key set may be cached for 30 s
  * (production: an hour), and tokens live 20 s, so a staged version may be promoted 35 s
  * after it was staged and a version that stopped signing retired 25 s later (production:
- * 3900 s each). The export lines hand the
- * same values to token-admin, whose rules must wait for what these functions do.
+ * 3900 s each). The export lines hand the same values to token-admin, whose rules must wait
+ * for what these functions do.
  */
 const LOCAL_TIMING: ReadonlyArray<readonly [string, string]> = [
   [SETTINGS.jwksRefreshSeconds.name, '5'],
@@ -110,7 +110,7 @@ async function demoKey(ctx: AdminContext, kind: KeyKind, ownerId: string): Promi
   }
   const replaced = apiKeyKey(ctx.datastore, kind, ownerId, DEMO_KEY_ID[kind], ctx.namespaces);
   // Its last use too: the new key has the same id, and has not been used.
-  await ctx.datastore.delete(withLastUse(ctx.datastore, replaced));
+  await ctx.datastore.delete(keyAndUsageRecord(ctx, replaced));
   return { key: await createApiKey(ctx, input), replaced: true };
 }
 
@@ -138,20 +138,12 @@ async function demoFlatKey(ctx: AdminContext, org: string): Promise<{ flatKey: s
     ...(plaintexts as Array<Record<string | symbol, unknown>>)
       .filter((entity) => isPlaintextFlatKey(String(keyOf(entity).name), entity))
       .map(keyOf),
-    ...(records as Array<Record<string | symbol, unknown>>).map(keyOf).flatMap((key) => withLastUse(datastore, key)),
+    ...(records as Array<Record<string | symbol, unknown>>).map(keyOf).flatMap((key) => keyAndUsageRecord(ctx, key)),
   ];
   if (stale.length > 0) await datastore.delete(stale);
   const flatKey = generateFlatAutojoinKey();
   await saveFlatAutojoinKey(datastore, namespaces, org, flatKey);
   return { flatKey, replaced: stale.length > 0 };
-}
-
-/**
- * A key record the exchange reads and its last-use record: a child, which Datastore does not
- * delete with it (our keys are named, never numbered, so the path's elements are strings).
- */
-function withLastUse(datastore: Datastore, key: Key): Key[] {
-  return [key, lastUseKey(datastore, { namespace: key.namespace ?? '', path: key.path.map(String) })];
 }
 
 /** One structured log line, as the functions' own: after start-up, stdout is the log. */

@@ -6,7 +6,7 @@
  */
 export { createApiKey, type NewKey, type NewKeyInput } from './create';
 export { allKeysByOwner, listApiKeys, showApiKey } from './list';
-export { latestUse, unusedSince } from './lastUse';
+export { keyAndUsageRecord, latestUse, unusedSince } from './lastUse';
 export type { KeyRef } from './locate';
 export type { KeyRecord } from './records';
 export { revokeApiKey, setKeyTier } from './revoke';

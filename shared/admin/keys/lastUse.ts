@@ -4,6 +4,7 @@
  * known to within LAST_USED_RESOLUTION_SECONDS (default 600): an instance writes a key's use
  * at most that often.
  */
+import type { Key } from '@google-cloud/datastore';
 import { KEY_STATUS, keyPathId, LAST_USED_AT, lastUseKey } from '../../keys/entities';
 import { dateOf, keyOf, type AdminContext, type Entity } from '../context';
 import type { KeyRecord } from './records';
@@ -28,6 +29,15 @@ export async function withLastUse(ctx: AdminContext, records: readonly KeyRecord
     ...record,
     lastUsedAt: usedAt.get(keyPathId(record.recordPath.namespace, record.recordPath.path)) ?? null,
   }));
+}
+
+/**
+ * What deleting a key record must delete: the record and its usage record, a child, which
+ * Datastore does not delete with its parent (our keys are named, never numbered, so the
+ * path's elements are strings).
+ */
+export function keyAndUsageRecord(ctx: Pick<AdminContext, 'datastore'>, key: Key): Key[] {
+  return [key, lastUseKey(ctx.datastore, { namespace: key.namespace ?? '', path: key.path.map(String) })];
 }
 
 /** The latest use over some keys (an owner's): null when none was ever used. */
