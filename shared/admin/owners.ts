@@ -18,7 +18,7 @@ import {
   type Entity,
 } from './context';
 import { allKeysByOwner, listApiKeys } from './keys/list';
-import { latestUse } from './keys/lastUse';
+import { keyAndUsageRecord, latestUse } from './keys/lastUse';
 import type { KeyRecord } from './keys/records';
 
 export async function createIntegration(ctx: AdminContext, integrationId: string, description = ''): Promise<void> {
@@ -178,8 +178,9 @@ export async function deleteIntegration(
     );
   }
   const keys = children.map((entity) => keyOf(ctx, entity));
+  const doomed = keys.flatMap((key) => keyAndUsageRecord(ctx, key));
   // Keys first, the integration last: an interrupted run leaves no key without its owner.
-  for (let i = 0; i < keys.length; i += MAX_MUTATIONS) await ctx.datastore.delete(keys.slice(i, i + MAX_MUTATIONS));
+  for (let i = 0; i < doomed.length; i += MAX_MUTATIONS) await ctx.datastore.delete(doomed.slice(i, i + MAX_MUTATIONS));
   await ctx.datastore.delete(owner);
   return { deletedKeys: keys.length };
 }

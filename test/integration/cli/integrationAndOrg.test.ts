@@ -1,7 +1,7 @@
 /** `integration` and `org` commands against the emulator: what they write, print and refuse. */
 import type { Datastore } from '@google-cloud/datastore';
 import type { Namespaces } from '../../../shared/keys/entities';
-import { apiKeyKey, ownerKey } from '../../../shared/keys/entities';
+import { apiKeyKey, KEY_PATHS, LAST_USED_AT, lastUseKey, ownerKey } from '../../../shared/keys/entities';
 import { cliFor, namespaceEnv, parseJson, runCli, type CliResult } from '../../support/cli';
 import { testDatastore, uniqueNamespaces } from '../../support/datastore';
 import { uniqueId } from '../../support/seed';
@@ -74,6 +74,20 @@ describe('integration', () => {
     const [owner] = await datastore.get(ownerKey(datastore, 'integration', id, namespaces));
     const [record] = await datastore.get(apiKeyKey(datastore, 'integration', id, key.key_id, namespaces));
     expect([owner, record]).toEqual([undefined, undefined]);
+  });
+
+  it('delete takes the last-use record of each key with it (a child Datastore would leave behind)', async () => {
+    const id = uniqueId('int');
+    await cli('integration', 'create', id);
+    const key = parseJson<{ key_id: string }>(await cli('key', 'create', '--integration', id, '--json'));
+    const record = apiKeyKey(datastore, 'integration', id, key.key_id, namespaces);
+    const usage = datastore.key(
+      lastUseKey(KEY_PATHS, { namespace: record.namespace ?? '', path: record.path.map(String) }),
+    );
+    await datastore.save({ key: usage, data: { [LAST_USED_AT]: new Date() } });
+
+    expect((await cli('integration', 'delete', id, '--force')).code).toBe(0);
+    expect((await datastore.get(usage))[0]).toBeUndefined();
   });
 
   it('delete goes ahead without --force once every key is revoked', async () => {
